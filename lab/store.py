@@ -1,0 +1,351 @@
+"""The embedded DuckDB store that every run lives in.
+
+A :class:`Store` is a path plus a mode. It opens a DuckDB connection only for the
+duration of an operation (``with store.connect() as con``), so a dashboard that reads
+and a notebook that writes can share one file: DuckDB lets one process write or many
+read, and short-lived connections let them take turns. Read-only opens retry for a
+while when a writer holds the file.
+
+Example
+-------
+>>> import lab
+>>> store = lab.Store(":memory:")
+>>> store.runs().empty
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lab import schema
+
+DEFAULT_PATH = Path("data") / "lab.duckdb"
+
+
+class StoreError(RuntimeError):
+    """A store operation failed; the message says what to do."""
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by another schema version."""
+
+
+class Store:
+    """A DuckDB file holding runs of coupon logs.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Database file (created with the schema if missing), or ``":memory:"``.
+        Defaults to ``data/lab.duckdb``.
+    read_only : bool, keyword-only
+        Open read-only (the dashboard does). Fails if the file does not exist.
+    lock_timeout : float, keyword-only
+        Seconds to keep retrying while another process holds the write lock.
+
+    Examples
+    --------
+    >>> store = Store(":memory:")
+    >>> store.create_run("demo", origin="import", label="example")
+    'demo'
+    >>> store.runs()["run_id"].tolist()
+    ['demo']
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        read_only: bool = False,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        self.path = str(DEFAULT_PATH if path is None else path)
+        self.read_only = read_only
+        self.lock_timeout = lock_timeout
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+        if self.in_memory:
+            # an in-memory database lives only as long as its connection: keep one
+            self._con = duckdb.connect(":memory:")
+            self._ensure_schema(self._con)
+        elif read_only:
+            if not Path(self.path).exists():
+                raise StoreError(
+                    f"{self.path}: no database here. Build one with `python -m lab generate` "
+                    "or `make data`."
+                )
+            with self.connect() as con:
+                self._check_version(con)
+        else:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            with self.connect() as con:
+                self._ensure_schema(con)
+
+    # -- connections -------------------------------------------------------------------
+    @property
+    def in_memory(self) -> bool:
+        return self.path == ":memory:"
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a connection, opened for this block (nested blocks share it)."""
+        if self._con is not None:
+            self._depth += 1
+            try:
+                yield self._con
+            finally:
+                self._depth -= 1
+            return
+        con = self._open()
+        self._con, self._depth = con, 1
+        try:
+            yield con
+        finally:
+            self._depth -= 1
+            self._con = None
+            con.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(self.path, read_only=self.read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise StoreError(
+                        f"{self.path}: cannot open the database ({exc}). Another process "
+                        "may be writing to it; retry when it is done."
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a connection inside one transaction: all of the block lands, or nothing."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def close(self) -> None:
+        """Release an in-memory database (file stores hold no connection between calls)."""
+        if self._con is not None and self.in_memory:
+            self._con.close()
+            self._con = None
+
+    # -- schema ----------------------------------------------------------------------
+    def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("CREATE TABLE IF NOT EXISTS lab_meta (key VARCHAR, value VARCHAR)")
+        found = con.execute("SELECT value FROM lab_meta WHERE key = 'schema_version'").fetchone()
+        if found is None:
+            for t in schema.TABLES:
+                con.execute(t.ddl())
+            con.execute(
+                "INSERT INTO lab_meta VALUES ('schema_version', ?)", [str(schema.SCHEMA_VERSION)]
+            )
+        else:
+            self._check_version(con)
+
+    def _check_version(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            found = con.execute(
+                "SELECT value FROM lab_meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except duckdb.CatalogException:
+            found = None
+        version = int(found[0]) if found else None
+        if version != schema.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} was written with schema version {version}, this lab uses "
+                f"version {schema.SCHEMA_VERSION}. Rebuild it (delete the file and run "
+                "`python -m lab generate`), or export its runs with an older lab "
+                "(`python -m lab export`) and import the Parquet files here."
+            )
+
+    # -- reading ---------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence | Mapping | None = None) -> pd.DataFrame:
+        """Run ``sql`` with bound ``params`` and return a DataFrame."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    def arrow(self, sql: str, params: Sequence | Mapping | None = None) -> pa.Table:
+        """Run ``sql`` with bound ``params`` and return an Arrow table."""
+        with self.connect() as con:
+            result = con.execute(sql, params or [])
+            return result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
+
+    def runs(self) -> pd.DataFrame:
+        """All runs, oldest first."""
+        return self.query("SELECT * FROM runs ORDER BY created_at, run_id")
+
+    def has_run(self, run_id: str) -> bool:
+        return bool(self.query("SELECT count(*) AS n FROM runs WHERE run_id = ?", [run_id])["n"][0])
+
+    def run(self, run_id: str) -> dict:
+        """The `runs` row of ``run_id`` as a dict; ``KeyError`` naming the known runs."""
+        df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        if df.empty:
+            known = ", ".join(self.runs()["run_id"]) or "none"
+            raise KeyError(f"no run {run_id!r} in {self.path} (runs: {known})")
+        return df.iloc[0].to_dict()
+
+    def describe_run(self, run_id: str) -> pd.DataFrame:
+        """Row counts per table of one run."""
+        self.run(run_id)
+        with self.connect() as con:
+            counts = [
+                (name, con.execute(f"SELECT count(*) FROM {name} WHERE run_id = ?", [run_id]).fetchone()[0])
+                for name in schema.DATA_TABLES
+            ]
+        return pd.DataFrame(counts, columns=["table", "rows"])
+
+    def info(self) -> pd.DataFrame:
+        """One row per run with its origin, label, size and row counts of the main tables."""
+        runs = self.runs()
+        if runs.empty:
+            return runs
+        with self.connect() as con:
+            for name in ("users", "offers", "coupons", "events", "orders"):
+                counts = con.execute(
+                    f"SELECT run_id, count(*) AS n FROM {name} GROUP BY run_id"
+                ).df().set_index("run_id")["n"]
+                runs[name] = runs["run_id"].map(counts).fillna(0).astype("int64")
+        return runs[["run_id", "origin", "label", "seed", "n_users", "days", "users", "offers",
+                     "coupons", "events", "orders", "created_at"]]
+
+    def file_size(self) -> int:
+        """Size of the database file in bytes (0 in memory)."""
+        return 0 if self.in_memory else Path(self.path).stat().st_size
+
+    # -- writing ---------------------------------------------------------------------
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only; open it with read_only=False to write")
+
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        origin: str,
+        label: str | None = None,
+        strategy: Mapping | str | None = None,
+        seed: int | None = None,
+        n_users: int | None = None,
+        days: int | None = None,
+        pre_days: int | None = None,
+        start_date: dt.date | None = None,
+        source_path: str | None = None,
+        source_sha256: str | None = None,
+    ) -> str:
+        """Record a new run; raise ``StoreError`` if ``run_id`` exists already."""
+        from lab import __version__
+
+        self._require_writable()
+        if origin not in schema.ORIGINS:
+            raise ValueError(f"origin must be one of {schema.ORIGINS}, got {origin!r}")
+        if self.has_run(run_id):
+            raise StoreError(f"run {run_id!r} exists already in {self.path}; delete it first")
+        strategy_json = strategy if isinstance(strategy, str) or strategy is None else json.dumps(strategy, sort_keys=True)
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, origin, label, strategy_json, seed, n_users, days, pre_days, start_date,
+                 source_path, source_sha256, __version__, schema.SCHEMA_VERSION,
+                 dt.datetime.now().replace(microsecond=0)],
+            )
+        return run_id
+
+    def write(self, table_name: str, data: pa.Table | pd.DataFrame, *, run_id: str) -> int:
+        """Append ``data`` to ``table_name`` for ``run_id``; return the number of rows.
+
+        Columns are matched by name; columns missing from ``data`` are NULL, extra
+        columns are an error. ``run_id`` is filled in. Use inside
+        :meth:`transaction` to make several writes atomic.
+        """
+        self._require_writable()
+        spec = schema.table(table_name)
+        names = list(data.column_names if isinstance(data, pa.Table) else data.columns)
+        extra = sorted(set(names) - set(spec.column_names))
+        if extra:
+            raise ValueError(f"{table_name}: unknown column(s) {', '.join(extra)}")
+        names = [n for n in names if n != "run_id"]
+        select = ", ".join(
+            "CAST(? AS VARCHAR) AS run_id" if c.name == "run_id"
+            else (f'CAST(src."{c.name}" AS {c.type})' if c.name in names else f"CAST(NULL AS {c.type})")
+            for c in spec.columns
+        )
+        with self.connect() as con:
+            con.register("_lab_src", data)
+            try:
+                con.execute(f"INSERT INTO {table_name} SELECT {select} FROM _lab_src AS src", [run_id])
+            finally:
+                con.unregister("_lab_src")
+        return len(data)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run from every table, in one transaction."""
+        self._require_writable()
+        self.run(run_id)
+        with self.transaction() as con:
+            for t in schema.TABLES:
+                con.execute(f"DELETE FROM {t.name} WHERE run_id = ?", [run_id])
+
+    # -- Parquet ---------------------------------------------------------------------
+    def export_parquet(self, directory: str | Path, *, run_id: str) -> list[Path]:
+        """Write one Parquet file per table of ``run_id`` into ``directory``."""
+        self.run(run_id)
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        with self.connect() as con:
+            for t in schema.TABLES:
+                path = out / f"{t.name}.parquet"
+                rel = con.execute(f"SELECT * FROM {t.name} WHERE run_id = ?", [run_id])
+                tbl = rel.fetch_arrow_table() if hasattr(rel, "fetch_arrow_table") else rel.arrow()
+                pq.write_table(tbl, path)
+                written.append(path)
+        return written
+
+    def import_parquet(self, directory: str | Path, *, run_id: str | None = None) -> str:
+        """Load a directory written by :meth:`export_parquet` as one run (one transaction).
+
+        ``run_id`` renames the run; by default the exported id is kept.
+        """
+        self._require_writable()
+        src = Path(directory)
+        runs_file = src / "runs.parquet"
+        if not runs_file.exists():
+            raise StoreError(f"{src}: no runs.parquet; is this a directory written by export?")
+        runs = pq.read_table(runs_file).to_pandas()
+        if len(runs) != 1:
+            raise StoreError(f"{runs_file}: expected one run, found {len(runs)}")
+        if int(runs["schema_version"].iloc[0]) != schema.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{runs_file}: written with schema version {runs['schema_version'].iloc[0]}, "
+                f"this lab reads version {schema.SCHEMA_VERSION}"
+            )
+        new_id = run_id or str(runs["run_id"].iloc[0])
+        if self.has_run(new_id):
+            raise StoreError(f"run {new_id!r} exists already in {self.path}; delete it first")
+        with self.transaction():
+            for t in schema.TABLES:
+                path = src / f"{t.name}.parquet"
+                if path.exists():
+                    self.write(t.name, pq.read_table(path), run_id=new_id)
+        return new_id
