@@ -1,0 +1,70 @@
+# Coupon strategy lab. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DB ?= data/lab.duckdb
+PORT ?= 5006
+ADDRESS ?= 127.0.0.1
+WORLD_USERS ?= 100000
+WORLD_DAYS ?= 28
+
+.DEFAULT_GOAL := help
+.PHONY: help install dashboard data test lint unit notebooks browser chromium lab bench clean readme lock
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the locked dependencies and the lab
+
+$(DB): | $(VENV)/.installed
+	$(PY) -m lab generate --preset default --users $(WORLD_USERS) --days $(WORLD_DAYS) --seed 0 --db $(DB)
+
+data: $(DB) ## Build the default world into data/lab.duckdb if it is missing
+
+dashboard: $(VENV)/.installed $(DB) ## Build the default world if missing and serve the dashboard on http://localhost:5006
+	LAB_DB=$(DB) $(VENV)/bin/panel serve dashboards/app.py --address $(ADDRESS) --port $(PORT) \
+		--allow-websocket-origin=localhost:$(PORT) --allow-websocket-origin=127.0.0.1:$(PORT)
+
+chromium: ## Install Debian's chromium for the browser tests (apt-get, when root)
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium is missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
+
+lint: $(VENV)/.installed ## Check style with ruff
+	$(VENV)/bin/ruff check lab dashboards tests benchmarks
+	$(VENV)/bin/ruff format --check lab dashboards tests benchmarks
+
+unit: $(VENV)/.installed ## Unit and property-based tests
+	$(PY) -m pytest -m "not browser" -q
+
+notebooks: $(VENV)/.installed ## Execute every notebook with nbval (strict) and compare outputs
+	$(PY) -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg -q -p no:cacheprovider
+
+browser: $(VENV)/.installed chromium ## Browser tests of the served dashboard (Playwright + chromium)
+	$(PY) -m pytest -m browser -q
+
+test: lint unit notebooks browser ## Everything CI checks: ruff, unit + property tests, nbval, browser tests
+
+lab: $(VENV)/.installed ## Open JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab --ip=$(ADDRESS) notebooks/
+
+bench: $(VENV)/.installed ## Run the benchmarks; figures go to benchmarks/results/*.json
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean: ## Remove the virtualenv and generated data (keeps committed samples)
+	rm -rf $(VENV) $(DB) data/scratch benchmarks/scratch
+
+readme: $(VENV)/.installed ## Regenerate README's schema, parameter and benchmark sections
+	$(PY) docs/update_readme.py
+
+lock: $(VENV)/.installed ## Re-resolve requirements.lock from pyproject.toml (uses uv from PyPI)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
