@@ -34,8 +34,14 @@ def benchmarks_markdown() -> str:
             rows.append(f"| {result['name']} | `{key}` | {_fmt(value)} |")
     machines = sorted({json.loads(p.read_text())["machine"] for p in results})
     dates = sorted({json.loads(p.read_text())["date"] for p in results})
-    note = (f"\nMeasured on {'; '.join(machines)} ({', '.join(dates)}); medians of several runs "
-            "where the script says so.") if results else "\nNo results yet: run `make bench`."
+    note = (
+        (
+            f"\nMeasured on {'; '.join(machines)} ({', '.join(dates)}); medians of several runs "
+            "where the script says so."
+        )
+        if results
+        else "\nNo results yet: run `make bench`."
+    )
     return "\n".join(rows) + "\n" + note
 
 
@@ -47,7 +53,9 @@ def parameters_markdown() -> str:
     frame = parameters_frame()
     rows = ["| parameter | value | controls | meaning |", "|---|---|---|---|"]
     for rec in frame.to_dict("records"):
-        rows.append(f"| `{rec['name']}` | {_fmt(rec['value'])} | {rec['controls']} | {rec['doc']} |")
+        rows.append(
+            f"| `{rec['name']}` | {_fmt(rec['value'])} | {rec['controls']} | {rec['doc']} |"
+        )
     return "\n".join(rows)
 
 

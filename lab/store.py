@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -75,6 +76,7 @@ class Store:
         self.lock_timeout = lock_timeout
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
+        self._in_transaction = False
         if self.in_memory:
             # an in-memory database lives only as long as its connection: keep one
             self._con = duckdb.connect(":memory:")
@@ -128,20 +130,32 @@ class Store:
                         f"{self.path}: cannot open the database ({exc}). Another process "
                         "may be writing to it; retry when it is done."
                     ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                # jitter, and a low cap, so a reader polling in a loop cannot starve a writer
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.2)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Yield a connection inside one transaction: all of the block lands, or nothing."""
+        """Yield a connection inside one transaction: all of the block lands, or nothing.
+
+        A nested block joins the outer transaction (DuckDB has no savepoints), so
+        a caller can wrap several operations that each use a transaction.
+        """
         with self.connect() as con:
+            if self._in_transaction:
+                yield con
+                return
             con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
             try:
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            con.execute("COMMIT")
+            else:
+                con.execute("COMMIT")
+            finally:
+                self._in_transaction = False
 
     def close(self) -> None:
         """Release an in-memory database (file stores hold no connection between calls)."""
@@ -187,8 +201,7 @@ class Store:
     def arrow(self, sql: str, params: Sequence | Mapping | None = None) -> pa.Table:
         """Run ``sql`` with bound ``params`` and return an Arrow table."""
         with self.connect() as con:
-            result = con.execute(sql, params or [])
-            return result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
+            return con.sql(sql, params=params or []).to_arrow_table()
 
     def runs(self) -> pd.DataFrame:
         """All runs, oldest first."""
@@ -210,7 +223,12 @@ class Store:
         self.run(run_id)
         with self.connect() as con:
             counts = [
-                (name, con.execute(f"SELECT count(*) FROM {name} WHERE run_id = ?", [run_id]).fetchone()[0])
+                (
+                    name,
+                    con.execute(
+                        f"SELECT count(*) FROM {name} WHERE run_id = ?", [run_id]
+                    ).fetchone()[0],
+                )
                 for name in schema.DATA_TABLES
             ]
         return pd.DataFrame(counts, columns=["table", "rows"])
@@ -218,16 +236,30 @@ class Store:
     def info(self) -> pd.DataFrame:
         """One row per run with its origin, label, size and row counts of the main tables."""
         runs = self.runs()
-        if runs.empty:
-            return runs
         with self.connect() as con:
             for name in ("users", "offers", "coupons", "events", "orders"):
-                counts = con.execute(
-                    f"SELECT run_id, count(*) AS n FROM {name} GROUP BY run_id"
-                ).df().set_index("run_id")["n"]
+                counts = (
+                    con.execute(f"SELECT run_id, count(*) AS n FROM {name} GROUP BY run_id")
+                    .df()
+                    .set_index("run_id")["n"]
+                )
                 runs[name] = runs["run_id"].map(counts).fillna(0).astype("int64")
-        return runs[["run_id", "origin", "label", "seed", "n_users", "days", "users", "offers",
-                     "coupons", "events", "orders", "created_at"]]
+        return runs[
+            [
+                "run_id",
+                "origin",
+                "label",
+                "seed",
+                "n_users",
+                "days",
+                "users",
+                "offers",
+                "coupons",
+                "events",
+                "orders",
+                "created_at",
+            ]
+        ]
 
     def file_size(self) -> int:
         """Size of the database file in bytes (0 in memory)."""
@@ -236,7 +268,9 @@ class Store:
     # -- writing ---------------------------------------------------------------------
     def _require_writable(self) -> None:
         if self.read_only:
-            raise StoreError(f"{self.path} is open read-only; open it with read_only=False to write")
+            raise StoreError(
+                f"{self.path} is open read-only; open it with read_only=False to write"
+            )
 
     def create_run(
         self,
@@ -261,13 +295,30 @@ class Store:
             raise ValueError(f"origin must be one of {schema.ORIGINS}, got {origin!r}")
         if self.has_run(run_id):
             raise StoreError(f"run {run_id!r} exists already in {self.path}; delete it first")
-        strategy_json = strategy if isinstance(strategy, str) or strategy is None else json.dumps(strategy, sort_keys=True)
+        strategy_json = (
+            strategy
+            if isinstance(strategy, str) or strategy is None
+            else json.dumps(strategy, sort_keys=True)
+        )
         with self.connect() as con:
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, origin, label, strategy_json, seed, n_users, days, pre_days, start_date,
-                 source_path, source_sha256, __version__, schema.SCHEMA_VERSION,
-                 dt.datetime.now().replace(microsecond=0)],
+                [
+                    run_id,
+                    origin,
+                    label,
+                    strategy_json,
+                    seed,
+                    n_users,
+                    days,
+                    pre_days,
+                    start_date,
+                    source_path,
+                    source_sha256,
+                    __version__,
+                    schema.SCHEMA_VERSION,
+                    dt.datetime.now().replace(microsecond=0),
+                ],
             )
         return run_id
 
@@ -286,14 +337,21 @@ class Store:
             raise ValueError(f"{table_name}: unknown column(s) {', '.join(extra)}")
         names = [n for n in names if n != "run_id"]
         select = ", ".join(
-            "CAST(? AS VARCHAR) AS run_id" if c.name == "run_id"
-            else (f'CAST(src."{c.name}" AS {c.type})' if c.name in names else f"CAST(NULL AS {c.type})")
+            "CAST(? AS VARCHAR) AS run_id"
+            if c.name == "run_id"
+            else (
+                f'CAST(src."{c.name}" AS {c.type})'
+                if c.name in names
+                else f"CAST(NULL AS {c.type})"
+            )
             for c in spec.columns
         )
         with self.connect() as con:
             con.register("_lab_src", data)
             try:
-                con.execute(f"INSERT INTO {table_name} SELECT {select} FROM _lab_src AS src", [run_id])
+                con.execute(
+                    f"INSERT INTO {table_name} SELECT {select} FROM _lab_src AS src", [run_id]
+                )
             finally:
                 con.unregister("_lab_src")
         return len(data)
@@ -316,9 +374,8 @@ class Store:
         with self.connect() as con:
             for t in schema.TABLES:
                 path = out / f"{t.name}.parquet"
-                rel = con.execute(f"SELECT * FROM {t.name} WHERE run_id = ?", [run_id])
-                tbl = rel.fetch_arrow_table() if hasattr(rel, "fetch_arrow_table") else rel.arrow()
-                pq.write_table(tbl, path)
+                sql = f"SELECT * FROM {t.name} WHERE run_id = ?"
+                pq.write_table(con.sql(sql, params=[run_id]).to_arrow_table(), path)
                 written.append(path)
         return written
 

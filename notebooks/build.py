@@ -36,11 +36,17 @@ def parse(source: str) -> nbformat.NotebookNode:
         elif cells:
             cells[-1][2].append(line)
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     for is_markdown, tags, lines in cells:
         text = "\n".join(lines).strip("\n")
         if is_markdown:
-            cell = nbformat.v4.new_markdown_cell("\n".join(re.sub(r"^# ?", "", ln) for ln in text.splitlines()))
+            cell = nbformat.v4.new_markdown_cell(
+                "\n".join(re.sub(r"^# ?", "", ln) for ln in text.splitlines())
+            )
         else:
             cell = nbformat.v4.new_code_cell(text)
         if tags:
@@ -53,7 +59,9 @@ def build(source_path: Path) -> float:
     """Execute one notebook from its source and write it beside the sources' folder."""
     nb = parse(source_path.read_text())
     started = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+    ).execute()
     elapsed = time.perf_counter() - started
     for cell in nb.cells:
         cell.metadata.pop("execution", None)

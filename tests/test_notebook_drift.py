@@ -34,9 +34,24 @@ def _build_module():
 
 def _nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", str(path), "-q", "-p", "no:cacheprovider",
-         "--nbval-sanitize-with", str(ROOT / "notebooks" / "sanitize.cfg"), "--rootdir", str(path.parent)],
-        capture_output=True, text=True, cwd=path.parent, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            str(path),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-sanitize-with",
+            str(ROOT / "notebooks" / "sanitize.cfg"),
+            "--rootdir",
+            str(path.parent),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        timeout=300,
     )
 
 

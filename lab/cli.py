@@ -1,0 +1,212 @@
+"""The command line: ``python -m lab <command> [options]``.
+
+Commands
+--------
+``generate``  simulate a strategy (a preset or a JSON file) into the store
+``import``    load a real log (Tianchi O2O CSV, lab-format files) or a ``lab export`` directory
+``info``      list the runs with row counts and the file size (``--json`` for machines)
+``export``    write one run as Parquet files, one per table
+``delete``    remove one run
+
+Every command takes ``--db PATH`` (default ``data/lab.duckdb``). Bad input prints one
+line, ``error: ...``, on stderr and exits with status 2.
+
+Adding a command: put a :class:`Command` in :data:`COMMANDS` (name -> help, a function
+adding its arguments to an ``argparse`` parser, and a handler taking the parsed
+namespace and returning the exit status).
+
+Example
+-------
+>>> from lab.cli import main
+>>> main(["info", "--db", ":memory:"])  # doctest: +SKIP
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.ingest import FORMATS, LogImportError, import_logs
+from lab.store import DEFAULT_PATH, Store, StoreError
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, its arguments, and what it does."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# -- generate -----------------------------------------------------------------------
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--preset", metavar="NAME", help="a named strategy from lab.world")
+    which.add_argument(
+        "--strategy", metavar="FILE.json", type=Path, help="a strategy saved as JSON"
+    )
+    p.add_argument("--users", type=int, help="number of simulated users")
+    p.add_argument("--days", type=int, help="campaign length in days")
+    p.add_argument("--pre-days", type=int, help="days of coupon-free orders before the campaign")
+    p.add_argument("--seed", type=int, help="random seed (same seed, same logs)")
+    p.add_argument("--run-id", help="id of the new run")
+    p.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
+    )
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from lab import world  # the simulator is heavy: load it only when asked to simulate
+
+    if args.preset:
+        strategy = world.preset(args.preset)
+    else:
+        try:
+            strategy = world.Strategy.from_json(args.strategy.read_text(encoding="utf-8"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{args.strategy}: not a valid strategy ({exc})") from exc
+    options = {
+        k: getattr(args, k)
+        for k in ("users", "days", "pre_days", "seed", "run_id")
+        if getattr(args, k) is not None
+    }
+    store = Store(args.db)
+    run_id = world.simulate(strategy, store=store, progress=args.progress, **options)
+    counts = store.describe_run(run_id).query("rows > 0")
+    print(
+        f"generated run {run_id} in {args.db}: "
+        + ", ".join(f"{r.table} {r.rows:,}" for r in counts.itertuples())
+    )
+    return 0
+
+
+# -- import ---------------------------------------------------------------------------
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", type=Path, help="a log file or directory")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="log format (default: auto)")
+    p.add_argument(
+        "--table", help="lab format, single file: the table it holds (default: file name)"
+    )
+    p.add_argument("--run-id", help="id of the new run")
+    p.add_argument("--label", help="human-readable name of the run")
+
+
+def _import(args: argparse.Namespace) -> int:
+    store = Store(args.db)
+    if args.path.is_dir() and (args.path / "runs.parquet").exists():
+        # a directory written by `export`: the run comes back whole, with its own runs row
+        run_id = store.import_parquet(args.path, run_id=args.run_id)
+        print(f"imported exported run {run_id} from {args.path} into {args.db}")
+        return 0
+    before = set(store.runs()["run_id"])
+    run_id = import_logs(
+        args.path,
+        store=store,
+        format=args.format,
+        run_id=args.run_id,
+        label=args.label,
+        table=args.table,
+    )
+    if run_id in before:
+        print(f"{args.path} was imported before as run {run_id}; nothing written")
+    else:
+        counts = store.describe_run(run_id).query("rows > 0")
+        print(
+            f"imported {args.path} as run {run_id}: "
+            + ", ".join(f"{r.table} {r.rows:,}" for r in counts.itertuples())
+        )
+    return 0
+
+
+# -- info -----------------------------------------------------------------------------
+def _info_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _info(args: argparse.Namespace) -> int:
+    store = Store(args.db, read_only=True)
+    runs = store.info()
+    size = store.file_size()
+    if args.json:
+        records = (
+            json.loads(runs.to_json(orient="records", date_format="iso")) if not runs.empty else []
+        )
+        print(json.dumps({"db": args.db, "file_size_bytes": size, "runs": records}, indent=2))
+    elif runs.empty:
+        print(f"{args.db} ({size / 1e6:.1f} MB): no runs")
+    else:
+        print(f"{args.db} ({size / 1e6:.1f} MB), {len(runs)} run(s):")
+        print(runs.to_string(index=False))
+    return 0
+
+
+# -- export / delete --------------------------------------------------------------------
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="run to export")
+    p.add_argument("dir", type=Path, help="directory to write the Parquet files into")
+
+
+def _export(args: argparse.Namespace) -> int:
+    written = Store(args.db, read_only=True).export_parquet(args.dir, run_id=args.run)
+    print(f"exported run {args.run} to {args.dir} ({len(written)} Parquet files)")
+    return 0
+
+
+def _delete_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="run to delete")
+
+
+def _delete(args: argparse.Namespace) -> int:
+    Store(args.db).delete_run(args.run)
+    print(f"deleted run {args.run} from {args.db}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "generate": Command("simulate a strategy into the store", _generate_arguments, _generate),
+    "import": Command("import a real log or an exported run", _import_arguments, _import),
+    "info": Command("list the runs in the store", _info_arguments, _info),
+    "export": Command("export one run as Parquet files", _export_arguments, _export),
+    "delete": Command("delete one run", _delete_arguments, _delete),
+}
+
+# what a user can cause and fix; anything else is a bug and keeps its traceback
+_USER_ERRORS = (LogImportError, StoreError, ValueError, KeyError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command in :data:`COMMANDS`."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        default=str(DEFAULT_PATH),
+        metavar="PATH",
+        help=f"database file (default: {DEFAULT_PATH})",
+    )
+    parser = argparse.ArgumentParser(prog="python -m lab", description="Coupon strategy lab.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, parents=[common], help=command.help, description=command.help)
+        command.add_arguments(p)
+        p.set_defaults(handler=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has already printed
+        return int(exc.code or 0)
+    try:
+        return args.handler(args)
+    except _USER_ERRORS as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,242 @@
+"""``import_logs``: validate a log and store it as a new run, all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from lab import schema
+from lab.ingest import _lab, _tianchi
+from lab.ingest._errors import LogImportError
+from lab.ingest._source import digest, load
+from lab.store import Store, StoreError
+
+FORMATS = ("auto", "tianchi", "lab")
+_SUFFIXES = (".csv", ".parquet")
+
+
+def import_logs(
+    path: str | Path,
+    *,
+    store: Store,
+    format: str = "auto",
+    run_id: str | None = None,
+    label: str | None = None,
+    table: str | None = None,
+) -> str:
+    """Validate a log file (or directory) and store it as a new run, in one transaction.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Tianchi O2O CSV file, a lab-format directory, or one lab-format file.
+    store : Store, keyword-only
+        Where to write (opened writable).
+    format : {"auto", "tianchi", "lab"}, keyword-only
+        ``auto`` reads a directory as ``lab``, a file whose header is the Tianchi one as
+        ``tianchi``, and a file named after a table (``users.csv``) as ``lab``.
+    run_id : str, optional, keyword-only
+        Id of the new run; default ``<file or directory name>-<first 8 hex digits of its
+        SHA-256>``.
+    label : str, optional, keyword-only
+        Human-readable name of the run; default the file or directory name.
+    table : str, optional, keyword-only
+        Lab format, single file: the table it holds (default: the file's stem).
+
+    Returns
+    -------
+    str
+        The run id. Importing bytes that were imported before (same SHA-256, recorded in
+        ``runs.source_sha256``) writes nothing and returns the earlier run's id.
+
+    Raises
+    ------
+    LogImportError
+        Bad input, naming the file, line, column and reason. Nothing is written.
+    StoreError
+        The store is read-only, or ``run_id`` exists already.
+
+    Examples
+    --------
+    >>> import lab
+    >>> store = lab.Store(":memory:")
+    >>> run = import_logs("ccf_offline_stage1_test_revised.csv", store=store)  # doctest: +SKIP
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+    src = Path(path)
+    if not src.exists():
+        raise LogImportError(str(src), "no such file or directory")
+    if store.read_only:
+        raise StoreError(f"{store.path} is open read-only; open it with read_only=False to import")
+    fmt, files = _plan(src, format, table)
+    hashes = {t: digest(p) for t, p in files.items()}
+    if src.is_dir():
+        listing = "".join(f"{files[t].name}\0{hashes[t][0]}\n" for t in sorted(files))
+        sha = hashlib.sha256(listing.encode()).hexdigest()
+    else:
+        sha = next(iter(hashes.values()))[0]
+
+    with store.connect() as con:
+        done = con.execute(
+            "SELECT run_id FROM runs WHERE source_sha256 = ? ORDER BY created_at, run_id LIMIT 1",
+            [sha],
+        ).fetchone()
+        if done:
+            return done[0]
+        run_id = run_id or f"{src.stem if src.is_file() else src.name}-{sha[:8]}"
+        if store.has_run(run_id):
+            raise StoreError(f"run {run_id!r} exists already in {store.path}; delete it first")
+        # Files are parsed and checked in temporary tables created before the transaction:
+        # they are not part of the database, and only committed tables number their rows
+        # from 0 in file order (``rowid``), which error messages and coupon ids rely on.
+        temps: list[str] = []
+        try:
+            if fmt == "tianchi":
+                (file,) = files.values()
+                temps.append("_lab_import_tianchi")
+                source = load(
+                    con,
+                    file,
+                    name="_lab_import_tianchi",
+                    expected=_tianchi.COLUMNS,
+                    valid_utf8=hashes["tianchi"][1],
+                )
+                if not source.n_rows:
+                    raise LogImportError(str(file), "no data rows after the header", line=2)
+                source.check(_tianchi.checks())
+                _tianchi.check_coupons(source)
+                with store.transaction():
+                    size = _tianchi.insert(source, run_id=run_id)
+                    _record(store, run_id, src, fmt, files, sha, label, size)
+            else:
+                sources = {}
+                for name, file in files.items():
+                    temps.append(f"_lab_import_{name}")
+                    sources[name] = source = load(
+                        con,
+                        file,
+                        name=f"_lab_import_{name}",
+                        expected=_lab.expected_columns(name),
+                        optional=("run_id",),
+                        valid_utf8=hashes[name][1],
+                    )
+                    source.check(_lab.checks(source, name))
+                    _lab.check_keys(source, name)
+                with store.transaction():
+                    for name, source in sources.items():
+                        _lab.insert(source, name, run_id=run_id)
+                    _record(store, run_id, src, fmt, files, sha, label, _lab_size(con, run_id))
+        finally:
+            for name in temps:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+    return run_id
+
+
+def _record(
+    store: Store, run_id: str, src: Path, fmt: str, files: dict, sha: str, label, size: dict
+) -> None:
+    store.create_run(
+        run_id,
+        origin="import",
+        label=label or src.name,
+        strategy={"format": fmt, "files": sorted(p.name for p in files.values())},
+        source_path=str(src.resolve()),
+        source_sha256=sha,
+        **size,
+    )
+
+
+def _plan(src: Path, format: str, table: str | None) -> tuple[str, dict[str, Path]]:
+    """Resolve the format and the files to read, keyed by table (``tianchi`` for Tianchi)."""
+    if table is not None and table not in _lab.TABLES:
+        raise ValueError(f"table must be one of {', '.join(_lab.TABLES)}; got {table!r}")
+    if src.is_dir():
+        if format == "tianchi":
+            raise LogImportError(str(src), "a Tianchi log is one CSV file, not a directory")
+        if table is not None:
+            raise ValueError(
+                "table= applies to a single file; a directory names its tables by file name"
+            )
+        return "lab", _lab_files(src)
+    if format == "auto":
+        format = "tianchi" if _has_tianchi_header(src) else "lab"
+        if format == "lab" and (table or src.stem) not in _lab.TABLES:
+            raise LogImportError(
+                str(src),
+                "cannot tell the format: expected the Tianchi O2O header "
+                f"({','.join(_tianchi.COLUMNS)}) or a file named after a lab table "
+                f"({', '.join(_lab.TABLES)}); pass format= (and table=)",
+            )
+    if format == "tianchi":
+        if src.suffix.lower() != ".csv":
+            raise LogImportError(str(src), "a Tianchi log is a .csv file")
+        return "tianchi", {"tianchi": src}
+    name = table or src.stem
+    if name not in _lab.TABLES:
+        raise LogImportError(
+            str(src),
+            f"not a lab table; name the file after one of {', '.join(_lab.TABLES)} or pass table=",
+        )
+    if src.suffix.lower() not in _SUFFIXES:
+        raise LogImportError(str(src), "lab-format files are .csv or .parquet")
+    return "lab", {name: src}
+
+
+def _lab_files(directory: Path) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in _SUFFIXES:
+            continue  # READMEs and the like travel with logs
+        name = path.stem
+        if name == "runs":
+            raise LogImportError(
+                str(path),
+                "the runs table is not imported (an import creates its own run); a directory "
+                "written by `python -m lab export` loads with Store.import_parquet "
+                "(`python -m lab import` does this)",
+            )
+        if name not in _lab.TABLES:
+            reason = (
+                "truth tables come only from the simulator"
+                if schema.TABLE_BY_NAME.get(name)
+                else "not a lab table"
+            )
+            raise LogImportError(
+                str(path), f"{reason}; table files are {', '.join(_lab.TABLES)} (.csv or .parquet)"
+            )
+        if name in files:
+            raise LogImportError(
+                str(path), f"table {name} given twice ({files[name].name} and {path.name})"
+            )
+        files[name] = path
+    if not files:
+        raise LogImportError(
+            str(directory),
+            f"no table files; expected some of {', '.join(_lab.TABLES)} (.csv or .parquet)",
+        )
+    return files
+
+
+def _has_tianchi_header(path: Path) -> bool:
+    with open(path, "rb") as f:
+        first = f.readline().decode("utf-8", "replace").lstrip("\ufeff").strip()
+    # lab tables use lower-case names, so any Tianchi column name is a safe tell; the header
+    # check then names whatever else is missing or extra
+    return bool({c.strip() for c in first.split(",")} & set(_tianchi.COLUMNS))
+
+
+def _lab_size(con, run_id: str) -> dict:
+    n_users = con.execute("SELECT count(*) FROM users WHERE run_id = ?", [run_id]).fetchone()[0]
+    first, last = con.execute(
+        "SELECT min(ts), max(ts) FROM (SELECT ts FROM events WHERE run_id = ? "
+        "UNION ALL SELECT ts FROM orders WHERE run_id = ?)",
+        [run_id, run_id],
+    ).fetchone()
+    if first is None:
+        return {"n_users": n_users}
+    return {
+        "n_users": n_users,
+        "start_date": first.date(),
+        "days": (last.date() - first.date()).days + 1,
+    }
