@@ -1,0 +1,716 @@
+"""Conversion funnels over the store: counts per step, time to convert, trend, drop-outs.
+
+Two ways to compute the same funnel
+-----------------------------------
+* **offers** (fast path): one row per offer with a timestamp per lifecycle step, so a
+  funnel of offers in ``ordered`` mode is one scan of ``offers``.
+* **events**: the raw log, for ``strict`` order, ``unit="user"``, logs imported without
+  an ``offers`` table, or breakdowns by an event column that ``offers`` lacks.
+
+``source="auto"`` picks ``offers`` whenever it can; both give the same counts.
+
+Matching rules (documented contract)
+------------------------------------
+* A *unit* is an offer (``unit="offer"``) or a user across all of their offers
+  (``unit="user"``).
+* Only events with ``start <= ts < end`` exist for the funnel (half-open range).
+* The unit's **first** occurrence of the first step anchors the funnel (earliest ``ts``,
+  ties broken by the smaller ``event_id``); later re-entries are ignored. Breakdown
+  values of stock and event columns are read from the anchor's event (or offer).
+* ``ordered``: other events may come between steps; step *i* is the earliest event of
+  its type with ``ts`` at or after the time matched for step *i-1*. Equal timestamps
+  count as "after", whatever the event ids, so a claim logged in the same instant as its
+  rule view converts.
+* ``strict``: the unit's events are sorted by ``(ts, event_id)`` and consecutive
+  repeats of one event type are collapsed to their first event; each step must then be
+  the very next event after the previous step. Among equal timestamps the smaller
+  ``event_id`` comes first.
+* ``window``: every step must happen no later than ``window`` after the anchor
+  (inclusive); ``None`` means no limit.
+* Time to convert is the time between the first and the last step of the units that
+  reached the last step.
+
+Example
+-------
+>>> import lab
+>>> from lab.funnel import funnel
+>>> store = lab.Store(":memory:")
+>>> _ = store.create_run("r", origin="import")
+>>> funnel(store, run="r").to_frame()["count"].tolist()
+[0, 0, 0, 0]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lab import _filters, schema
+
+DEFAULT_STEPS = ("exposure", "rule_view", "claim", "redeem")
+DEFAULT_WINDOW = pd.Timedelta(days=7)
+# offers column holding the time of each lifecycle step
+OFFER_COLUMNS = {
+    "delivery": "delivered_at",
+    "exposure": "exposed_at",
+    "rule_view": "rule_viewed_at",
+    "share": "shared_at",
+    "claim": "claimed_at",
+    "redeem": "redeemed_at",
+    "expire": "expired_at",
+}
+ORDERS = ("ordered", "strict")
+UNITS = ("offer", "user")
+SOURCES = ("auto", "offers", "events")
+INTERVALS = ("day", "week")
+# time-to-convert histogram bin edges, seconds (the last bin is open-ended)
+HISTOGRAM_EDGES = (
+    0,
+    60,
+    300,
+    900,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    2 * 86400,
+    3 * 86400,
+    7 * 86400,
+    14 * 86400,
+    30 * 86400,
+)
+HISTOGRAM_LABELS = (
+    "<1m",
+    "1-5m",
+    "5-15m",
+    "15m-1h",
+    "1-3h",
+    "3-6h",
+    "6-12h",
+    "12-24h",
+    "1-2d",
+    "2-3d",
+    "3-7d",
+    "7-14d",
+    "14-30d",
+    ">=30d",
+)
+QUANTILES = (0.25, 0.5, 0.75, 0.9)
+OTHER = "other"
+MISSING = "(none)"
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _bind(sql: str, params: dict) -> dict:
+    """Keep the named parameters ``sql`` uses (DuckDB rejects unused ones)."""
+    used = set(_PARAM.findall(sql))
+    return {k: v for k, v in params.items() if k in used}
+
+
+@dataclass(frozen=True)
+class _Spec:
+    run: str
+    steps: tuple[str, ...]
+    order: str
+    window: pd.Timedelta | None
+    unit: str
+    by: tuple[tuple[str, str, str], ...]
+    start: object
+    end: object
+    source: str
+
+
+def _spec(store, *, run, steps, order, window, unit, by, start, end, source) -> _Spec:
+    _filters.require_run(store, run)
+    steps = (steps,) if isinstance(steps, str) else tuple(steps)
+    if len(steps) < 2:
+        raise ValueError(f"steps: give at least two steps, got {steps!r}")
+    bad = [s for s in steps if s not in schema.EVENT_TYPES]
+    if bad:
+        raise ValueError(
+            f"steps: unknown event type(s) {bad}; allowed: {', '.join(schema.EVENT_TYPES)}"
+        )
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"steps: each step may appear once, got {steps!r}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if window is not None:
+        window = pd.Timedelta(window)
+        if window < pd.Timedelta(0):
+            raise ValueError(f"window must be a non-negative duration or None, got {window!r}")
+    breakdown = _filters.breakdowns(by)
+    _filters.where(run=run, start=start, end=end)  # validates the range
+    offers_ok = (
+        unit == "offer"
+        and order == "ordered"
+        and all(t != "events" or c in schema.table("offers").column_names for _, t, c in breakdown)
+    )
+    if source == "offers" and not offers_ok:
+        raise ValueError(
+            "source='offers' needs unit='offer', order='ordered' and breakdowns from users, "
+            "stocks or columns that offers also has; use source='events' or 'auto'"
+        )
+    if source == "auto":
+        has_offers = not store.query("SELECT 1 FROM offers WHERE run_id = ? LIMIT 1", [run]).empty
+        source = "offers" if offers_ok and has_offers else "events"
+    return _Spec(run, steps, order, window, unit, breakdown, start, end, source)
+
+
+def _params(spec: _Spec) -> dict:
+    params = {
+        "run": spec.run,
+        "lo": _filters.to_datetime(spec.start, name="start"),
+        "hi": _filters.to_datetime(spec.end, name="end"),
+        "window": None if spec.window is None else spec.window.to_pytimedelta(),
+    }
+    params.update({f"s{i}": s for i, s in enumerate(spec.steps)})
+    return params
+
+
+def _range(col: str, params: dict) -> list[str]:
+    out = []
+    if params["lo"] is not None:
+        out.append(f"{col} >= $lo")
+    if params["hi"] is not None:
+        out.append(f"{col} < $hi")
+    return out
+
+
+def _group_sql(spec: _Spec, src: str) -> tuple[str, str]:
+    """Select list of the breakdown values ``g0, g1...`` and the joins they need.
+
+    ``src`` is the alias of the relation holding ``user_id``, ``stock_id`` and the
+    event (or offer) columns of the anchor.
+    """
+    exprs, joins = [], []
+    tables = {t for _, t, _ in spec.by}
+    if "users" in tables:
+        joins.append(f"LEFT JOIN users u ON u.run_id = $run AND u.user_id = {src}.user_id")
+    if "stocks" in tables:
+        joins.append(f"LEFT JOIN stocks s ON s.run_id = $run AND s.stock_id = {src}.stock_id")
+    alias = {"users": "u", "stocks": "s", "events": src}
+    for i, (_, t, c) in enumerate(spec.by):
+        col = f"{alias[t]}.{c}" if t != "events" else f"{src}.e_{c}"
+        exprs.append(f", coalesce(CAST({col} AS VARCHAR), '{MISSING}') AS g{i}")
+    return "".join(exprs), " ".join(joins)
+
+
+def _entity_sql(spec: _Spec, params: dict) -> str:
+    """One row per unit that reached the first step: unit_id, user_id, g*, t0..t{n-1}."""
+    n = len(spec.steps)
+
+    def within(x: str, t0: str) -> str:
+        return "" if spec.window is None else f" AND {x} <= {t0} + $window"
+
+    if spec.source == "offers":
+        cols = [OFFER_COLUMNS[s] for s in spec.steps]
+        cs = []
+        for i, c in enumerate(cols):
+            rng = _range(f"o.{c}", params)
+            cs.append(
+                f"CASE WHEN {' AND '.join(rng)} THEN o.{c} END AS c{i}" if rng else f"o.{c} AS c{i}"
+            )
+        extra = [f"o.{c} AS e_{c}" for _, t, c in spec.by if t == "events"]
+        where = " AND ".join(
+            ["o.run_id = $run", f"o.{cols[0]} IS NOT NULL", *_range(f"o.{cols[0]}", params)]
+        )
+        deadline = [] if spec.window is None else [f"o.{cols[0]} + $window AS deadline"]
+        inner = (
+            f"SELECT o.offer_id AS unit_id, o.user_id, o.stock_id, "
+            f"{', '.join([*cs, *deadline, *extra])} "
+            f"FROM offers o WHERE {where}"
+        )
+        g, joins = _group_sql(spec, "b")
+        # a NULL t{i-1} makes the comparison NULL, so the CASE stops the chain there
+        ts = ["b.c0 AS t0"] + [
+            f"CASE WHEN b.c{i} >= t{i - 1}{'' if spec.window is None else f' AND b.c{i} <= b.deadline'} "
+            f"THEN b.c{i} END AS t{i}"
+            for i in range(1, n)
+        ]
+        return f"SELECT b.unit_id, b.user_id{g}, {', '.join(ts)} FROM ({inner}) b {joins}"
+
+    unit_col = "offer_id" if spec.unit == "offer" else "user_id"
+    extra = "".join(f", e.{c} AS e_{c}" for _, t, c in spec.by if t == "events")
+    where = " AND ".join(["e.run_id = $run", *_range("e.ts", params)])
+    if spec.unit == "offer":
+        where += " AND e.offer_id IS NOT NULL"
+    if spec.order == "ordered":
+        where += f" AND e.event_type IN ({', '.join(f'$s{i}' for i in range(n))})"
+    ev = (
+        f"SELECT e.{unit_col} AS unit_id, e.user_id, e.event_id, e.ts, e.event_type, "
+        f"e.stock_id{extra} FROM events e WHERE {where}"
+    )
+    g, joins = _group_sql(spec, "a")
+    if spec.order == "ordered":
+        # The anchor is the earliest first-step event by (ts, event_id). An aggregate
+        # finds it faster than a window sort; the HUGEINT key orders by ts, then id.
+        key = "epoch_us(ts)::HUGEINT * 18446744073709551616 + event_id + 9223372036854775808"
+        carried = ["user_id"] + (["stock_id"] if any(t == "stocks" for _, t, _ in spec.by) else [])
+        carried += [f"e_{c}" for _, t, c in spec.by if t == "events"]
+        anchored = "".join(f", arg_min({c}, {key}) AS {c}" for c in carried)
+        ctes = [
+            # read once: every step joins it
+            f"ev AS MATERIALIZED ({ev})",
+            f"a AS (SELECT unit_id, min(ts) AS ts{anchored} FROM ev WHERE event_type = $s0 "
+            "GROUP BY unit_id)",
+            "m0 AS (SELECT unit_id, ts AS t0, ts AS t FROM a)",
+        ]
+        for i in range(1, n):
+            ctes.append(
+                f"m{i} AS (SELECT p.unit_id, p.t0, min(e.ts) AS t FROM m{i - 1} p JOIN ev e "
+                f"ON e.unit_id = p.unit_id AND e.event_type = $s{i} AND e.ts >= p.t"
+                f"{within('e.ts', 'p.t0')} GROUP BY p.unit_id, p.t0)"
+            )
+        ts = ", ".join(f"m{i}.t AS t{i}" for i in range(n))
+        mjoins = " ".join(f"LEFT JOIN m{i} ON m{i}.unit_id = a.unit_id" for i in range(1, n))
+        return (
+            f"WITH {', '.join(ctes)} SELECT a.unit_id, a.user_id{g}, {ts} "
+            f"FROM a JOIN m0 ON m0.unit_id = a.unit_id {mjoins} {joins}"
+        )
+
+    win = "(PARTITION BY unit_id ORDER BY ts, event_id)"
+    leads = "".join(
+        f", lead(event_type, {k}) OVER w AS n{k}, lead(ts, {k}) OVER w AS nt{k}"
+        for k in range(1, n)
+    )
+    ts = ["a.ts AS t0"] + [
+        f"CASE WHEN t{k - 1} IS NOT NULL AND a.n{k} = $s{k}{within(f'a.nt{k}', 't0')} "
+        f"THEN a.nt{k} END AS t{k}"
+        for k in range(1, n)
+    ]
+    return (
+        f"WITH ev AS ({ev}), "
+        f"lagged AS (SELECT *, lag(event_type) OVER w AS prev_type FROM ev WINDOW w AS {win}), "
+        "collapsed AS (SELECT * EXCLUDE (prev_type) FROM lagged "
+        "WHERE prev_type IS DISTINCT FROM event_type), "
+        f"seq AS (SELECT *{leads} FROM collapsed WINDOW w AS {win}), "
+        "a AS (SELECT * FROM seq WHERE event_type = $s0 "
+        "QUALIFY row_number() OVER (PARTITION BY unit_id ORDER BY ts, event_id) = 1) "
+        f"SELECT a.unit_id, a.user_id{g}, {', '.join(ts)} FROM a {joins}"
+    )
+
+
+def _labelled_sql(spec: _Spec, params: dict, top_n: int | None) -> str:
+    """CTEs ending in ``lab``: the units with their breakdown labels ``g*``, the top
+    ``top_n`` groups by starting count kept and the rest pooled as 'other'."""
+    k = len(spec.by)
+    if k == 0 or top_n is None:
+        # one pass, and the optimizer may drop the entity columns nobody reads
+        return f"WITH lab AS ({_entity_sql(spec, params)})"
+    ent = f"ent AS MATERIALIZED ({_entity_sql(spec, params)})"
+    gs = ", ".join(f"g{i}" for i in range(k))
+    cases = ", ".join(
+        f"CASE WHEN r.rk <= $top_n THEN e.g{i} ELSE '{OTHER}' END AS g{i}" for i in range(k)
+    )
+    return (
+        f"WITH {ent}, "
+        f"ranked AS (SELECT {gs}, row_number() OVER (ORDER BY count(*) DESC, {gs}) AS rk "
+        f"FROM ent GROUP BY {gs}), "
+        f"lab AS (SELECT {cases}, e.* EXCLUDE ({gs}) FROM ent e JOIN ranked r USING ({gs}))"
+    )
+
+
+def _check_top_n(top_n) -> int | None:
+    if top_n is None:
+        return None
+    if isinstance(top_n, bool) or not isinstance(top_n, int | np.integer) or top_n < 1:
+        raise ValueError(f"top_n must be a positive integer or None, got {top_n!r}")
+    return int(top_n)
+
+
+def _step_table(counts: pd.DataFrame, spec: _Spec, keys: list[str]) -> pd.DataFrame:
+    """Wide ``n0..n{k}`` counts per group into the tidy per-step table."""
+    rows = []
+    for _, r in counts.iterrows():
+        first = int(r["n0"])
+        for i, step in enumerate(spec.steps):
+            c = int(r[f"n{i}"])
+            prev = int(r[f"n{i - 1}"]) if i else c
+            rows.append(
+                {
+                    **{key: r[key] for key in keys},
+                    "step_index": i,
+                    "step": step,
+                    "count": c,
+                    "conversion_from_start": c / first if first else np.nan,
+                    "conversion_from_previous": c / prev if prev else np.nan,
+                    "dropoff": prev - c,
+                }
+            )
+    cols = [
+        *keys,
+        "step_index",
+        "step",
+        "count",
+        "conversion_from_start",
+        "conversion_from_previous",
+        "dropoff",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _map_items(value) -> list[tuple[int, int]]:
+    """Items of a DuckDB MAP as returned in a DataFrame (a dict, or keys and values)."""
+    if value is None or (not isinstance(value, dict) and pd.isna(value)):
+        return []
+    if isinstance(value, dict) and set(value) == {"key", "value"}:
+        return list(zip(value["key"], value["value"], strict=True))
+    return list(value.items())
+
+
+@dataclass(frozen=True, eq=False)
+class FunnelResult:
+    """A funnel: per breakdown group and step, counts and conversion; time to convert.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per group and step: the ``by`` columns, ``step_index``, ``step``,
+        ``count``, ``conversion_from_start``, ``conversion_from_previous`` and
+        ``dropoff`` (units lost since the previous step; 0 at the first step).
+    time_to_convert : DataFrame
+        One row per group: ``converted`` (units that reached the last step) and the
+        ``p25``, ``median``, ``p75``, ``p90`` of the time from first to last step
+        (Timedelta; linear interpolation, as ``Series.quantile``).
+    histogram : DataFrame
+        Per group and bin of :data:`HISTOGRAM_EDGES`: ``bin`` label, ``lower`` and
+        ``upper`` (Timedelta; upper is NaT for the last bin) and ``count``.
+    """
+
+    run: str
+    steps: tuple[str, ...]
+    order: str
+    window: pd.Timedelta | None
+    unit: str
+    by: tuple[str, ...]
+    source: str
+    table: pd.DataFrame
+    time_to_convert: pd.DataFrame
+    histogram: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy per-group, per-step table."""
+        return self.table.copy()
+
+    def plot(self):
+        """Bars of the count per step (grouped by the breakdown, if any)."""
+        import holoviews as hv
+        import holoviews.plotting.bokeh  # noqa: F401  (registers the backend .opts() needs)
+
+        df = self.table.copy()
+        if self.by:
+            df["group"] = df[list(self.by)].astype(str).agg(" / ".join, axis=1)
+            kdims = ["step", "group"]
+        else:
+            kdims = ["step"]
+        return hv.Bars(df, kdims=kdims, vdims=["count", "conversion_from_start"]).opts(
+            title=f"Funnel of {self.unit}s ({self.order})",
+            tools=["hover"],
+            xrotation=0,
+            width=700,
+            height=350,
+            ylabel=f"{self.unit}s",
+        )
+
+
+def funnel(
+    store,
+    *,
+    run: str,
+    steps: Sequence[str] = DEFAULT_STEPS,
+    order: str = "ordered",
+    window=DEFAULT_WINDOW,
+    by: str | Sequence[str] | None = None,
+    top_n: int | None = 10,
+    start=None,
+    end=None,
+    unit: str = "offer",
+    source: str = "auto",
+) -> FunnelResult:
+    """Count the units that reach each step, with conversion, drop-off and time to convert.
+
+    Parameters
+    ----------
+    store : lab.Store
+    run : str
+        Run to analyse.
+    steps : sequence of str
+        Two or more distinct event types (:data:`lab.schema.EVENT_TYPES`), in funnel order.
+    order : {"ordered", "strict"}
+        ``ordered`` allows other events between steps; ``strict`` needs the steps to be
+        consecutive events of the unit (see the module docstring for the exact rules).
+    window : Timedelta, str or None
+        Every step must happen within ``window`` of the first step; None: no limit.
+    by : str or sequence of str, optional
+        Breakdown column(s), resolved by :func:`lab._filters.resolve_column`
+        (``"platform"``, ``"entry"``, ``"segment"``, ``"arm"``, ``"users.city_tier"``...).
+    top_n : int or None
+        Keep the ``top_n`` breakdown groups with the most units at the first step
+        (ties by value) and pool the rest as ``"other"``; None keeps every group.
+    start, end : date-like, optional
+        Only events with ``start <= ts < end`` count.
+    unit : {"offer", "user"}
+        What converts: each offer, or each user across all of their offers.
+    source : {"auto", "offers", "events"}
+        Table to compute from; ``auto`` uses ``offers`` for ordered offer funnels when
+        the run has offers. Both sources give the same counts.
+
+    Returns
+    -------
+    FunnelResult
+
+    Example
+    -------
+    >>> import lab
+    >>> from lab.funnel import funnel
+    >>> store = lab.Store(":memory:")
+    >>> _ = store.create_run("r", origin="import")
+    >>> res = funnel(store, run="r", steps=("exposure", "claim"), unit="user")
+    >>> res.table[["step", "count"]].values.tolist()
+    [['exposure', 0], ['claim', 0]]
+    """
+    spec = _spec(
+        store,
+        run=run,
+        steps=steps,
+        order=order,
+        window=window,
+        unit=unit,
+        by=by,
+        start=start,
+        end=end,
+        source=source,
+    )
+    top_n = _check_top_n(top_n)
+    params = {**_params(spec), "top_n": top_n}
+    n, k = len(spec.steps), len(spec.by)
+    keys = [name for name, _, _ in spec.by]
+    gsel = "".join(f'g{i} AS "{keys[i]}", ' for i in range(k))
+    gby = f"GROUP BY {', '.join(f'g{i}' for i in range(k))}" if k else ""
+    counts = ", ".join(f"count(t{i}) AS n{i}" for i in range(n))
+    # histogram(x, bounds) counts x <= bound per bound (and the rest under the type's
+    # maximum): integer microseconds make "< next edge" exactly "<= next edge - 1"
+    dur = f"epoch_us(t{n - 1}) - epoch_us(t0)"
+    params["bounds"] = [e * 1_000_000 - 1 for e in HISTOGRAM_EDGES[1:]]
+    sql = (
+        _labelled_sql(spec, params, top_n)
+        + f" SELECT {gsel}{counts}, quantile_cont({dur}, {list(QUANTILES)}) AS q, "
+        f"histogram({dur}, $bounds) AS h FROM lab {gby}"
+    )
+    out = store.query(sql, _bind(sql, params))
+    if k:
+        out = out.sort_values(["n0", *keys], ascending=[False] + [True] * k)
+        is_other = (out[keys] == OTHER).all(axis=1)
+        out = pd.concat([out[~is_other], out[is_other]], ignore_index=True)
+    table = _step_table(out, spec, keys)
+
+    ttc_rows, hist_rows = [], []
+    for _, r in out.iterrows():
+        group = {key: r[key] for key in keys}
+        q = r["q"] if isinstance(r["q"], list | np.ndarray) else [np.nan] * len(QUANTILES)
+        q = [
+            pd.Timedelta(microseconds=float(v)) if v is not None and not pd.isna(v) else pd.NaT
+            for v in q
+        ]
+        ttc_rows.append(
+            {
+                **group,
+                "converted": int(r[f"n{n - 1}"]),
+                **dict(zip(("p25", "median", "p75", "p90"), q, strict=True)),
+            }
+        )
+        bin_of = {b: j for j, b in enumerate(params["bounds"])}
+        hist = np.zeros(len(HISTOGRAM_EDGES), dtype="int64")
+        for bound, count in _map_items(r["h"]):
+            hist[bin_of.get(bound, len(HISTOGRAM_EDGES) - 1)] += count
+        for j, label in enumerate(HISTOGRAM_LABELS):
+            upper = HISTOGRAM_EDGES[j + 1] if j + 1 < len(HISTOGRAM_EDGES) else None
+            hist_rows.append(
+                {
+                    **group,
+                    "bin": label,
+                    "lower": pd.Timedelta(seconds=HISTOGRAM_EDGES[j]),
+                    "upper": pd.NaT if upper is None else pd.Timedelta(seconds=upper),
+                    "count": int(hist[j]),
+                }
+            )
+    ttc = pd.DataFrame(ttc_rows, columns=[*keys, "converted", "p25", "median", "p75", "p90"])
+    histogram = pd.DataFrame(hist_rows, columns=[*keys, "bin", "lower", "upper", "count"])
+    return FunnelResult(
+        spec.run,
+        spec.steps,
+        spec.order,
+        spec.window,
+        spec.unit,
+        tuple(keys),
+        spec.source,
+        table,
+        ttc,
+        histogram,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class FunnelTrend:
+    """Funnel counts per period of the first step.
+
+    ``table`` has one row per period, group and step: ``period`` (start of the day or
+    ISO week of the unit's first step), the ``by`` columns, ``step_index``, ``step``,
+    ``count`` and ``conversion_from_start``.
+    """
+
+    run: str
+    steps: tuple[str, ...]
+    interval: str
+    by: tuple[str, ...]
+    source: str
+    table: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def conversion(self) -> pd.DataFrame:
+        """Conversion from the first to the last step per period (and group)."""
+        last = self.table[self.table["step_index"] == len(self.steps) - 1]
+        return last[["period", *self.by, "conversion_from_start"]].reset_index(drop=True)
+
+    def plot(self):
+        """Curves of first-to-last-step conversion over time, one per group."""
+        import holoviews as hv
+        import holoviews.plotting.bokeh  # noqa: F401  (registers the backend .opts() needs)
+
+        conv = self.conversion()
+        title = f"{self.steps[0]} → {self.steps[-1]} conversion by {self.interval}"
+        if not self.by:
+            return hv.Curve(conv, "period", "conversion_from_start").opts(title=title, width=700)
+        conv["group"] = conv[list(self.by)].astype(str).agg(" / ".join, axis=1)
+        curves = {
+            g: hv.Curve(d, "period", "conversion_from_start", label=g)
+            for g, d in conv.groupby("group", sort=False)
+        }
+        return hv.NdOverlay(curves, kdims="group").opts(title=title, width=700)
+
+
+def funnel_trend(
+    store,
+    *,
+    run: str,
+    interval: str = "day",
+    steps: Sequence[str] = DEFAULT_STEPS,
+    order: str = "ordered",
+    window=DEFAULT_WINDOW,
+    by: str | Sequence[str] | None = None,
+    top_n: int | None = 10,
+    start=None,
+    end=None,
+    unit: str = "offer",
+    source: str = "auto",
+) -> FunnelTrend:
+    """Funnel counts and conversion per day or ISO week of the unit's first step.
+
+    Takes the options of :func:`funnel`; ``interval`` is ``"day"`` or ``"week"``
+    (weeks start on Monday). Periods with no units are absent.
+
+    Example
+    -------
+    >>> import lab
+    >>> from lab.funnel import funnel_trend
+    >>> store = lab.Store(":memory:")
+    >>> _ = store.create_run("r", origin="import")
+    >>> funnel_trend(store, run="r", interval="week").to_frame().empty
+    True
+    """
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {INTERVALS}, got {interval!r}")
+    spec = _spec(
+        store,
+        run=run,
+        steps=steps,
+        order=order,
+        window=window,
+        unit=unit,
+        by=by,
+        start=start,
+        end=end,
+        source=source,
+    )
+    top_n = _check_top_n(top_n)
+    params = {**_params(spec), "top_n": top_n}
+    n, k = len(spec.steps), len(spec.by)
+    keys = [name for name, _, _ in spec.by]
+    gsel = "".join(f', g{i} AS "{keys[i]}"' for i in range(k))
+    gby = "".join(f", g{i}" for i in range(k))
+    counts = ", ".join(f"count(t{i}) AS n{i}" for i in range(n))
+    # interval is one of INTERVALS (checked above), so it is safe as a literal
+    sql = (
+        _labelled_sql(spec, params, top_n)
+        + f" SELECT date_trunc('{interval}', t0) AS period{gsel}, {counts} FROM lab "
+        f"GROUP BY date_trunc('{interval}', t0){gby} ORDER BY period{gby}"
+    )
+    out = store.query(sql, _bind(sql, params))
+    table = _step_table(out, spec, ["period", *keys])
+    table = table.drop(columns=["conversion_from_previous", "dropoff"])
+    return FunnelTrend(spec.run, spec.steps, interval, tuple(keys), spec.source, table)
+
+
+def dropped_at(
+    store,
+    *,
+    run: str,
+    step: str,
+    steps: Sequence[str] = DEFAULT_STEPS,
+    order: str = "ordered",
+    window=DEFAULT_WINDOW,
+    start=None,
+    end=None,
+    unit: str = "offer",
+    source: str = "auto",
+) -> pd.DataFrame:
+    """Users who reached the step before ``step`` but not ``step`` itself.
+
+    With ``unit="offer"`` a user is listed if any of their offers dropped there (even
+    if another offer converted). The result, one ``user_id`` column sorted ascending,
+    can serve as a cohort.
+
+    Example
+    -------
+    >>> import lab
+    >>> from lab.funnel import dropped_at
+    >>> store = lab.Store(":memory:")
+    >>> _ = store.create_run("r", origin="import")
+    >>> dropped_at(store, run="r", step="claim").columns.tolist()
+    ['user_id']
+    """
+    spec = _spec(
+        store,
+        run=run,
+        steps=steps,
+        order=order,
+        window=window,
+        unit=unit,
+        by=None,
+        start=start,
+        end=end,
+        source=source,
+    )
+    if step not in spec.steps[1:]:
+        raise ValueError(
+            f"step must be one of the steps after the first, {spec.steps[1:]}, got {step!r}"
+        )
+    i = spec.steps.index(step)
+    params = _params(spec)
+    sql = (
+        f"WITH ent AS ({_entity_sql(spec, params)}) SELECT DISTINCT user_id FROM ent "
+        f"WHERE t{i - 1} IS NOT NULL AND t{i} IS NULL ORDER BY user_id"
+    )
+    return store.query(sql, _bind(sql, params))

@@ -1,0 +1,367 @@
+"""Cohort retention: who comes back after a start event, period by period.
+
+Rules (documented contract)
+---------------------------
+* Only events with ``start <= ts < end`` exist (half-open range); cohorts and returns
+  are both read inside it.
+* **Cohorts.** ``first_time=True``: a user joins the cohort of the period (calendar day,
+  ISO week starting Monday, or calendar month) of their first start event.
+  ``first_time=False`` (recurring): every period in which a user has a start event is a
+  cohort membership of its own, anchored at the user's first start event of that
+  period; a user can belong to several cohorts. The anchor is the earliest event, ties
+  broken by the smaller ``event_id`` (``order_id`` for orders), and breakdown values of
+  stock and event columns are read from it.
+* **Returns.** A return is a return event at or after the anchor's timestamp; when the
+  start and return events are the same kind (``"order"`` → ``"order"``), it must come
+  strictly after the anchor in ``(ts, id)`` order, so the anchor is not its own return.
+  Its period index ``k`` is the number of calendar periods between the anchor's period
+  and the return's period (``k = 0``: the same period, after the anchor).
+* ``mode="exact"``: retained in period ``k`` if the user returned in period ``k``
+  (N-day retention). ``mode="on_or_after"``: retained in ``k`` if the user returned in
+  period ``k`` or later (unbounded retention).
+* **Completeness.** The data end is ``end`` or the run's last day
+  (``runs.start_date + runs.days``), whichever is earlier; if neither is known, the
+  midnight after the latest start or return event. Period ``k`` of a cohort is complete
+  when the data end is at or after the end of that period
+  (``cohort + (k + 1) periods``). The curves average over complete cohorts only,
+  weighting each cohort by its size (returned users ÷ cohort users, pooled).
+
+Example
+-------
+>>> import lab
+>>> from lab.retention import retention
+>>> store = lab.Store(":memory:")
+>>> _ = store.create_run("r", origin="import")
+>>> retention(store, run="r").table.empty
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lab import _filters, schema
+
+PERIODS = ("day", "week", "month")
+MODES = ("exact", "on_or_after")
+MISSING = "(none)"
+ORDER = "order"
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _bind(sql: str, params: dict) -> dict:
+    used = set(_PARAM.findall(sql))
+    return {k: v for k, v in params.items() if k in used}
+
+
+def _source(event: str, *, name: str, params: dict, key: str) -> str:
+    """SELECT of ``user_id, ts, id[, stock_id, event columns]`` for an event kind."""
+    rng = "".join(
+        f" AND ts {op} ${b}" for op, b in ((">=", "lo"), ("<", "hi")) if params[b] is not None
+    )
+    if event == ORDER:
+        return f"SELECT *, order_id AS id FROM orders WHERE run_id = $run{rng}"
+    if event not in schema.EVENT_TYPES:
+        raise ValueError(
+            f"{name} must be 'order' or one of {', '.join(schema.EVENT_TYPES)}, got {event!r}"
+        )
+    params[key] = event
+    return f"SELECT *, event_id AS id FROM events WHERE run_id = $run AND event_type = ${key}{rng}"
+
+
+def _period_end(cohort: pd.Series, k: pd.Series, period: str) -> np.ndarray:
+    """End of period ``k`` of cohorts starting at ``cohort``: ``cohort + (k + 1) periods``."""
+    c = cohort.to_numpy().astype("datetime64[us]")
+    n = k.to_numpy().astype("int64") + 1
+    if period == "month":
+        return (c.astype("datetime64[M]") + n).astype("datetime64[us]")
+    days = 7 * n if period == "week" else n
+    return c + days.astype("timedelta64[D]")
+
+
+@dataclass(frozen=True, eq=False)
+class RetentionResult:
+    """A retention analysis.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per cohort, breakdown group and period ``0..max_periods``: ``cohort``
+        (start of the cohort's period), the ``by`` columns, ``period``,
+        ``cohort_size``, ``retained``, ``rate`` and ``complete`` (the period has been
+        fully observed; counts of incomplete periods are partial).
+    curves : DataFrame
+        One row per group and period: ``cohorts`` (complete cohorts averaged),
+        ``cohort_size`` and ``retained`` summed over them, and ``rate`` (NaN when no
+        cohort is complete).
+    data_end : Timestamp or None
+        End of the observed data used for completeness.
+    """
+
+    run: str
+    start_event: str
+    return_event: str
+    period: str
+    mode: str
+    first_time: bool
+    by: tuple[str, ...]
+    data_end: pd.Timestamp | None
+    table: pd.DataFrame
+    curves: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy cohort × period table."""
+        return self.table.copy()
+
+    def plot(self):
+        """Heatmap of the rate per cohort and period, above the average retention curves."""
+        import holoviews as hv
+        import holoviews.plotting.bokeh  # noqa: F401  (registers the backend .opts() needs)
+
+        df = self.table.copy()
+        df["cohort"] = df["cohort"].dt.strftime("%Y-%m-%d")
+        curves = self.curves.copy()
+        if self.by:
+            df["cohort"] = (
+                df["cohort"] + " | " + df[list(self.by)].astype(str).agg(" / ".join, axis=1)
+            )
+            curves["group"] = curves[list(self.by)].astype(str).agg(" / ".join, axis=1)
+        else:
+            curves["group"] = "all"
+        heat = hv.HeatMap(df, ["period", "cohort"], ["rate", "retained", "cohort_size"]).opts(
+            title=f"{self.start_event} → {self.return_event} retention by {self.period} ({self.mode})",
+            tools=["hover"],
+            colorbar=True,
+            cmap="Blues",
+            width=700,
+            height=400,
+            invert_yaxis=True,
+        )
+        lines = hv.NdOverlay(
+            {
+                g: hv.Curve(d, "period", "rate", label=g)
+                for g, d in curves.groupby("group", sort=False)
+            },
+            kdims="group",
+        ).opts(title="Average over complete cohorts", width=700, height=300)
+        return (heat + lines).cols(1)
+
+
+def retention(
+    store,
+    *,
+    run: str,
+    start_event: str = "claim",
+    return_event: str = ORDER,
+    period: str = "day",
+    mode: str = "exact",
+    first_time: bool = True,
+    max_periods: int = 14,
+    by: str | Sequence[str] | None = None,
+    start=None,
+    end=None,
+) -> RetentionResult:
+    """Cohort retention table and curves.
+
+    Parameters
+    ----------
+    store : lab.Store
+    run : str
+        Run to analyse.
+    start_event, return_event : str
+        ``"order"`` (the ``orders`` table) or an event type of
+        :data:`lab.schema.EVENT_TYPES` (the ``events`` table). Default: cohorts by
+        claim, any order counts as a return.
+    period : {"day", "week", "month"}
+        Cohort and return period (calendar; weeks start on Monday).
+    mode : {"exact", "on_or_after"}
+        Returned in period k exactly, or in period k or any later one.
+    first_time : bool
+        Cohort by each user's first start event (True) or by every period with a
+        start event (False, recurring); see the module docstring.
+    max_periods : int
+        Report periods ``0..max_periods``.
+    by : str or sequence of str, optional
+        Breakdown column(s) (:func:`lab._filters.resolve_column`). Stock and event
+        columns need an event ``start_event`` (orders carry no stock).
+    start, end : date-like, optional
+        Only events with ``start <= ts < end`` exist.
+
+    Returns
+    -------
+    RetentionResult
+
+    Example
+    -------
+    >>> import lab
+    >>> from lab.retention import retention
+    >>> store = lab.Store(":memory:")
+    >>> _ = store.create_run("r", origin="import")
+    >>> res = retention(store, run="r", period="week", mode="on_or_after")
+    >>> res.curves["period"].tolist()[:3]
+    [0, 1, 2]
+    """
+    info = _filters.require_run(store, run)
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}, got {period!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not isinstance(first_time, bool | np.bool_):
+        raise ValueError(f"first_time must be True or False, got {first_time!r}")
+    if (
+        isinstance(max_periods, bool)
+        or not isinstance(max_periods, int | np.integer)
+        or max_periods < 0
+    ):
+        raise ValueError(f"max_periods must be a non-negative integer, got {max_periods!r}")
+    max_periods = int(max_periods)
+    breakdown = _filters.breakdowns(by)
+    if start_event == ORDER and any(t != "users" for _, t, _ in breakdown):
+        raise ValueError(
+            f"by: with start_event='order' only user columns can break cohorts down, got {by!r}"
+        )
+    _filters.where(run=run, start=start, end=end)  # validates the range
+    params: dict = {
+        "run": run,
+        "lo": _filters.to_datetime(start, name="start"),
+        "hi": _filters.to_datetime(end, name="end"),
+        "max_k": max_periods,
+    }
+    st = _source(start_event, name="start_event", params=params, key="start_type")
+    ret = _source(return_event, name="return_event", params=params, key="return_type")
+
+    keys = [name for name, _, _ in breakdown]
+    gexpr, joins = [], []
+    if any(t == "users" for _, t, _ in breakdown):
+        joins.append("LEFT JOIN users u ON u.run_id = $run AND u.user_id = m.user_id")
+    if any(t == "stocks" for _, t, _ in breakdown):
+        joins.append("LEFT JOIN stocks s ON s.run_id = $run AND s.stock_id = m.stock_id")
+    for i, (_, t, c) in enumerate(breakdown):
+        col = {"users": "u", "stocks": "s", "events": "m"}[t] + f".{c}"
+        gexpr.append(f"coalesce(CAST({col} AS VARCHAR), '{MISSING}') AS g{i}")
+    gs = "".join(f", g{i}" for i in range(len(keys)))
+    # period is one of PERIODS (checked above), so it is safe as a literal
+    trunc = f"date_trunc('{period}', {{}})"
+    if period == "month":
+        k_expr = f"date_diff('month', m.cohort, {trunc.format('r.ts')})"
+    else:
+        days = f"date_diff('day', m.cohort, {trunc.format('r.ts')})"
+        k_expr = days if period == "day" else f"{days} // 7"
+    after = (
+        "(r.ts > m.ts OR (r.ts = m.ts AND r.id > m.id))"
+        if start_event == return_event
+        else "r.ts >= m.ts"
+    )
+    if mode == "exact":
+        # returns after period max_k cannot count: bound the join (k <= max_k exactly)
+        if period == "month":
+            horizon = "m.cohort + to_months($max_k + 1)"
+        else:
+            horizon = f"m.cohort + to_days(($max_k + 1) * {7 if period == 'week' else 1})"
+        counted = (
+            f"SELECT cohort{gs}, k, count(*) AS n FROM (SELECT DISTINCT m.user_id, m.cohort{gs}, "
+            f"{k_expr} AS k FROM mem m JOIN ret r ON r.user_id = m.user_id AND {after} "
+            f"AND r.ts < {horizon}) GROUP BY ALL"
+        )
+    else:
+        counted = (
+            f"SELECT cohort{gs}, k, count(*) AS n FROM (SELECT m.user_id, m.cohort{gs}, "
+            f"least(max({k_expr}), $max_k) AS k FROM mem m JOIN ret r "
+            f"ON r.user_id = m.user_id AND {after} GROUP BY m.user_id, m.cohort{gs}) GROUP BY ALL"
+        )
+    # The anchor is the earliest start event by (ts, id). An aggregate finds it faster
+    # than a window sort; the HUGEINT key orders by ts, then id, for any BIGINT id.
+    key = "epoch_us(ts)::HUGEINT * 18446744073709551616 + id + 9223372036854775808"
+    carried = ["id"] if start_event == return_event else []
+    if any(t == "stocks" for _, t, _ in breakdown):
+        carried.append("stock_id")
+    carried += [
+        c for _, t, c in breakdown if t == "events" and c not in ("user_id", "ts", *carried)
+    ]
+    group = "user_id" if first_time else f"user_id, {trunc.format('ts')}"
+    sql = (
+        f"WITH st AS ({st}), ret AS ({ret}), "
+        f"anchor AS (SELECT user_id, min(ts) AS ts"
+        f"{''.join(f', arg_min({c}, {key}) AS {c}' for c in carried)} FROM st GROUP BY {group}), "
+        f"mem AS MATERIALIZED (SELECT m.user_id, m.ts{', m.id' if 'id' in carried else ''}, "
+        f"{trunc.format('m.ts')} AS cohort{''.join(', ' + g for g in gexpr)} "
+        f"FROM anchor m {' '.join(joins)}) "
+        f"SELECT cohort{gs}, -1 AS k, count(*) AS n FROM mem GROUP BY ALL "
+        f"UNION ALL {counted}"
+    )
+    raw = store.query(sql, _bind(sql, params)).rename(
+        columns={f"g{i}": key for i, key in enumerate(keys)}
+    )
+    data_end = _data_end(store, info, params, st, ret)
+
+    sizes = raw[raw["k"] == -1].drop(columns="k").rename(columns={"n": "cohort_size"})
+    hits = raw[raw["k"] >= 0].rename(columns={"k": "period", "n": "retained"})
+    idx = ["cohort", *keys]
+    grid = sizes.merge(pd.DataFrame({"period": np.arange(max_periods + 1)}), how="cross")
+    table = grid.merge(hits, how="left", on=[*idx, "period"])
+    table["retained"] = table["retained"].fillna(0).astype("int64")
+    if mode == "on_or_after":
+        # counted by last return period: returned in period k or later is a reverse cumsum
+        table = table.sort_values([*idx, "period"], ascending=[True] * len(idx) + [False])
+        table["retained"] = table.groupby(idx, sort=False)["retained"].cumsum()
+    table["cohort"] = pd.to_datetime(table["cohort"]).astype("datetime64[us]")
+    table["cohort_size"] = table["cohort_size"].astype("int64")
+    table["rate"] = table["retained"] / table["cohort_size"]
+    table["complete"] = (
+        _period_end(table["cohort"], table["period"], period) <= data_end
+        if data_end is not None
+        else False
+    )
+    table = table.sort_values([*idx, "period"], ignore_index=True)[
+        ["cohort", *keys, "period", "cohort_size", "retained", "rate", "complete"]
+    ]
+
+    done = table[table["complete"]]
+    curves = done.groupby([*keys, "period"], sort=True)[["cohort_size", "retained"]].sum()
+    curves["cohorts"] = done.groupby([*keys, "period"], sort=True).size()
+    groups = table[keys].drop_duplicates() if keys else pd.DataFrame(index=[0])
+    frame = groups.merge(pd.DataFrame({"period": np.arange(max_periods + 1)}), how="cross")
+    curves = frame.merge(curves.reset_index(), how="left", on=[*keys, "period"])
+    for c in ("cohorts", "cohort_size", "retained"):
+        curves[c] = curves[c].fillna(0).astype("int64")
+    curves["rate"] = curves["retained"] / curves["cohort_size"].where(curves["cohort_size"] > 0)
+    curves = curves.sort_values([*keys, "period"], ignore_index=True)[
+        [*keys, "period", "cohorts", "cohort_size", "retained", "rate"]
+    ]
+    return RetentionResult(
+        run,
+        start_event,
+        return_event,
+        period,
+        mode,
+        bool(first_time),
+        tuple(keys),
+        data_end,
+        table,
+        curves,
+    )
+
+
+def _data_end(store, info: dict, params: dict, st: str, ret: str) -> pd.Timestamp | None:
+    ends = []
+    if params["hi"] is not None:
+        ends.append(pd.Timestamp(params["hi"]))
+    start_date, days = info.get("start_date"), info.get("days")
+    if (
+        start_date is not None
+        and not pd.isna(start_date)
+        and days is not None
+        and not pd.isna(days)
+    ):
+        ends.append(pd.Timestamp(start_date) + pd.Timedelta(days=int(days)))
+    if ends:
+        return min(ends)
+    sql = f"SELECT greatest((SELECT max(ts) FROM ({st})), (SELECT max(ts) FROM ({ret}))) AS m"
+    last = store.query(sql, _bind(sql, params))["m"].iloc[0]
+    return None if pd.isna(last) else pd.Timestamp(last).floor("D") + pd.Timedelta(days=1)

@@ -1,0 +1,226 @@
+"""lab.retention against a plain-Python reference on small generated logs, plus golden cases."""
+
+import itertools
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from reference_funnel import BASE, make_logs, write_logs
+from reference_retention import reference_retention
+
+import lab
+from lab import _filters
+from lab.retention import retention
+
+SETTINGS = settings(max_examples=35, deadline=None)
+STORE = lab.Store(":memory:")
+_RUNS = itertools.count()
+
+LOGS = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32 - 1),
+        "n_users": st.integers(0, 5),
+        "n_offers": st.integers(0, 12),
+        "n_extra": st.integers(0, 8),
+        "n_orders": st.integers(0, 15),
+        "slots": st.sampled_from([8, 40, 160]),
+    }
+)
+RANGES = st.sampled_from(
+    [
+        (None, None),
+        (BASE + pd.Timedelta(days=1), None),
+        (None, BASE + pd.Timedelta(days=5)),
+        (BASE + pd.Timedelta(days=1), BASE + pd.Timedelta(days=20)),
+    ]
+)
+RUN_DAYS = st.sampled_from([None, 3, 12])
+
+
+def fresh(logs, days) -> str:
+    run = f"r{next(_RUNS)}"
+    kw = {} if days is None else {"start_date": BASE.date(), "days": days}
+    write_logs(STORE, run, logs, **kw)
+    return run
+
+
+def check(res, table, curves, data_end):
+    assert res.data_end == data_end
+    got = res.to_frame()
+    assert len(got) == len(table)
+    if len(table):
+        pd.testing.assert_frame_equal(got.astype(object), table.astype(object), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        res.curves.astype(object), curves.astype(object), check_dtype=False
+    )
+
+
+@SETTINGS
+@given(
+    LOGS,
+    st.sampled_from(["claim", "exposure", "order"]),
+    st.sampled_from(["order", "claim", "redeem"]),
+    st.sampled_from(["day", "week", "month"]),
+    st.sampled_from(["exact", "on_or_after"]),
+    st.booleans(),
+    st.sampled_from([0, 3, 14]),
+    st.sampled_from([None, "segment", "platform", ("credit_tier", "events.entry")]),
+    RANGES,
+    RUN_DAYS,
+)
+def test_matches_reference(
+    logs_kw, start_event, return_event, period, mode, first_time, max_periods, by, rng, days
+):
+    breakdown = _filters.breakdowns(by)
+    assume(start_event != "order" or all(t == "users" for _, t, _ in breakdown))
+    logs = make_logs(**logs_kw)
+    run = fresh(logs, days)
+    start, end = rng
+    kw = dict(
+        start_event=start_event,
+        return_event=return_event,
+        period=period,
+        mode=mode,
+        first_time=first_time,
+        max_periods=max_periods,
+        start=start,
+        end=end,
+    )
+    res = retention(STORE, run=run, by=by, **kw)
+    run_end = None if days is None else BASE + pd.Timedelta(days=days)
+    check(res, *reference_retention(logs, by=breakdown, run_end=run_end, **kw))
+
+
+# -- golden cases, derived by hand --------------------------------------------------------
+@pytest.fixture(scope="module")
+def golden_run():
+    t = lambda day, hour=12: (BASE + pd.Timedelta(days=day, hours=hour)).to_datetime64()  # noqa: E731
+    # user 1 claims day 0 and day 2; user 2 claims day 1; user 3 never claims
+    events = pd.DataFrame(
+        {
+            "event_id": [3, 1, 2],
+            "ts": [t(2), t(0), t(1)],
+            "user_id": [1, 1, 2],
+            "event_type": "claim",
+        }
+    )
+    # user 1 orders at the claim instant (counts, same period 0), day 1 and day 3;
+    # user 2 orders before the claim (does not count) and on day 3; user 3 orders day 1
+    orders = pd.DataFrame(
+        {
+            "order_id": [1, 2, 3, 4, 5, 6],
+            "user_id": [1, 1, 1, 2, 2, 3],
+            "ts": [t(0), t(1), t(3), t(1, 6), t(3), t(1)],
+            "amount_fen": 1000,
+            "discount_fen": 0,
+        }
+    )
+    users = pd.DataFrame({"user_id": [1, 2, 3], "segment": ["new", "active", "new"]})
+    run = f"gold{next(_RUNS)}"
+    write_logs(
+        STORE,
+        run,
+        {"users": users, "events": events, "orders": orders},
+        start_date=BASE.date(),
+        days=4,
+    )
+    return run
+
+
+def test_golden_exact_and_on_or_after(golden_run):
+    res = retention(STORE, run=golden_run, max_periods=3)
+    assert res.data_end == BASE + pd.Timedelta(days=4)
+    t = res.table.set_index(["cohort", "period"])
+    day0, day1 = BASE, BASE + pd.Timedelta(days=1)
+    assert t.loc[day0, "retained"].tolist() == [1, 1, 0, 1]  # user 1: days 0, 1, 3
+    assert t.loc[day1, "retained"].tolist() == [0, 0, 1, 0]  # user 2: day 3 = period 2
+    assert t.loc[day0, "complete"].tolist() == [True] * 4
+    assert t.loc[day1, "complete"].tolist() == [True, True, True, False]
+    # curve: period 3 averages the day-0 cohort only
+    assert res.curves["rate"].tolist() == [0.5, 0.5, 0.5, 1.0]
+    assert res.curves["cohorts"].tolist() == [2, 2, 2, 1]
+    after = retention(STORE, run=golden_run, max_periods=3, mode="on_or_after")
+    t = after.table.set_index(["cohort", "period"])
+    assert t.loc[day0, "retained"].tolist() == [1, 1, 1, 1]
+    assert t.loc[day1, "retained"].tolist() == [1, 1, 1, 0]
+
+
+def test_golden_recurring_and_repeat_orders(golden_run):
+    rec = retention(STORE, run=golden_run, max_periods=1, first_time=False)
+    # user 1 is a member of the day-0 and day-2 cohorts; on day 2 it returns on day 3
+    t = rec.table.set_index(["cohort", "period"])
+    assert t.loc[BASE + pd.Timedelta(days=2), "retained"].tolist() == [0, 1]
+    assert t.loc[BASE + pd.Timedelta(days=2), "cohort_size"].tolist() == [1, 1]
+    # order -> order: the anchor order is not its own return
+    rep = retention(STORE, run=golden_run, start_event="order", max_periods=2, by="segment")
+    t = rep.table.set_index(["cohort", "segment", "period"])
+    assert t.loc[(BASE, "new"), "cohort_size"].tolist() == [1, 1, 1]  # user 1
+    assert t.loc[(BASE, "new"), "retained"].tolist() == [0, 1, 0]
+    assert t.loc[(BASE + pd.Timedelta(days=1), "new"), "retained"].tolist() == [0, 0, 0]  # user 3
+
+
+def test_errors_name_the_argument(golden_run):
+    for kw, word in [
+        ({"period": "year"}, "period"),
+        ({"mode": "rolling"}, "mode"),
+        ({"start_event": "click"}, "start_event"),
+        ({"return_event": "visit"}, "return_event"),
+        ({"max_periods": -1}, "max_periods"),
+        ({"start_event": "order", "by": "platform"}, "by"),
+        ({"by": "nope"}, "by"),
+        ({"first_time": "yes"}, "first_time"),
+    ]:
+        with pytest.raises(ValueError, match=word):
+            retention(STORE, run=golden_run, **kw)
+
+
+def test_plot_is_holoviews(golden_run):
+    assert isinstance(retention(STORE, run=golden_run).plot(), hv.Layout)
+    assert isinstance(retention(STORE, run=golden_run, by="segment").plot(), hv.Layout)
+
+
+def test_month_cohorts_cross_a_boundary():
+    """Claims on 30 March and 2 April fall in two month cohorts; returns count by calendar month."""
+    ts = np.array(["2026-03-30T10:00", "2026-04-02T10:00"], dtype="datetime64[us]")
+    events = pd.DataFrame({"event_id": [1, 2], "ts": ts, "user_id": [1, 2], "event_type": "claim"})
+    orders = pd.DataFrame(
+        {
+            "order_id": [1, 2],
+            "user_id": [1, 2],
+            "ts": np.array(["2026-04-01", "2026-05-03"], dtype="datetime64[us]"),
+            "amount_fen": 1,
+            "discount_fen": 0,
+        }
+    )
+    run = f"m{next(_RUNS)}"
+    write_logs(STORE, run, {"events": events, "orders": orders})
+    res = retention(STORE, run=run, period="month", max_periods=1)
+    assert res.table["retained"].tolist() == [0, 1, 0, 1]
+    assert res.data_end == pd.Timestamp("2026-05-04")
+    assert res.table["complete"].tolist() == [True, True, True, False]
+
+
+def test_small_world_matches_reference():
+    """A simulated world (3,000 users, 14 days + 7 pre-period days) against the reference."""
+    from lab.world import simulate
+
+    store = lab.Store(":memory:")
+    run = simulate("default", store=store, users=3000, days=14, pre_days=7, seed=3, progress=False)
+    logs = {
+        t: store.query(f"SELECT * FROM {t} WHERE run_id = ?", [run])
+        for t in ("users", "stocks", "events", "orders")
+    }
+    info = store.run(run)
+    run_end = pd.Timestamp(info["start_date"]) + pd.Timedelta(days=int(info["days"]))
+    for kw in (
+        {},
+        {"mode": "on_or_after", "period": "week", "by": "platform"},
+        {"first_time": False, "by": "segment", "max_periods": 7},
+    ):
+        res = retention(store, run=run, **kw)
+        by = _filters.breakdowns(kw.pop("by", None))
+        check(res, *reference_retention(logs, by=by, run_end=run_end, **kw))
+    assert res.table["retained"].sum() > 100
