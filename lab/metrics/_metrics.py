@@ -1,0 +1,504 @@
+"""Campaign metrics: the seed's reported figures next to a holdout-based incremental ROI.
+
+Reported metrics (per group, from the logs)
+-------------------------------------------
+* ``exposed_users``: distinct users with an exposed offer (``offers.exposed_at``).
+* ``claimers``: distinct users holding an issued coupon (``status`` ``issued`` or
+  ``compensated``); ``claim_conversion`` = claimers / exposed users.
+* ``issued``: issued coupons; ``redeemed``: those with ``redeemed_at``;
+  ``redemption_conversion`` = redeemed / issued (the seed's 核销转化率, 实际使用数 /
+  领取总数).
+* ``redeemed_amount_fen``: sum of ``orders.amount_fen`` (basket before discount) of the
+  orders the redeemed coupons paid part of.
+* ``cost_fen``: sum of the discounts given (``coupons.discount_fen``, else the order's
+  ``discount_fen``). This is also the seed's *issuance cost*: the money the issuer funds.
+* ``aov_fen``: mean order amount of the redeemed coupons (redeemed amount / redeemed).
+* ``roi`` = (redeemed_amount_fen - cost_fen) / cost_fen, the seed's ROI (section 5)
+  exactly, with issuance cost = cost_fen. It credits the coupon with every order it
+  touched, including the orders that would have happened anyway.
+
+Incremental metrics (run level, from a holdout)
+-----------------------------------------------
+When ``assignments`` holds the holdout experiment, users are randomised into a holdout
+arm (no coupons) and treatment arm(s). Over the campaign period:
+
+* per-user GMV = sum of ``orders.amount_fen`` (basket before discount), 0 for users
+  without orders. Basket amounts, not paid amounts, so the incremental ROI is the
+  seed's formula with "redeemed amount" replaced by "GMV the coupons caused": with paid
+  amounts the discount would be subtracted twice.
+* ``incremental_gmv_fen`` = (mean GMV per treatment user - mean GMV per holdout user) x
+  treatment users, with a Welch interval (:func:`lab.experiments.compare`).
+* ``cost_fen`` = discounts on the treatment users' orders in the period.
+* ``incremental_roi`` = (incremental_gmv_fen - cost_fen) / cost_fen; its interval maps
+  the GMV interval through the same formula (cost is observed, not estimated).
+
+Incremental figures are estimated at the holdout-experiment level only. The holdout
+randomises users, not stocks or channels, and one user sees several stocks and
+entries, so the GMV a single group caused is not identified; apportioning the total by
+cost or redemptions would present an assumption as a measurement. Per group the
+result reports the seed's ROI only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lab import _filters
+from lab.cycle._cycle import group_label, group_sql
+from lab.experiments import ComparisonResult, MeanStats, compare
+from lab.store import Store
+
+__all__ = ["IncrementalGMV", "MetricsResult", "campaign_metrics"]
+
+FEN_PER_YUAN = 100
+_COUNTS = ("exposed_users", "claimers", "issued", "redeemed")
+_MONEY = ("redeemed_amount_fen", "cost_fen")
+
+
+@dataclass(frozen=True)
+class IncrementalGMV:
+    """GMV the strategy caused, from a randomised holdout, and the incremental ROI.
+
+    Attributes
+    ----------
+    experiment, holdout_arm : str
+        The holdout experiment and its no-coupon arm.
+    treatment_arms : tuple of str
+        Arms pooled as treatment.
+    period_start, period_end : datetime or None
+        Orders with ``period_start <= ts < period_end`` count (``None``: unbounded).
+    treatment_users, holdout_users : int
+        Users assigned to each side.
+    gmv_per_treatment_user_fen, gmv_per_holdout_user_fen : float
+        Mean basket GMV per user in the period.
+    incremental_gmv_fen, ci_low_fen, ci_high_fen : float
+        (treatment mean - holdout mean) x treatment users, and its interval.
+    cost_fen : int
+        Discounts on the treatment users' orders in the period.
+    incremental_roi, roi_ci_low, roi_ci_high : float
+        (incremental GMV - cost) / cost and its interval; NaN without cost.
+    p_value : float
+        Welch test of no difference in GMV per user.
+    alpha : float
+        Intervals have level ``1 - alpha``.
+    comparison : ComparisonResult
+        The per-user comparison from :func:`lab.experiments.compare`.
+    """
+
+    experiment: str
+    holdout_arm: str
+    treatment_arms: tuple[str, ...]
+    period_start: dt.datetime | None
+    period_end: dt.datetime | None
+    treatment_users: int
+    holdout_users: int
+    gmv_per_treatment_user_fen: float
+    gmv_per_holdout_user_fen: float
+    incremental_gmv_fen: float
+    ci_low_fen: float
+    ci_high_fen: float
+    cost_fen: int
+    incremental_roi: float
+    roi_ci_low: float
+    roi_ci_high: float
+    p_value: float
+    alpha: float
+    comparison: ComparisonResult
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row with every figure, money in fen and yuan."""
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "comparison"}
+        row["treatment_arms"] = ", ".join(self.treatment_arms)
+        frame = pd.DataFrame([row])
+        return _with_yuan(
+            frame,
+            (
+                "gmv_per_treatment_user_fen",
+                "gmv_per_holdout_user_fen",
+                "incremental_gmv_fen",
+                "ci_low_fen",
+                "ci_high_fen",
+                "cost_fen",
+            ),
+        )
+
+
+def _with_yuan(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Add ``*_yuan`` next to each ``*_fen`` column."""
+    out = frame.copy()
+    for col in columns:
+        at = out.columns.get_loc(col) + 1
+        out.insert(at, col.removesuffix("_fen") + "_yuan", out[col] / FEN_PER_YUAN)
+    return out
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    """num / den as float, NaN where den is 0."""
+    den = den.astype(float)
+    return num.astype(float) / den.where(den != 0)
+
+
+def _derive(counts: pd.DataFrame) -> pd.DataFrame:
+    """Rates, AOV and ROI from the counted columns; yuan next to fen."""
+    out = counts.copy()
+    for col in (*_COUNTS, *_MONEY):
+        out[col] = out[col].fillna(0).astype("int64")
+    out.insert(
+        out.columns.get_loc("claimers") + 1,
+        "claim_conversion",
+        _ratio(out["claimers"], out["exposed_users"]),
+    )
+    out.insert(
+        out.columns.get_loc("redeemed") + 1,
+        "redemption_conversion",
+        _ratio(out["redeemed"], out["issued"]),
+    )
+    out["aov_fen"] = _ratio(out["redeemed_amount_fen"], out["redeemed"])
+    out["roi"] = _ratio(out["redeemed_amount_fen"] - out["cost_fen"], out["cost_fen"])
+    return _with_yuan(out, ("redeemed_amount_fen", "cost_fen", "aov_fen"))
+
+
+def _reported(
+    store: Store, *, run: str, by: tuple[tuple[str, str, str], ...], start, end
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-group and total reported counts in one DuckDB query (GROUPING SETS)."""
+    names = [f'"{name}"' for name, _, _ in by]
+    ex_g, ex_joins = group_sql(by, src="o", src_table="offers")
+    cp_g, cp_joins = group_sql(by, src="c", src_table="coupons")
+    ex_where, ex_params = _filters.where(
+        run=run, start=start, end=end, ts_col="o.exposed_at", run_col="o.run_id"
+    )
+    cp_where, cp_params = _filters.where(
+        run=run, start=start, end=end, ts_col="c.claimed_at", run_col="c.run_id"
+    )
+    group_by = f"GROUP BY GROUPING SETS (({', '.join(names)}), ())" if names else ""
+    flag = f"grouping({', '.join(names)}) > 0" if names else "TRUE"
+    sql = f"""
+        WITH facts AS (
+            SELECT {"".join(e + ", " for e in ex_g)} o.user_id, TRUE AS exposed,
+                   FALSE AS redeemed, CAST(NULL AS BIGINT) AS amount,
+                   CAST(NULL AS BIGINT) AS discount
+            FROM offers o {" ".join(ex_joins)}
+            WHERE {ex_where} AND o.exposed_at IS NOT NULL
+            UNION ALL
+            SELECT {"".join(e + ", " for e in cp_g)} c.user_id, FALSE AS exposed,
+                   c.redeemed_at IS NOT NULL AS redeemed,
+                   CASE WHEN c.redeemed_at IS NOT NULL THEN r.amount_fen END AS amount,
+                   CASE WHEN c.redeemed_at IS NOT NULL
+                        THEN coalesce(c.discount_fen, r.discount_fen) END AS discount
+            FROM coupons c {" ".join(cp_joins)}
+            LEFT JOIN orders r ON r.run_id = c.run_id AND r.order_id = c.order_id
+            WHERE {cp_where} AND c.status IN ('issued', 'compensated')
+        )
+        SELECT {"".join(n + ", " for n in names)} {flag} AS is_total,
+            count(DISTINCT user_id) FILTER (WHERE exposed) AS exposed_users,
+            count(DISTINCT user_id) FILTER (WHERE NOT exposed) AS claimers,
+            count(*) FILTER (WHERE NOT exposed) AS issued,
+            count(*) FILTER (WHERE redeemed) AS redeemed,
+            coalesce(sum(amount), 0) AS redeemed_amount_fen,
+            coalesce(sum(discount), 0) AS cost_fen
+        FROM facts {group_by}
+        ORDER BY is_total {"".join(", " + n for n in names)}
+    """
+    rows = store.query(sql, [*ex_params, *cp_params])
+    plain = [name for name, _, _ in by]
+    groups = rows[~rows["is_total"]].drop(columns="is_total").reset_index(drop=True)
+    total = rows[rows["is_total"]].drop(columns=["is_total", *plain]).reset_index(drop=True)
+    if not plain:
+        groups = total.copy()
+    return _derive(groups), _derive(total)
+
+
+def _period(store: Store, run: str, start, end) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Campaign period: ``start``/``end`` if given, else the run's window."""
+    info = store.run(run)
+    lo = _filters.to_datetime(start, name="start")
+    hi = _filters.to_datetime(end, name="end")
+    first = info.get("start_date")
+    if lo is None and not pd.isna(first):
+        lo = pd.Timestamp(first).to_pydatetime()
+    if hi is None and not pd.isna(first) and not pd.isna(info.get("days")):
+        hi = (pd.Timestamp(first) + pd.Timedelta(days=int(info["days"]))).to_pydatetime()
+    return lo, hi
+
+
+def _incremental(
+    store: Store,
+    *,
+    run: str,
+    experiment: str,
+    holdout_arm: str,
+    treatment_arm: str | None,
+    start,
+    end,
+    alpha: float,
+) -> IncrementalGMV | None:
+    """Holdout comparison of basket GMV per user; ``None`` without the experiment."""
+    lo, hi = _period(store, run, start, end)
+    order_where, order_params = _filters.where(run=run, start=lo, end=hi)
+    arms = store.query(
+        f"""
+        WITH a AS (
+            SELECT user_id, arm FROM assignments WHERE run_id = ? AND experiment = ?
+        ), spend AS (
+            SELECT user_id, sum(amount_fen) AS gmv, sum(discount_fen) AS discount
+            FROM orders WHERE {order_where} GROUP BY user_id
+        )
+        SELECT a.arm, count(*) AS users,
+               coalesce(sum(s.gmv), 0) AS gmv_sum,
+               coalesce(sum(CAST(s.gmv AS DOUBLE) * s.gmv), 0) AS gmv_sum_squares,
+               coalesce(sum(s.discount), 0) AS cost_fen
+        FROM a LEFT JOIN spend s USING (user_id)
+        GROUP BY a.arm ORDER BY a.arm
+        """,
+        [run, experiment, *order_params],
+    )
+    if arms.empty:
+        return None
+    found = arms["arm"].tolist()
+    if holdout_arm not in found:
+        raise ValueError(
+            f"holdout_arm: experiment {experiment!r} has no arm {holdout_arm!r}; its arms "
+            f"are {', '.join(found)}"
+        )
+    others = [a for a in found if a != holdout_arm]
+    if treatment_arm is not None and treatment_arm not in others:
+        raise ValueError(
+            f"treatment_arm must be one of {others} (arms of {experiment!r} other than the "
+            f"holdout) or None for all of them, got {treatment_arm!r}"
+        )
+    treated = (treatment_arm,) if treatment_arm is not None else tuple(others)
+    if not treated:
+        raise ValueError(f"experiment {experiment!r} has only the holdout arm {holdout_arm!r}")
+
+    def stats(rows: pd.DataFrame) -> MeanStats:
+        return MeanStats(
+            n=int(rows["users"].sum()),
+            sum=float(rows["gmv_sum"].sum()),
+            sum_squares=float(rows["gmv_sum_squares"].sum()),
+        )
+
+    hold = stats(arms[arms["arm"] == holdout_arm])
+    treat_rows = arms[arms["arm"].isin(treated)]
+    treat = stats(treat_rows)
+    try:
+        result = compare(hold, treat, alpha=alpha, metric_name="GMV per user (fen)")
+    except ValueError as exc:
+        raise ValueError(
+            f"incremental GMV from experiment {experiment!r}: {exc}; pass "
+            "holdout_experiment=None for the reported metrics alone"
+        ) from None
+    scale = treat.n
+    cost = int(treat_rows["cost_fen"].sum())
+    gmv, low, high = result.effect * scale, result.ci_low * scale, result.ci_high * scale
+
+    def roi(value: float) -> float:
+        return (value - cost) / cost if cost else np.nan
+
+    return IncrementalGMV(
+        experiment=experiment,
+        holdout_arm=holdout_arm,
+        treatment_arms=treated,
+        period_start=lo,
+        period_end=hi,
+        treatment_users=treat.n,
+        holdout_users=hold.n,
+        gmv_per_treatment_user_fen=treat.mean,
+        gmv_per_holdout_user_fen=hold.mean,
+        incremental_gmv_fen=gmv,
+        ci_low_fen=low,
+        ci_high_fen=high,
+        cost_fen=cost,
+        incremental_roi=roi(gmv),
+        roi_ci_low=roi(low),
+        roi_ci_high=roi(high),
+        p_value=float(result.p_value),
+        alpha=alpha,
+        comparison=result,
+    )
+
+
+@dataclass(frozen=True)
+class MetricsResult:
+    """Reported campaign metrics per group, and the incremental ROI of the run.
+
+    Attributes
+    ----------
+    run : str
+        Run analysed.
+    by : tuple of str
+        Breakdown names.
+    groups : DataFrame
+        One row per group (see :func:`campaign_metrics` for the columns).
+    total : DataFrame
+        The same columns for the whole run, one row (users counted once).
+    incremental : IncrementalGMV or None
+        Holdout-based figures; ``None`` when the run has no holdout experiment.
+    """
+
+    run: str
+    by: tuple[str, ...]
+    groups: pd.DataFrame
+    total: pd.DataFrame
+    incremental: IncrementalGMV | None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group: reported counts, conversions, money (fen and yuan), ROI."""
+        return self.groups.copy()
+
+    def comparison(self) -> pd.DataFrame:
+        """Reported vs incremental, side by side, for the whole run.
+
+        Rows ``reported`` (redeemed amount, cost, the seed's ROI) and, with a
+        holdout, ``incremental`` (incremental GMV, the treatment users' cost,
+        incremental ROI with its interval).
+        """
+        total = self.total.iloc[0] if not self.total.empty else None
+        rows = [
+            {
+                "measure": "reported",
+                "gmv_fen": float(total["redeemed_amount_fen"]) if total is not None else 0.0,
+                "gmv_ci_low_fen": np.nan,
+                "gmv_ci_high_fen": np.nan,
+                "cost_fen": int(total["cost_fen"]) if total is not None else 0,
+                "roi": float(total["roi"]) if total is not None else np.nan,
+                "roi_ci_low": np.nan,
+                "roi_ci_high": np.nan,
+            }
+        ]
+        inc = self.incremental
+        if inc is not None:
+            rows.append(
+                {
+                    "measure": "incremental",
+                    "gmv_fen": inc.incremental_gmv_fen,
+                    "gmv_ci_low_fen": inc.ci_low_fen,
+                    "gmv_ci_high_fen": inc.ci_high_fen,
+                    "cost_fen": inc.cost_fen,
+                    "roi": inc.incremental_roi,
+                    "roi_ci_low": inc.roi_ci_low,
+                    "roi_ci_high": inc.roi_ci_high,
+                }
+            )
+        return _with_yuan(
+            pd.DataFrame(rows), ("gmv_fen", "gmv_ci_low_fen", "gmv_ci_high_fen", "cost_fen")
+        )
+
+    def plot(self):
+        """Bars: the seed's ROI per group, and reported vs incremental ROI with its CI.
+
+        Example
+        -------
+        >>> result.plot()  # doctest: +SKIP
+        """
+        import holoviews as hv
+        import holoviews.plotting.bokeh  # noqa: F401  (registers the backend .opts() needs)
+
+        groups = self.groups.assign(
+            group=[
+                group_label(tuple(row))
+                for row in self.groups[list(self.by)].itertuples(index=False)
+            ]
+        )
+        per_group = hv.Bars(groups, "group", "roi").opts(
+            title=f"Reported ROI by {', '.join(self.by) or 'run'}",
+            xlabel=", ".join(self.by) or "run",
+            ylabel="ROI (reported)",
+            xrotation=45,
+        )
+        side = self.comparison()
+        bars = hv.Bars(side, "measure", "roi").opts(
+            title="Reported vs incremental ROI", ylabel="ROI", color="measure", cmap="Category10"
+        )
+        spread = side.dropna(subset=["roi_ci_low", "roi_ci_high"]).assign(
+            below=lambda f: f["roi"] - f["roi_ci_low"], above=lambda f: f["roi_ci_high"] - f["roi"]
+        )
+        errors = hv.ErrorBars(spread, "measure", ["roi", "below", "above"])
+        return (per_group + bars * errors).cols(2)
+
+
+def campaign_metrics(
+    store: Store,
+    *,
+    run: str,
+    by: str | Sequence[str] | None = ("stock_id",),
+    start=None,
+    end=None,
+    holdout_experiment: str | None = "holdout",
+    holdout_arm: str = "holdout",
+    treatment_arm: str | None = None,
+    alpha: float = 0.05,
+) -> MetricsResult:
+    """The seed's campaign metrics per group, next to a holdout-based incremental ROI.
+
+    Definitions are in :mod:`lab.metrics._metrics` (module docstring). Per group:
+    ``exposed_users``, ``claimers``, ``claim_conversion``, ``issued``, ``redeemed``,
+    ``redemption_conversion``, ``redeemed_amount_fen``/``_yuan``, ``cost_fen``/
+    ``_yuan``, ``aov_fen``/``_yuan`` and ``roi`` = (redeemed amount - cost) / cost,
+    the seed's formula with issuance cost = the discounts funded.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    run : str
+        Run id.
+    by : str or sequence of str, optional
+        Breakdown: ``("stock_id",)``, ``("platform", "entry")``, ``"campaign"``,
+        ``"segment"``...; ``None`` gives one row for the run.
+    start, end : date, datetime or str, optional
+        Exposures and claims in ``[start, end)``; also the incremental period, which
+        otherwise is the run's ``[start_date, start_date + days)``.
+    holdout_experiment : str or None
+        Experiment in ``assignments`` with a no-coupon arm. Absent from the run (or
+        ``None``): no incremental figures.
+    holdout_arm : str
+        Its no-coupon arm.
+    treatment_arm : str, optional
+        The arm compared with the holdout; ``None`` pools every other arm.
+    alpha : float
+        Intervals have level ``1 - alpha``.
+
+    Returns
+    -------
+    MetricsResult
+
+    Example
+    -------
+    >>> import lab
+    >>> store = lab.Store(":memory:")
+    >>> _ = store.create_run("r", origin="import")
+    >>> campaign_metrics(store, run="r").total["issued"].tolist()
+    [0]
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    _filters.require_run(store, run)
+    breakdown = _filters.breakdowns(by)
+    groups, total = _reported(store, run=run, by=breakdown, start=start, end=end)
+    incremental = (
+        None
+        if holdout_experiment is None
+        else _incremental(
+            store,
+            run=run,
+            experiment=holdout_experiment,
+            holdout_arm=holdout_arm,
+            treatment_arm=treatment_arm,
+            start=start,
+            end=end,
+            alpha=alpha,
+        )
+    )
+    return MetricsResult(
+        run=run,
+        by=tuple(name for name, _, _ in breakdown),
+        groups=groups,
+        total=total,
+        incremental=incremental,
+    )
