@@ -1,0 +1,47 @@
+"""Targeting: who responds to a coupon, and who should get which one under a budget.
+
+- :func:`uplift_dataset` builds the modelling table of an experiment in DuckDB;
+- :class:`TLearner`, :class:`XLearner`, :class:`TransformedOutcome` estimate each
+  user's uplift (``fit(X, treatment, y)`` / ``predict_uplift(X)``);
+- :func:`qini_curve`, :func:`uplift_curve`, :func:`auuc` score a ranking;
+- :func:`allocate` picks an amount per user under a budget to maximise predicted
+  incremental value; :func:`allocate_blanket`, :func:`allocate_random`,
+  :func:`allocate_by_rule` are the comparators; :func:`score_policies` scores plans
+  against the truth.
+"""
+
+from lab.targeting._curves import UpliftCurve, auuc, qini_curve, uplift_curve
+from lab.targeting._dataset import OUTCOMES, UPLIFT_FEATURES, uplift_dataset, user_features
+from lab.targeting._policy import (
+    Allocation,
+    PolicyComparison,
+    allocate,
+    allocate_blanket,
+    allocate_by_rule,
+    allocate_random,
+    potential_outcomes,
+    score_policies,
+)
+from lab.targeting._uplift import TLearner, TransformedOutcome, XLearner
+
+__all__ = [
+    "OUTCOMES",
+    "UPLIFT_FEATURES",
+    "Allocation",
+    "PolicyComparison",
+    "TLearner",
+    "TransformedOutcome",
+    "UpliftCurve",
+    "XLearner",
+    "allocate",
+    "allocate_blanket",
+    "allocate_by_rule",
+    "allocate_random",
+    "auuc",
+    "potential_outcomes",
+    "qini_curve",
+    "score_policies",
+    "uplift_curve",
+    "uplift_dataset",
+    "user_features",
+]
