@@ -1,9 +1,11 @@
-"""Statistical core of experiment analysis: sufficient statistics, comparisons and design.
+"""Experiment analysis: sufficient statistics, comparisons, design, and ``analyze``.
 
-Everything here works on aggregated statistics, never on a database, so the
-same code serves SQL-backed analyses, simulations and notebooks.
+The inference core works on aggregated statistics, never on a database, so the
+same code serves SQL-backed analyses, simulations and notebooks; ``analyze`` is
+the one place that reduces a stored experiment to those statistics in DuckDB.
 """
 
+from lab.experiments._analyze import AnalysisResult, analyze
 from lab.experiments._design import (
     SrmResult,
     adjust_pvalues,
@@ -25,6 +27,8 @@ from lab.experiments._stats import (
 )
 
 __all__ = [
+    "AnalysisResult",
+    "analyze",
     "ArmStats",
     "ComparisonResult",
     "CupedStats",
