@@ -23,20 +23,29 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install the locked dependencies and the lab
 
-$(DB): | $(VENV)/.installed
-	$(PY) -m lab generate --preset default --users $(WORLD_USERS) --days $(WORLD_DAYS) --seed 0 --db $(DB)
+DASHBOARD_PRESETS ?= default platform_wechat platform_alipay platform_meituan platform_mix denomination_split
 
-data: $(DB) ## Build the default world into data/lab.duckdb if it is missing
+# built into a temporary file and renamed, so an interrupted build never leaves half a world
+$(DB): | $(VENV)/.installed
+	rm -f $(DB).building
+	for preset in $(DASHBOARD_PRESETS); do \
+		$(PY) -m lab generate --preset $$preset --users $(WORLD_USERS) --days $(WORLD_DAYS) \
+			--seed 0 --db $(DB).building || exit 1; \
+	done
+	mv $(DB).building $(DB)
+
+data: $(DB) ## Build the default worlds (one run per preset) into data/lab.duckdb if missing
 
 dashboard: $(VENV)/.installed $(DB) ## Build the default world if missing and serve the dashboard on http://localhost:5006
 	LAB_DB=$(DB) $(VENV)/bin/panel serve dashboards/app.py --address $(ADDRESS) --port $(PORT) \
 		--allow-websocket-origin=localhost:$(PORT) --allow-websocket-origin=127.0.0.1:$(PORT)
 
-chromium: ## Install Debian's chromium for the browser tests (apt-get, when root)
-	@command -v chromium >/dev/null 2>&1 || { \
+# CJK fonts so the 中文 interface renders (and is screenshot) as text, not boxes
+chromium: ## Install Debian's chromium and CJK fonts for the browser tests (apt-get, when root)
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || { \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else echo "chromium is missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+		else echo "chromium or CJK fonts missing: run 'sudo apt-get install chromium fonts-noto-cjk'" >&2; exit 1; fi; }
 
 lint: $(VENV)/.installed ## Check style with ruff
 	$(VENV)/bin/ruff check lab dashboards tests benchmarks

@@ -1,0 +1,301 @@
+"""Dashboard benchmark: widget change to updated charts, and 20 concurrent sessions.
+
+Builds a 100,000-user world of four presets into ``benchmarks/scratch/`` (once), serves
+``dashboards/app.py`` over it, and drives headless Chromium with Playwright:
+
+1. **latency**: on the Funnel and the Money tabs, click the platform filter through
+   All / WeChat / Alipay / Meituan; time from the click to the tab's table showing the
+   new numbers plus two animation frames (the charts, sent before the table, are painted
+   by then). Every value is visited once before timing, so the figures are for cached
+   model results, which is what a stakeholder clicking around sees.
+2. **concurrency**: 20 browser contexts (sessions) click the filter for 60 s; errors are
+   failed or timed-out updates, page errors, console errors from the app, and tracebacks
+   in the server log.
+
+Run from the repository root: ``python -m benchmarks.bench_dashboard`` (or
+``python benchmarks/bench_dashboard.py``). Figures go to ``benchmarks/results/dashboard.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import write_result  # noqa: E402
+
+SCRATCH = ROOT / "benchmarks" / "scratch"
+PRESETS = ("default", "platform_wechat", "platform_meituan", "platform_alipay")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+FILTERS = ("WeChat", "Alipay", "Meituan", "All")
+# In the page: click the platform filter button labelled `label`, then resolve with the
+# milliseconds until `selector`'s HTML changed plus two animation frames (null: timeout).
+CLICK_AND_TIME = """async ([label, selector, timeoutMs]) => {
+  const findAll = (root, sel, out) => {
+    root.querySelectorAll(sel).forEach((el) => out.push(el));
+    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) findAll(el.shadowRoot, sel, out);
+    return out;
+  };
+  const find = (sel) => findAll(document, sel, [])[0] || null;
+  const group = find(".lab-platform");
+  const button = findAll(group.shadowRoot || group, "button", []).find((b) => b.textContent.trim() === label);
+  const before = (find(selector) || {}).outerHTML;
+  const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+  const start = performance.now();
+  button.click();
+  while (performance.now() - start < timeoutMs) {
+    const el = find(selector);
+    if (el && el.outerHTML !== before) { await frame(); await frame(); return performance.now() - start; }
+    await frame();
+  }
+  return null;
+}"""
+
+
+def build_world(users: int, days: int) -> Path:
+    """The benchmark world: each preset simulated with ``users`` users (seed 0), built once."""
+    path = SCRATCH / f"dashboard-{users}.duckdb"
+    if path.exists():
+        return path
+    import lab
+    from lab.world import simulate
+
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.duckdb")
+    partial.unlink(missing_ok=True)
+    store = lab.Store(partial)
+    for name in PRESETS:
+        start = time.perf_counter()
+        simulate(name, store=store, users=users, days=days, seed=0, progress=False)
+        print(f"  simulated {name}: {time.perf_counter() - start:.1f} s", flush=True)
+    partial.rename(path)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [
+        str(Path(sys.executable).parent / "panel"),
+        "serve",
+        "dashboards/app.py",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        f"--allow-websocket-origin=127.0.0.1:{port}",
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=dict(os.environ, LAB_DB=str(db)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/app"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=60):
+                return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"panel serve did not start:\n{log.read_text()}") from None
+            time.sleep(0.5)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def click_and_wait(page, button: str, selector: str, timeout_s: float) -> float | None:
+    """Click a platform filter button; seconds until ``selector`` changed (None: timeout),
+    timed inside the page so Playwright's own overhead is left out."""
+    ms = await page.evaluate(CLICK_AND_TIME, [button, selector, timeout_s * 1000])
+    return None if ms is None else ms / 1000
+
+
+async def open_tab(page, name: str) -> None:
+    import re
+
+    await page.locator(".bk-tab").filter(has_text=re.compile(f"^{name}$")).click()
+
+
+async def latency(browser, url: str, changes: int) -> dict:
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    await page.goto(url)
+    await page.wait_for_selector("#comparison-table", timeout=600_000)
+    tabs = (("Funnel", "#funnel-table"), ("Money and ROI", "#money-table"))
+    times: dict[str, list[float]] = {}
+    for tab, selector in tabs:
+        await open_tab(page, tab)
+        await page.wait_for_selector(selector, timeout=600_000)
+        for button in FILTERS:  # warm the model caches for every value
+            if await click_and_wait(page, button, selector, 600) is None:
+                raise RuntimeError(f"{tab}: no update after choosing {button}")
+        times[tab] = []
+        for i in range(changes // len(tabs)):
+            seconds = await click_and_wait(page, FILTERS[i % len(FILTERS)], selector, 60)
+            if seconds is None:
+                raise RuntimeError(f"{tab}: no update within 60 s")
+            times[tab].append(seconds)
+    await page.close()
+    every = [s for values in times.values() for s in values]
+    out = {
+        "changes": len(every),
+        "p50_ms": round(1000 * statistics.median(every), 1),
+        "p95_ms": round(1000 * percentile(every, 0.95), 1),
+        "max_ms": round(1000 * max(every), 1),
+    }
+    for tab, values in times.items():
+        key = tab.split()[0].lower()
+        out[f"{key}_p50_ms"] = round(1000 * statistics.median(values), 1)
+        out[f"{key}_p95_ms"] = round(1000 * percentile(values, 0.95), 1)
+    return out
+
+
+async def session(browser, url: str, seconds: float, index: int) -> dict:
+    """One browser context clicking the platform filter until ``seconds`` have passed."""
+    context = await browser.new_context(viewport={"width": 1200, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(f"console: {msg.text}")
+            # external fonts cannot load on an offline machine: not the app's error
+            if msg.type == "error" and "ERR_NAME_NOT_RESOLVED" not in msg.text
+            else None
+        ),
+    )
+    updates, timings = 0, []
+    try:
+        await page.goto(url, timeout=300_000)
+        await page.wait_for_selector("#comparison-table", timeout=300_000)
+        await open_tab(page, "Funnel")
+        await page.wait_for_selector("#funnel-table", timeout=300_000)
+        end = time.monotonic() + seconds
+        # neighbours in FILTERS differ, and the first click is never "All" (the value at
+        # load): every click changes the filter
+        i = index % (len(FILTERS) - 1)
+        while time.monotonic() < end:
+            took = await click_and_wait(page, FILTERS[i % len(FILTERS)], "#funnel-table", 60)
+            i += 1
+            if took is None:
+                errors.append("update timed out (60 s)")
+            else:
+                updates += 1
+                timings.append(took)
+    except Exception as exc:  # noqa: BLE001  (a failed session is an error to count)
+        errors.append(f"{type(exc).__name__}: {exc}")
+    await context.close()
+    return {"updates": updates, "errors": errors, "timings": timings}
+
+
+async def concurrency(browser, url: str, sessions: int, seconds: float) -> dict:
+    results = await asyncio.gather(*(session(browser, url, seconds, i) for i in range(sessions)))
+    timings = [t for r in results for t in r["timings"]]
+    errors = [e for r in results for e in r["errors"]]
+    return {
+        "sessions": sessions,
+        "seconds": seconds,
+        "updates": sum(r["updates"] for r in results),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "update_p50_ms": round(1000 * statistics.median(timings), 1) if timings else None,
+        "update_p95_ms": round(1000 * percentile(timings, 0.95), 1) if timings else None,
+    }
+
+
+async def drive(url: str, args) -> dict:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            figures = {"latency": await latency(browser, url, args.changes)}
+            if args.sessions:
+                figures["concurrency"] = await concurrency(
+                    browser, url, args.sessions, args.seconds
+                )
+            await (await browser.new_page()).close()
+            if args.screenshot:
+                page = await browser.new_page(viewport={"width": 1400, "height": 1350})
+                await page.goto(url)
+                await page.wait_for_selector("#comparison-table", timeout=300_000)
+                await page.screenshot(path=str(ROOT / "docs" / "dashboard-100k.png"))
+                await page.close()
+        finally:
+            await browser.close()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--changes", type=int, default=24, help="timed widget changes (>= 20)")
+    parser.add_argument("--sessions", type=int, default=20, help="concurrent sessions (0: skip)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the concurrent run")
+    parser.add_argument(
+        "--screenshot", action="store_true", help="also save docs/dashboard-100k.png"
+    )
+    args = parser.parse_args()
+
+    print(f"world: {args.users:,} users x {len(PRESETS)} presets, {args.days} days", flush=True)
+    db = build_world(args.users, args.days)
+    log = SCRATCH / "dashboard-serve.log"
+    proc, url = serve(db, log)
+    try:
+        figures = asyncio.run(drive(url, args))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    server_errors = log.read_text(errors="replace").count("Traceback")
+    figures["server_tracebacks"] = server_errors
+    if "concurrency" in figures:
+        figures["concurrency"]["errors"] += server_errors
+    figures |= {
+        "users_per_run": args.users,
+        "runs": len(PRESETS),
+        "days": args.days,
+        "target_p95_ms": 300,
+    }
+    path = write_result("dashboard", figures)
+    print(f"wrote {path}")
+    print(figures)
+
+
+if __name__ == "__main__":
+    main()

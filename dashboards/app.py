@@ -1,0 +1,174 @@
+"""The dashboard app: ``panel serve dashboards/app.py`` (``make dashboard``) or
+``python dashboards/app.py`` (localhost only).
+
+Reads the database named by the ``LAB_DB`` environment variable (default
+``data/lab.duckdb``), opened read-only so a notebook can write while the app runs.
+:func:`build` assembles a FastListTemplate from the data store and the views; widgets are
+bound to the store through ``widget.param.value``.
+
+Example
+-------
+>>> template = build("data/lab.duckdb")  # doctest: +SKIP
+>>> template.servable()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# `panel serve dashboards/app.py` puts dashboards/ on sys.path, not the project root
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import panel as pn  # noqa: E402
+
+import lab  # noqa: E402
+from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
+from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataStore  # noqa: E402
+from dashboards.views import DownloadsView, available_views  # noqa: E402
+
+pn.extension(sizing_mode="stretch_width")
+
+
+class App:
+    """Widgets, views and the template of one session.
+
+    Parameters
+    ----------
+    db_path : str or Path
+        Database to read.
+
+    Example
+    -------
+    >>> app = App("data/lab.duckdb")  # doctest: +SKIP
+    >>> app.template  # doctest: +SKIP
+    """
+
+    def __init__(self, db_path: str | Path) -> None:
+        self.store = DataStore(db_path)
+        # only the open tab computes; the others catch up when opened
+        self.views = {
+            cls.section: cls(store=self.store, shown=cls.section == "overview")
+            for cls in available_views()
+        }
+        self.views["downloads"] = DownloadsView(
+            store=self.store, views=dict(self.views), shown=False
+        )
+        self.language = pn.widgets.RadioButtonGroup(
+            options={name: code for code, name in LANGUAGES.items()},
+            value=self.store.language,
+            css_classes=["lab-language"],
+        )
+        self.strategies = pn.widgets.MultiChoice(
+            options=self.store.run_options(),
+            value=list(self.store.selected),
+            max_items=MAX_SELECTED,
+            css_classes=["lab-strategies"],
+        )
+        self.platform = pn.widgets.RadioButtonGroup(
+            options=self._platform_options(),
+            value=self.store.platform,
+            css_classes=["lab-platform"],
+        )
+        pn.bind(self._set_language, self.language.param.value, watch=True)
+        pn.bind(self._set_selected, self.strategies.param.value, watch=True)
+        pn.bind(self._set_platform, self.platform.param.value, watch=True)
+        self.store.param.watch(self._sync_runs, ["scratch_runs", "selected"])
+
+        # radio groups show no name: each gets a label pane
+        self.language_label = pn.pane.Markdown(margin=(5, 10, 0, 10))
+        self.platform_label = pn.pane.Markdown(margin=(5, 10, 0, 10))
+        self.heading = pn.pane.Markdown(**{"object": "", "css_classes": ["lab-heading"]})
+        self.layouts = {s: pn.panel(v) for s, v in self.views.items()}
+        self.tabs = pn.Tabs(*self._tab_items(), dynamic=True)
+        self.tabs.param.watch(self._show_tab, "active")
+        self.template = pn.template.FastListTemplate(
+            title=" · ".join(t("app.title", lang) for lang in LANGUAGES),
+            sidebar=[
+                self.language_label,
+                self.language,
+                self.strategies,
+                self.platform_label,
+                self.platform,
+            ],
+            main=[pn.Column(self.heading, self.tabs)],
+            sidebar_width=360,
+        )
+        self._relabel()
+
+    # -- widget -> store ---------------------------------------------------------------
+    def _set_language(self, value: str) -> None:
+        self.store.language = value
+        self._relabel()
+
+    def _set_selected(self, value: list[str]) -> None:
+        self.store.selected = list(value)
+
+    def _set_platform(self, value: str) -> None:
+        self.store.platform = value
+
+    def _sync_runs(self, *events) -> None:
+        """Store -> picker: an edited strategy adds an option and joins the selection."""
+        options = self.store.run_options()
+        if options != self.strategies.options:
+            self.strategies.options = options
+        if list(self.strategies.value) != list(self.store.selected):
+            self.strategies.value = list(self.store.selected)
+
+    def _show_tab(self, event) -> None:
+        for i, view in enumerate(self.views.values()):
+            view.shown = i == event.new
+
+    # -- language ----------------------------------------------------------------------
+    def _platform_options(self) -> dict[str, str]:
+        return {label("platform", p, self.store.language): p for p in PLATFORM_FILTERS}
+
+    def _relabel(self) -> None:
+        lang = self.store.language
+        self.heading.object = f"## {t('app.title', lang)}\n{t('app.subtitle', lang)}"
+        self.language_label.object = f"**{t('app.language', lang)}**"
+        self.strategies.name = t("side.strategies", lang)
+        self.platform.options = self._platform_options()
+        self.platform_label.object = f"**{t('side.platform_filter', lang)}**"
+        active = self.tabs.active
+        # Tabs keep a rendered tab's title, so renamed tabs get a fresh wrapper
+        self.tabs[:] = self._tab_items()
+        self.tabs.active = active
+
+    def _tab_items(self) -> list[tuple[str, pn.Column]]:
+        lang = self.store.language
+        return [
+            (t(f"section.{s}", lang), pn.Column(layout, css_classes=[f"lab-section-{s}"]))
+            for s, layout in self.layouts.items()
+        ]
+
+
+def build(db_path: str | Path | None = None) -> pn.template.FastListTemplate:
+    """Build the template of one session over ``db_path`` (default: ``$LAB_DB`` or data/lab.duckdb).
+
+    A missing or unreadable database gives a page that says what to do, in both languages.
+    """
+    path = db_path or os.environ.get("LAB_DB", str(DEFAULT_DB))
+    try:
+        return App(path).template
+    except lab.StoreError as exc:
+        return pn.template.FastListTemplate(
+            title=" · ".join(t("app.title", lang) for lang in LANGUAGES),
+            main=[
+                pn.pane.Alert(
+                    "\n\n".join([str(exc), *(t("app.no_runs", lang) for lang in LANGUAGES)]),
+                    alert_type="warning",
+                    css_classes=["lab-no-database"],
+                )
+            ],
+        )
+
+
+if pn.state.served:
+    build().servable()
+elif __name__ == "__main__":
+    # `python dashboards/app.py`: the same app, on localhost only
+    pn.serve(build, address="127.0.0.1", port=int(os.environ.get("PORT", "5006")), show=False)

@@ -1,0 +1,340 @@
+"""Every string the dashboard shows, in English and 中文.
+
+Views never hold literal text: they call :func:`t` with a key and the session's language,
+so switching the language re-renders every label, title and verdict.
+
+Example
+-------
+>>> from dashboards.i18n import t
+>>> t("section.funnel", "zh")
+'漏斗'
+>>> t("editor.lbs_km", "en", km=3)
+'within 3 km'
+"""
+
+from __future__ import annotations
+
+LANGUAGES: dict[str, str] = {"en": "English", "zh": "中文"}
+
+STRINGS: dict[str, dict[str, str]] = {
+    # -- page -------------------------------------------------------------------------
+    "app.title": {"en": "Coupon strategy lab", "zh": "优惠券策略实验室"},
+    "app.subtitle": {
+        "en": "Compare two to four coupon strategies side by side.",
+        "zh": "并排比较两到四个优惠券策略。",
+    },
+    "app.language": {"en": "Language", "zh": "语言"},
+    "app.database": {"en": "Database", "zh": "数据库"},
+    "app.no_runs": {
+        "en": "The database holds no runs yet. Build one with `make data`.",
+        "zh": "数据库中还没有运行记录。请先执行 `make data` 生成数据。",
+    },
+    "app.pick_runs": {
+        "en": "Pick at least two strategies to compare.",
+        "zh": "请至少选择两个策略进行比较。",
+    },
+    # -- sidebar ----------------------------------------------------------------------
+    "side.strategies": {"en": "Strategies (2–4)", "zh": "策略（2–4 个）"},
+    "side.platform_filter": {"en": "Show platform", "zh": "显示平台"},
+    "side.platform_style": {"en": "Platform style", "zh": "平台风格"},
+    "side.world_size": {"en": "World size (users)", "zh": "模拟规模（用户数）"},
+    "platform.all": {"en": "All", "zh": "全部"},
+    "platform.wechat": {"en": "WeChat", "zh": "微信"},
+    "platform.alipay": {"en": "Alipay", "zh": "支付宝"},
+    "platform.meituan": {"en": "Meituan", "zh": "美团"},
+    "platform.mix": {"en": "Mix", "zh": "混合"},
+    "platform.offline": {"en": "Offline", "zh": "线下"},
+    # -- sections ---------------------------------------------------------------------
+    "section.overview": {"en": "Overview", "zh": "概览"},
+    "section.funnel": {"en": "Funnel", "zh": "漏斗"},
+    "section.retention": {"en": "Retention", "zh": "留存"},
+    "section.cycle": {"en": "Redemption cycle", "zh": "核销周期"},
+    "section.money": {"en": "Money and ROI", "zh": "金额与 ROI"},
+    "section.experiments": {"en": "Experiments", "zh": "实验"},
+    "section.editor": {"en": "Edit a strategy", "zh": "编辑策略"},
+    "section.downloads": {"en": "Downloads", "zh": "下载"},
+    # -- comparison table -------------------------------------------------------------
+    "col.metric": {"en": "Metric", "zh": "指标"},
+    "col.run_id": {"en": "Run", "zh": "运行"},
+    "col.label": {"en": "Strategy", "zh": "策略"},
+    "col.origin": {"en": "Origin", "zh": "来源"},
+    "col.seed": {"en": "Seed", "zh": "随机种子"},
+    "col.n_users": {"en": "Users", "zh": "用户数"},
+    "col.days": {"en": "Days", "zh": "天数"},
+    "col.users": {"en": "Users", "zh": "用户数"},
+    "col.offers": {"en": "Offers delivered", "zh": "投放次数"},
+    "col.coupons": {"en": "Claim attempts", "zh": "领取次数"},
+    "col.events": {"en": "Events", "zh": "事件数"},
+    "col.orders": {"en": "Orders", "zh": "订单数"},
+    "col.created_at": {"en": "Written at", "zh": "写入时间"},
+    "kpi.exposed_users": {"en": "Users who saw an offer", "zh": "曝光用户数"},
+    "kpi.claim_conversion": {
+        "en": "Claim conversion (claimers ÷ exposed users)",
+        "zh": "领取转化率（领取用户 ÷ 曝光用户）",
+    },
+    "kpi.issued": {"en": "Coupons issued", "zh": "发放张数"},
+    "kpi.redemption_conversion": {
+        "en": "Redemption conversion (redeemed ÷ issued)",
+        "zh": "核销转化率（核销 ÷ 发放）",
+    },
+    "kpi.redeemed_amount": {
+        "en": "Redeemed amount (orders paid with a coupon)",
+        "zh": "核销金额（用券订单金额）",
+    },
+    "kpi.aov": {"en": "AOV of redeemed orders", "zh": "用券订单客单价"},
+    "kpi.cost": {"en": "Cost (discounts funded)", "zh": "成本（补贴金额）"},
+    "kpi.roi": {
+        "en": "Reported ROI = (redeemed amount − cost) ÷ cost",
+        "zh": "报告 ROI =（核销金额 − 成本）÷ 成本",
+    },
+    "kpi.incremental_gmv": {
+        "en": "Incremental GMV vs holdout [95 % CI]",
+        "zh": "相对对照组的增量 GMV [95% 置信区间]",
+    },
+    "kpi.incremental_roi": {"en": "Incremental ROI [95 % CI]", "zh": "增量 ROI [95% 置信区间]"},
+    "kpi.incremental_p": {"en": "p-value of the GMV difference", "zh": "GMV 差异的 p 值"},
+    "kpi.fraud_flagged": {
+        "en": "Fraud share: coupons to accounts the risk model blocks",
+        "zh": "欺诈占比：风控模型拦截账户所得优惠券",
+    },
+    "kpi.fraud_true": {
+        "en": "Fraud share: coupons to ring accounts (simulated truth)",
+        "zh": "欺诈占比：羊毛党账户所得优惠券（模拟真值）",
+    },
+    "kpi.retention_d1": {"en": "Claimers ordering on day 1", "zh": "领券后第 1 天下单比例"},
+    "kpi.retention_d7": {"en": "Claimers ordering on day 7", "zh": "领券后第 7 天下单比例"},
+    "kpi.mean_cycle": {"en": "Mean days from issue to redemption", "zh": "发放到核销的平均天数"},
+    "kpi.median_cycle": {
+        "en": "Median days to redemption (Kaplan-Meier)",
+        "zh": "核销天数中位数（Kaplan-Meier）",
+    },
+    "overview.note": {
+        "en": "Reported ROI credits every order a coupon touched; incremental ROI compares "
+        "with a randomised holdout that got no coupons (only runs with a holdout have it). "
+        "– means not available.",
+        "zh": "报告 ROI 计入所有用券订单；增量 ROI 与未发券的随机对照组比较（仅含对照组的运行才有）。– 表示不可用。",
+    },
+    "overview.note_platform": {
+        "en": "Figures for the chosen platform only. The holdout and the fraud shares "
+        "are measured for whole runs: choose All to see them.",
+        "zh": "仅显示所选平台的数据。对照组与欺诈占比按整个运行计算：选择“全部”可查看。",
+    },
+    "origin.synthetic": {"en": "simulated", "zh": "模拟"},
+    "origin.import": {"en": "imported", "zh": "导入"},
+    "origin.edited": {"en": "edited (scratch)", "zh": "编辑（临时）"},
+    # -- events (funnel steps) ---------------------------------------------------------
+    "event.delivery": {"en": "Delivered", "zh": "送达"},
+    "event.exposure": {"en": "Seen", "zh": "曝光"},
+    "event.rule_view": {"en": "Rules opened", "zh": "查看规则"},
+    "event.share": {"en": "Shared", "zh": "分享"},
+    "event.claim": {"en": "Claimed", "zh": "领取"},
+    "event.redeem": {"en": "Redeemed", "zh": "核销"},
+    "event.expire": {"en": "Expired", "zh": "过期"},
+    # -- funnel -----------------------------------------------------------------------
+    "funnel.title": {
+        "en": "Funnel: share of delivered offers reaching each step",
+        "zh": "漏斗：各环节占送达优惠的比例",
+    },
+    "funnel.share_of_delivered": {"en": "share of delivered offers", "zh": "占送达优惠比例"},
+    "funnel.note": {
+        "en": "Each offer counts once; a step must follow the previous one within 7 days "
+        "(`lab.funnel.funnel`, ordered mode).",
+        "zh": "每条优惠只计一次；每一步须在前一步之后 7 天内发生（`lab.funnel.funnel`，有序模式）。",
+    },
+    # -- retention --------------------------------------------------------------------
+    "retention.title": {
+        "en": "Retention of claimers: share ordering on day k after the claim",
+        "zh": "领券用户留存：领取后第 k 天下单的比例",
+    },
+    "retention.day": {"en": "days after the claim", "zh": "领取后天数"},
+    "retention.rate": {"en": "share of claimers ordering", "zh": "下单用户占比"},
+    "retention.day_k": {"en": "Ordered on day {k}", "zh": "第 {k} 天下单"},
+    "retention.note": {
+        "en": "Cohorts by each user's first claim; a return is any order on that exact "
+        "calendar day. Only fully observed cohorts are averaged (`lab.retention.retention`).",
+        "zh": "按用户首次领取分组；回访指当天的任意订单。只平均完整观察到的群组（`lab.retention.retention`）。",
+    },
+    # -- redemption cycle -------------------------------------------------------------
+    "cycle.title": {
+        "en": "Redemption cycle: share of issued coupons redeemed by day",
+        "zh": "核销周期：已发放优惠券按天累计核销比例",
+    },
+    "cycle.days": {"en": "days since issue", "zh": "发放后天数"},
+    "cycle.share": {"en": "share redeemed", "zh": "累计核销比例"},
+    "cycle.coupons": {"en": "Coupons issued", "zh": "发放张数"},
+    "cycle.share_redeemed": {"en": "Share redeemed", "zh": "核销率"},
+    "cycle.share_by_expiry": {"en": "Redeemed of settled coupons", "zh": "已结束优惠券核销率"},
+    "cycle.mean_days": {"en": "Mean days to redeem", "zh": "平均核销天数"},
+    "cycle.median_days": {
+        "en": "Median days to redeem (Kaplan-Meier)",
+        "zh": "核销天数中位数（Kaplan-Meier）",
+    },
+    "cycle.note": {
+        "en": "Kaplan-Meier estimate with 95 % band; unredeemed coupons are censored at "
+        "expiry or at the end of the data (`lab.cycle.redemption_cycle`).",
+        "zh": "Kaplan-Meier 估计及 95% 置信带；未核销的优惠券在过期或数据结束时删失（`lab.cycle.redemption_cycle`）。",
+    },
+    # -- money ------------------------------------------------------------------------
+    "money.reported": {"en": "reported ROI", "zh": "报告 ROI"},
+    "money.incremental": {"en": "incremental ROI (95 % CI)", "zh": "增量 ROI（95% 置信区间）"},
+    "money.roi_title": {"en": "Reported vs incremental ROI", "zh": "报告 ROI 与增量 ROI"},
+    "money.money_title": {"en": "Redeemed amount and cost", "zh": "核销金额与成本"},
+    "money.amount": {"en": "redeemed amount", "zh": "核销金额"},
+    "money.cost": {"en": "cost", "zh": "成本"},
+    "money.yuan": {"en": "yuan", "zh": "元"},
+    # -- experiments ------------------------------------------------------------------
+    "exp.pick": {"en": "Experiment (strategy · experiment)", "zh": "实验（策略 · 实验）"},
+    "exp.none": {"en": "The selected strategies hold no experiment.", "zh": "所选策略中没有实验。"},
+    "exp.srm_ok": {
+        "en": "Arm sizes match the plan (sample-ratio check, {p}). Users per arm: {observed}.",
+        "zh": "各组人数符合计划（样本比例检验，{p}）。各组用户数：{observed}。",
+    },
+    "exp.srm_bad": {
+        "en": "Sample-ratio mismatch: arms got {observed} users where the plan expects "
+        "{expected} ({p}). Assignment may be broken; do not trust the comparison below.",
+        "zh": "样本比例失衡：各组实际用户数为 {observed}，计划应为 {expected}（{p}）。分组可能有问题，下面的比较不可信。",
+    },
+    "exp.title": {
+        "en": "{experiment}: relative effect vs {control} (95 % CI)",
+        "zh": "{experiment}：相对 {control} 组的效应（95% 置信区间）",
+    },
+    "exp.metric": {"en": "Metric", "zh": "指标"},
+    "exp.arm": {"en": "Arm", "zh": "实验组"},
+    "exp.n": {"en": "Users (control / arm)", "zh": "用户数（对照 / 实验）"},
+    "exp.effect": {"en": "relative effect", "zh": "相对效应"},
+    "exp.ci": {"en": "95 % CI", "zh": "95% 置信区间"},
+    "exp.p": {"en": "p-value", "zh": "p 值"},
+    "exp.p_holm": {"en": "p-value (Holm)", "zh": "p 值（Holm 校正）"},
+    "exp.note": {
+        "en": "Per user assigned to the experiment, over the campaign period; Welch t-test "
+        "(z-test for proportions), relative difference, 95 % intervals; Holm adjusts for "
+        "the several metrics (`lab.experiments.analyze`).",
+        "zh": "按分配到实验的每位用户、在活动期内计算；Welch t 检验（比例用 z 检验），相对差异，95% 置信区间；Holm 方法校正多指标（`lab.experiments.analyze`）。",
+    },
+    "metric.redeemed": {"en": "Redemption rate", "zh": "核销率"},
+    "metric.orders": {"en": "Orders per user", "zh": "人均订单数"},
+    "metric.gmv": {"en": "GMV per user", "zh": "人均 GMV"},
+    "metric.redeemed_amount": {"en": "Redeemed amount per user", "zh": "人均核销金额"},
+    "metric.aov": {"en": "AOV of redeemed orders", "zh": "用券订单客单价"},
+    "verdict.up": {
+        "en": "**{metric}**: {arm} is {effect} higher than {control} ({level} CI {low} to "
+        "{high}); significant at {alpha} ({p}).",
+        "zh": "**{metric}**：{arm} 组比 {control} 组高 {effect}（{level} 置信区间 {low} 至 {high}）；在 {alpha} 水平上显著（{p}）。",
+    },
+    "verdict.down": {
+        "en": "**{metric}**: {arm} is {effect} lower than {control} ({level} CI {low} to "
+        "{high}); significant at {alpha} ({p}).",
+        "zh": "**{metric}**：{arm} 组比 {control} 组低 {effect}（{level} 置信区间 {low} 至 {high}）；在 {alpha} 水平上显著（{p}）。",
+    },
+    "verdict.flat": {
+        "en": "**{metric}**: no significant difference between {arm} and {control} ({level} "
+        "CI {low} to {high}, {p}).",
+        "zh": "**{metric}**：{arm} 组与 {control} 组无显著差异（{level} 置信区间 {low} 至 {high}，{p}）。",
+    },
+    "verdict.none": {
+        "en": "**{metric}**: cannot be compared (the control has no such outcome).",
+        "zh": "**{metric}**：无法比较（对照组没有该结果）。",
+    },
+    # -- editor -----------------------------------------------------------------------
+    "editor.help": {
+        "en": "Start from a platform style, change what you like and press **Simulate**. "
+        "The strategy is simulated into a scratch world (same seed, days and start as the "
+        "first selected run, with a 10 % holdout) and added to the comparison; the "
+        "database on disk is never written.",
+        "zh": "从一种平台风格出发，修改所需设置后点击**模拟**。策略会在临时世界中模拟（与第一个所选运行相同的随机种子、天数和开始日期，并含 10% 对照组），"
+        "然后加入比较；磁盘上的数据库不会被写入。",
+    },
+    "editor.entries": {"en": "Channels and entry points", "zh": "渠道与入口"},
+    "editor.ladder": {
+        "en": "Denomination ladder (yuan, threshold:amount; empty keeps each entry's coupon)",
+        "zh": "面额阶梯（元，门槛:减额；留空则沿用各入口原券）",
+    },
+    "editor.segments": {"en": "Target segments (empty: everyone)", "zh": "目标人群（留空：全部）"},
+    "editor.lbs": {"en": "LBS radius", "zh": "LBS 半径"},
+    "editor.lbs_none": {"en": "no radius", "zh": "不限距离"},
+    "editor.lbs_km": {"en": "within {km} km", "zh": "{km} 公里内"},
+    "editor.credit": {"en": "Credit tiers (empty: all)", "zh": "信用等级（留空：全部）"},
+    "editor.credit_tier": {"en": "tier {tier}", "zh": "{tier} 级"},
+    "editor.mechanic": {"en": "Mechanic", "zh": "玩法"},
+    "editor.keep": {"en": "keep each entry's", "zh": "沿用各入口原玩法"},
+    "editor.risk": {"en": "Risk control", "zh": "风控等级"},
+    "editor.budget": {"en": "Total budget, yuan (0: unlimited)", "zh": "总预算（元，0 表示不限）"},
+    "editor.simulate": {"en": "Simulate", "zh": "模拟"},
+    "editor.running": {"en": "Simulating {users} users…", "zh": "正在模拟 {users} 名用户……"},
+    "editor.done": {"en": "Added **{run}** to the comparison.", "zh": "已将 **{run}** 加入比较。"},
+    "editor.invalid": {
+        "en": "Please check the strategy: {reason}",
+        "zh": "请检查策略设置：{reason}",
+    },
+    "editor.failed": {
+        "en": "The simulation did not finish: {reason}",
+        "zh": "模拟未完成：{reason}",
+    },
+    "editor.no_entries": {"en": "pick at least one channel", "zh": "请至少选择一个渠道"},
+    "entry.official_account": {"en": "official-account push", "zh": "公众号推送"},
+    "entry.mini_program": {"en": "mini-program pop-up", "zh": "小程序弹窗"},
+    "entry.pay_page": {"en": "payment-success page", "zh": "支付成功页"},
+    "entry.card_wallet": {"en": "card wallet", "zh": "卡包"},
+    "entry.wallet_home": {"en": "wallet home", "zh": "钱包首页"},
+    "entry.app_push": {"en": "app push", "zh": "App 推送"},
+    "entry.store_page": {"en": "store page", "zh": "门店页"},
+    "entry.offline": {"en": "offline", "zh": "线下"},
+    "segment.new": {"en": "new", "zh": "新客"},
+    "segment.active": {"en": "active", "zh": "活跃"},
+    "segment.lapsed": {"en": "lapsed", "zh": "流失"},
+    "mechanic.plain": {"en": "plain", "zh": "普通"},
+    "mechanic.share_to_unlock": {"en": "share to unlock", "zh": "分享解锁"},
+    "mechanic.game_task": {"en": "game task", "zh": "游戏任务"},
+    "mechanic.blind_box": {"en": "blind box", "zh": "盲盒"},
+    "mechanic.tiered_reward": {"en": "tiered reward", "zh": "阶梯奖励"},
+    "mechanic.expiry_reminder": {"en": "expiry reminder", "zh": "到期提醒"},
+    "risk.off": {"en": "off", "zh": "关闭"},
+    "risk.basic": {"en": "basic", "zh": "基础"},
+    "risk.strict": {"en": "strict (real name + face)", "zh": "严格（实名 + 人脸）"},
+    # -- downloads --------------------------------------------------------------------
+    "dl.csv": {"en": "Comparison (CSV)", "zh": "比较表（CSV）"},
+    "dl.png": {"en": "Figure (PNG)", "zh": "图表（PNG）"},
+    "dl.html": {"en": "Figure (HTML)", "zh": "图表（HTML）"},
+    "dl.figure": {"en": "Figure to download", "zh": "要下载的图表"},
+    "dl.help": {
+        "en": "The CSV holds the comparison table of the selected strategies; figures "
+        "are saved as PNG (matplotlib) or interactive HTML (Bokeh).",
+        "zh": "CSV 为所选策略的比较表；图表可保存为 PNG（matplotlib）或交互式 HTML（Bokeh）。",
+    },
+    "dl.no_figure": {
+        "en": "No figure is available for the current selection.",
+        "zh": "当前选择没有可下载的图表。",
+    },
+}
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    """Return the text of ``key`` in ``lang``, with ``{name}`` fields filled from ``values``.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`STRINGS`.
+    lang : {"en", "zh"}
+        Interface language.
+    **values
+        Values for the ``{name}`` fields of the text.
+
+    Example
+    -------
+    >>> t("app.title", "en")
+    'Coupon strategy lab'
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {tuple(LANGUAGES)}, got {lang!r}")
+    try:
+        text = STRINGS[key][lang]
+    except KeyError:
+        raise KeyError(f"no text for key {key!r}") from None
+    return text.format(**values) if values else text
+
+
+def label(prefix: str, value: object, lang: str) -> str:
+    """Translate an enum-like ``value`` under ``prefix`` (e.g. ``platform``); unknown values pass through."""
+    key = f"{prefix}.{value}"
+    return t(key, lang) if key in STRINGS else str(value)

@@ -1,0 +1,536 @@
+"""The dashboard's data-store layer: session state plus cached calls into ``lab``.
+
+:class:`DataStore` holds what a session has selected (strategies, platform style, world
+size, language) and answers every data question the views ask by calling ``lab``'s
+public functions, never SQL. Results are memoised with :func:`panel.cache` across
+sessions, keyed by the database file's version (size and modification time), so a
+notebook that writes a new run invalidates the cache and the app picks the run up.
+
+The main database is opened read-only. Edited strategies are simulated into scratch
+in-memory stores, one per edited strategy, so the main file is never written.
+
+Example
+-------
+>>> store = DataStore("data/lab.duckdb")  # doctest: +SKIP
+>>> store.selected = store.run_ids()[:2]  # doctest: +SKIP
+>>> store.comparison()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import panel as pn
+import param
+
+import lab
+
+DEFAULT_DB = Path("data") / "lab.duckdb"
+MAX_SELECTED = 4
+WORLD_SIZES = (10_000, 50_000, 100_000)
+PLATFORM_FILTERS = ("all", *lab.schema.PLATFORMS)
+PLATFORM_STYLES = ("wechat", "alipay", "meituan", "mix")
+ENTRY_KEYS = tuple(f"{p}/{e}" for p in lab.schema.PLATFORMS for e in lab.schema.ENTRIES[p])
+LBS_RADII = (None, 1.0, 3.0, 5.0)
+HOLDOUT_SHARE = 0.1
+# reported metrics shown per strategy (columns of lab.metrics' tables)
+METRIC_COLUMNS = (
+    "exposed_users",
+    "claimers",
+    "claim_conversion",
+    "issued",
+    "redeemed",
+    "redemption_conversion",
+    "redeemed_amount_fen",
+    "aov_fen",
+    "cost_fen",
+    "roi",
+)
+# retention of claimers: any order on day k after the first claim
+RETENTION = {"start_event": "claim", "return_event": "order", "period": "day", "max_periods": 14}
+RETENTION_DAYS = (1, 7)
+EXPERIMENT_METRICS = ("redeemed", "orders", "gmv", "redeemed_amount", "aov")
+# scratch worlds kept in memory per server process; older ones are dropped
+MAX_SCRATCH = 8
+
+# Stores by key, so cached functions take plain strings (hashable) instead of objects.
+_STORES: dict[str, lab.Store] = {}
+_SCRATCH: OrderedDict[str, lab.Store] = OrderedDict()
+_LOCK = threading.Lock()
+_RUNG = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:/]\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def parse_ladder(text: str) -> tuple[tuple[int, int], ...]:
+    """Read a denomination ladder ``"50:5, 100:20"`` (yuan: threshold, amount) into fen pairs.
+
+    An empty text means "keep each campaign's own coupon". Raises ``ValueError`` naming
+    the rung that cannot be read.
+
+    Example
+    -------
+    >>> parse_ladder("300:50, 100:20")
+    ((30000, 5000), (10000, 2000))
+    """
+    rungs = []
+    for part in filter(None, (p.strip() for p in text.replace("，", ",").split(","))):
+        m = _RUNG.match(part)
+        if m is None:
+            raise ValueError(
+                f"ladder: cannot read {part!r}; write threshold:amount in yuan, e.g. 100:20"
+            )
+        threshold, amount = (round(float(v) * 100) for v in m.groups())
+        if amount <= 0 or (threshold and amount >= threshold):
+            raise ValueError(f"ladder: {part!r} needs 0 < amount < threshold (or threshold 0)")
+        rungs.append((threshold, amount))
+    return tuple(rungs)
+
+
+@dataclass(frozen=True)
+class StrategyEdit:
+    """What the editor changes on top of a platform-style preset (``platform_<style>``).
+
+    ``entries`` are ``"platform/entry"`` keys (empty: the style's own entries);
+    ``ladder`` is ``(threshold_fen, amount_fen)`` rungs (empty: keep each campaign's
+    coupon); ``mechanic`` None keeps each campaign's mechanic; ``budget_yuan`` None is
+    unlimited. A 10 % holdout is always added so incremental ROI can be measured.
+    """
+
+    style: str = "wechat"
+    entries: tuple[str, ...] = ()
+    ladder: tuple[tuple[int, int], ...] = ()
+    segments: tuple[str, ...] = ()
+    lbs_radius_km: float | None = None
+    credit_tiers: tuple[int, ...] = ()
+    mechanic: str | None = None
+    risk_level: str = "basic"
+    budget_yuan: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.style not in PLATFORM_STYLES:
+            raise ValueError(f"style must be one of {PLATFORM_STYLES}, got {self.style!r}")
+        bad = [e for e in self.entries if e not in ENTRY_KEYS]
+        if bad:
+            raise ValueError(f"entries: unknown {bad}; allowed: {', '.join(ENTRY_KEYS)}")
+        if self.mechanic is not None and self.mechanic not in lab.schema.MECHANICS:
+            raise ValueError(
+                f"mechanic must be one of {lab.schema.MECHANICS}, got {self.mechanic!r}"
+            )
+        if self.risk_level not in lab.schema.RISK_LEVELS:
+            raise ValueError(
+                f"risk_level must be one of {lab.schema.RISK_LEVELS}, got {self.risk_level!r}"
+            )
+        if self.budget_yuan is not None and self.budget_yuan <= 0:
+            raise ValueError(f"budget_yuan must be > 0 or None, got {self.budget_yuan!r}")
+
+    def strategy(self):
+        """The ``lab.world.Strategy`` this edit describes."""
+        from lab.world import Arm, Campaign, Experiment, Stock, Strategy, Targeting, preset
+
+        base = preset(f"platform_{self.style}")
+        by_entry = {f"{c.platform}/{c.entry}": c for c in base.campaigns}
+        entries = self.entries or tuple(by_entry)
+        targeting = Targeting(
+            segments=tuple(self.segments),
+            lbs_radius_km=self.lbs_radius_km,
+            credit_tiers=tuple(self.credit_tiers),
+        )
+        campaigns = []
+        for key in entries:
+            platform, entry = key.split("/")
+            template = by_entry.get(key) or Campaign(key, platform, entry, Stock(), frequency=0.3)
+            # a ladder splits the entry's deliveries between its rungs
+            rungs = self.ladder or (
+                (template.stock.transaction_minimum_fen, template.stock.amount_fen),
+            )
+            for threshold, amount in rungs:
+                stock = dataclasses.replace(
+                    template.stock,
+                    stock_type="threshold" if threshold else "no_threshold",
+                    transaction_minimum_fen=threshold,
+                    amount_fen=amount,
+                )
+                campaigns.append(
+                    dataclasses.replace(
+                        template,
+                        name=f"{platform}_{entry}_{threshold // 100}_{amount // 100}",
+                        stock=stock,
+                        targeting=targeting,
+                        mechanic=self.mechanic or template.mechanic,
+                        risk_level=self.risk_level,
+                        frequency=template.frequency / len(rungs),
+                        unlock_amount_fen=None,
+                    )
+                )
+        if self.budget_yuan is not None:
+            share = self.budget_yuan * 100 // len(campaigns)
+            campaigns = [
+                dataclasses.replace(c, stock=dataclasses.replace(c.stock, total_budget_fen=share))
+                for c in campaigns
+            ]
+        digest = hashlib.sha1(repr(self).encode()).hexdigest()[:8]
+        holdout = Experiment(
+            "holdout",
+            (Arm("treatment", 1 - HOLDOUT_SHARE), Arm("holdout", HOLDOUT_SHARE, holdout=True)),
+        )
+        return Strategy(
+            f"edited_{self.style}_{digest}",
+            campaigns=tuple(campaigns),
+            experiments=(holdout,),
+            description=f"Edited from platform_{self.style}: {self}",
+        )
+
+
+def _store_version(store: lab.Store) -> str:
+    """A string that changes whenever the file's content may have changed."""
+    if store.in_memory:
+        return "memory"
+    st = os.stat(store.path)
+    return f"{st.st_size}-{st.st_mtime_ns}"
+
+
+def _resolve(func_name: str):
+    """``"funnel.funnel"`` -> ``lab.funnel.funnel`` (only names under ``lab``)."""
+    module_name, _, attr = func_name.rpartition(".")
+    module = importlib.import_module(f"lab.{module_name}" if module_name else "lab")
+    return getattr(module, attr)
+
+
+@pn.cache(max_items=1024)
+def _cached_call(func_name: str, store_key: str, version: str, kwargs: tuple) -> object:
+    """Call ``lab.<func_name>(store, **kwargs)``; ``version`` only keys the cache."""
+    del version
+    return _resolve(func_name)(_STORES[store_key], **dict(kwargs))
+
+
+@pn.cache(max_items=64)
+def _cached_method(method: str, store_key: str, version: str, *args: str) -> object:
+    """Call ``store.<method>(*args)`` (``info``, ``run``), memoised per file version."""
+    del version
+    return getattr(_STORES[store_key], method)(*args)
+
+
+def model_available(name: str) -> bool:
+    """Whether ``lab.<name>`` (a module, or ``module.function``) exists in this checkout."""
+    module, _, attr = name.partition(".")
+    try:
+        found = importlib.import_module(f"lab.{module}")
+    except ImportError:
+        return False
+    return not attr or hasattr(found, attr)
+
+
+class DataStore(param.Parameterized):
+    """Session state of the dashboard and the only way views reach data.
+
+    Parameters
+    ----------
+    db_path : str or Path
+        DuckDB file written by ``lab`` (opened read-only).
+    **params
+        Initial values of the parameters below.
+
+    Example
+    -------
+    >>> ds = DataStore("data/lab.duckdb")  # doctest: +SKIP
+    >>> ds.param.update(selected=ds.run_ids()[:3], language="zh")  # doctest: +SKIP
+    """
+
+    selected = param.ListSelector(default=[], objects=[], doc="Run ids compared (2-4).")
+    platform = param.Selector(
+        default="all", objects=list(PLATFORM_FILTERS), doc="Platform the views show."
+    )
+    style = param.Selector(
+        default="wechat", objects=list(PLATFORM_STYLES), doc="Platform style of edits."
+    )
+    world_size = param.Selector(
+        default=WORLD_SIZES[0], objects=list(WORLD_SIZES), doc="Users in edited worlds."
+    )
+    language = param.Selector(default="en", objects=["en", "zh"], doc="Interface language.")
+    scratch_runs = param.List(default=[], doc="Run ids of strategies edited in this session.")
+    busy = param.Boolean(default=False, doc="A simulation is running.")
+
+    def __init__(self, db_path: str | Path = DEFAULT_DB, **params) -> None:
+        self.db_path = str(db_path)
+        self.main = lab.Store(self.db_path, read_only=True)
+        self._main_key = f"main:{Path(self.db_path).resolve()}"
+        # comparison tables by selection, platform and data version (a session's recent ones)
+        self._comparisons: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+        _STORES[self._main_key] = self.main
+        super().__init__(**params)
+        self.refresh_runs()
+        if not self.selected:
+            self.selected = self.run_ids()[:2]
+
+    # -- runs --------------------------------------------------------------------------
+    def _key_for(self, run_id: str) -> tuple[str, str]:
+        scratch_key = f"scratch:{run_id}"
+        if scratch_key in _STORES:
+            return scratch_key, "memory"
+        return self._main_key, _store_version(self.main)
+
+    def store_for(self, run_id: str) -> lab.Store:
+        """The ``lab.Store`` holding ``run_id`` (main file or a scratch world)."""
+        return _STORES[self._key_for(run_id)[0]]
+
+    def run_info(self, run_id: str) -> dict:
+        """The run's ``runs`` row (``lab.Store.run``), memoised."""
+        key, version = self._key_for(run_id)
+        return _cached_method("run", key, version, run_id)
+
+    def runs(self) -> pd.DataFrame:
+        """Runs of the main store (``lab.Store.info``) plus this session's edited runs."""
+        frames = [_cached_method("info", self._main_key, _store_version(self.main))]
+        for run_id in self.scratch_runs:
+            key = f"scratch:{run_id}"
+            if key in _STORES:
+                frames.append(
+                    _cached_method("info", key, f"memory:{id(_STORES[key])}").assign(
+                        origin="edited"
+                    )
+                )
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return pd.DataFrame(columns=["run_id", "origin", "label"])
+        return pd.concat(frames, ignore_index=True)
+
+    def run_ids(self) -> list[str]:
+        return self.runs()["run_id"].astype(object).tolist()
+
+    def run_options(self) -> dict[str, str]:
+        """``{display name: run_id}`` for the strategy picker."""
+        runs = self.runs()
+        return {
+            (f"{r.label} ({r.run_id})" if r.label and r.label != r.run_id else str(r.run_id)): str(
+                r.run_id
+            )
+            for r in runs.itertuples()
+        }
+
+    def compared(self) -> list[str]:
+        """The selected runs that still exist (a scratch world may have been dropped)."""
+        known = set(self.run_ids())
+        return [r for r in self.selected if r in known]
+
+    def refresh_runs(self) -> None:
+        """Re-read the run list (new runs written by a notebook appear)."""
+        ids = self.run_ids()
+        self.param.selected.objects = ids
+        kept = [r for r in self.selected if r in ids]
+        if kept != self.selected:
+            self.selected = kept
+
+    # -- data for views ----------------------------------------------------------------
+    def call(self, func_name: str, run_id: str, **kwargs) -> object:
+        """``lab.<func_name>(store_of(run_id), run=run_id, **kwargs)``, memoised."""
+        key, version = self._key_for(run_id)
+        return _cached_call(
+            func_name, key, version, tuple(sorted({"run": run_id, **kwargs}.items()))
+        )
+
+    def platform_filter(self) -> str | None:
+        """The platform the views restrict to, or None for all platforms (``all``, ``mix``)."""
+        return self.platform if self.platform in lab.schema.PLATFORMS else None
+
+    def result(self, func_name: str, run_id: str, **kwargs) -> object:
+        """A model result of one run, broken down by platform when a platform is chosen."""
+        if self.platform_filter() is not None:
+            kwargs["by"] = "platform"
+        return self.call(func_name, run_id, **kwargs)
+
+    def frame(self, func_name: str, *, part: str = "to_frame", **kwargs) -> pd.DataFrame:
+        """A table of every selected run's result, stacked, with ``run_id`` and ``strategy``.
+
+        ``part`` is ``"to_frame"`` (the result's tidy table) or the name of a DataFrame
+        attribute of the result (e.g. ``"curves"``). With a platform chosen, only that
+        platform's rows are kept (the model is called with ``by="platform"``).
+        """
+        labels = self.labels()
+        frames = [
+            self.frame_of(run_id, func_name, part=part, **kwargs).assign(
+                run_id=run_id, strategy=labels[run_id]
+            )
+            for run_id in self.compared()
+        ]
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames, ignore_index=True)
+
+    def labels(self) -> dict[str, str]:
+        """``{run_id: short display label}``; labels shared by several runs get the run id."""
+        runs = self.runs()
+        names = runs["label"].astype(object).where(runs["label"].notna(), runs["run_id"])
+        dup = names.duplicated(keep=False)
+        names = names.where(~dup, names + " (" + runs["run_id"].astype(object) + ")")
+        return dict(zip(runs["run_id"].astype(object), names, strict=True))
+
+    def overview(self) -> pd.DataFrame:
+        """One row per selected run: label, origin, size and row counts (``Store.info``)."""
+        runs = self.runs().set_index("run_id")
+        out = runs.loc[self.compared()].reset_index()
+        out["label"] = out["run_id"].map(self.labels())
+        return out
+
+    def metrics(self, run_id: str) -> dict:
+        """Reported metrics of one run (``lab.metrics.campaign_metrics``) and, for the whole
+        run, the holdout's incremental GMV and ROI with their intervals."""
+        res = self.result("metrics.campaign_metrics", run_id, by=None)
+        platform = self.platform_filter()
+        if platform is None:
+            rows = res.total
+        else:
+            rows = res.groups[res.groups["platform"].astype(object) == platform]
+        row = {c: rows[c].iloc[0] if len(rows) else float("nan") for c in METRIC_COLUMNS}
+        inc = res.incremental if platform is None else None
+        row.update(
+            {
+                "incremental_gmv_fen": inc.incremental_gmv_fen if inc else float("nan"),
+                "incremental_gmv_ci_low_fen": inc.ci_low_fen if inc else float("nan"),
+                "incremental_gmv_ci_high_fen": inc.ci_high_fen if inc else float("nan"),
+                "incremental_roi": inc.incremental_roi if inc else float("nan"),
+                "incremental_roi_ci_low": inc.roi_ci_low if inc else float("nan"),
+                "incremental_roi_ci_high": inc.roi_ci_high if inc else float("nan"),
+                "incremental_p_value": inc.p_value if inc else float("nan"),
+            }
+        )
+        return row
+
+    def fraud(self, run_id: str) -> dict:
+        """Share of issued coupons taken by accounts the risk model blocks
+        (``lab.risk.score_accounts``) and, for simulated runs, by true ring accounts
+        (``lab.risk.evaluate_risk``, the C9 scorecard). Whole run only."""
+        nan = float("nan")
+        if self.platform_filter() is not None:
+            return {"fraud_share_flagged": nan, "fraud_share_true": nan}
+        result = self.call("risk.score_accounts", run_id)
+        scores = result.frame
+        issued = scores["n_issued"].sum()
+        flagged = scores.loc[scores["decision"] == "block", "n_issued"].sum()
+        true_share = nan
+        if self.run_info(run_id)["origin"] == "synthetic":
+            # the cached scores (same object for the same run) key this cache entry
+            true_share = self.call("risk.evaluate_risk", run_id, scores=result)["ring_coupon_share"]
+        return {
+            "fraud_share_flagged": float(flagged / issued) if issued else nan,
+            "fraud_share_true": true_share,
+        }
+
+    def comparison(self) -> pd.DataFrame:
+        """The comparison table of the selected runs (one row per run), as downloaded.
+
+        Columns: the run (``run_id``, ``label``, ``origin``, ``n_users``, ``days``), the
+        reported metrics of :data:`METRIC_COLUMNS`, ``incremental_*`` (holdout), fraud
+        shares, retention on days 1 and 7 after the claim and the redemption cycle.
+        """
+        runs = self.compared()
+        memo_key = (tuple(runs), self.platform, *(self._key_for(r) for r in runs))
+        if memo_key in self._comparisons:
+            return self._comparisons[memo_key].copy()
+        base = self.overview()[["run_id", "label", "origin", "n_users", "days"]]
+        rows = []
+        for run_id in runs:
+            row = {"run_id": run_id, **self.metrics(run_id), **self.fraud(run_id)}
+            curves = self.frame_of(run_id, "retention.retention", part="curves", **RETENTION)
+            for k in RETENTION_DAYS:
+                rate = curves.loc[curves["period"] == k, "rate"]
+                row[f"retention_d{k}"] = float(rate.iloc[0]) if len(rate) else float("nan")
+            cycle = self.frame_of(run_id, "cycle.redemption_cycle")
+            for c in ("mean_cycle_days", "median_cycle_days"):
+                row[c] = float(cycle[c].iloc[0]) if len(cycle) else float("nan")
+            rows.append(row)
+        table = base.merge(pd.DataFrame(rows), on="run_id", how="left") if rows else base
+        self._comparisons[memo_key] = table
+        while len(self._comparisons) > 32:
+            self._comparisons.popitem(last=False)
+        return table.copy()
+
+    def frame_of(
+        self, run_id: str, func_name: str, *, part: str = "to_frame", **kwargs
+    ) -> pd.DataFrame:
+        """One run's result table, restricted to the chosen platform (see :meth:`frame`)."""
+        res = self.result(func_name, run_id, **kwargs)
+        df = res.to_frame() if part == "to_frame" else getattr(res, part).copy()
+        platform = self.platform_filter()
+        if platform is not None:
+            df = df[df["platform"].astype(object) == platform].drop(columns="platform")
+        return df.reset_index(drop=True)
+
+    def experiments(self) -> list[tuple[str, str]]:
+        """``(run_id, experiment)`` of the selected runs, from each run's strategy JSON."""
+        pairs = []
+        for run_id in self.compared():
+            text = self.run_info(run_id)["strategy_json"]
+            try:
+                spec = json.loads(text) if text else {}
+            except ValueError:
+                spec = {}  # imported runs keep import options here, not a strategy
+            for exp in spec.get("experiments", []) if isinstance(spec, dict) else []:
+                pairs.append((run_id, exp["name"]))
+        return pairs
+
+    def analysis(self, run_id: str, experiment: str):
+        """``lab.experiments.analyze`` of one experiment (all arms vs the control)."""
+        return self.call(
+            "experiments.analyze", run_id, experiment=experiment, metrics=EXPERIMENT_METRICS
+        )
+
+    # -- edited strategies ---------------------------------------------------------------
+    def simulation_settings(self) -> dict:
+        """Days, pre-period, start date and seed of edited runs: those of the first selected
+        simulated run, so an edit shares its users and weather (common random numbers)."""
+        for run_id in self.compared():
+            info = self.run_info(run_id)
+            if info["origin"] == "synthetic" and info["days"]:
+                return {
+                    "days": int(info["days"]),
+                    "pre_days": int(info["pre_days"] or 0),
+                    "seed": int(info["seed"] or 0),
+                    "start_date": pd.Timestamp(info["start_date"]).date(),
+                }
+        return {"days": 28, "pre_days": 28, "seed": 0}
+
+    def simulate_edit(
+        self, edit: StrategyEdit, *, users: int | None = None
+    ) -> tuple[str, lab.Store]:
+        """Simulate ``edit`` into a new in-memory store; return ``(run_id, store)``.
+
+        Touches no session state, so it can run in a worker thread; pass the result
+        to :meth:`add_scratch` on the session's thread. The same edit at the same size
+        and settings is simulated once per server process.
+        """
+        from lab.world import simulate
+
+        users = users or self.world_size
+        settings = self.simulation_settings()
+        strategy = edit.strategy()
+        run_id = f"{strategy.name}_{users // 1000}k"
+        key = f"scratch:{run_id}"
+        with _LOCK:
+            if key in _STORES:
+                return run_id, _STORES[key]
+        scratch = lab.Store(":memory:")
+        simulate(strategy, store=scratch, users=users, run_id=run_id, progress=False, **settings)
+        with _LOCK:
+            _STORES[key] = _SCRATCH[key] = scratch
+            while len(_SCRATCH) > MAX_SCRATCH:
+                old, store = _SCRATCH.popitem(last=False)
+                _STORES.pop(old, None)
+                store.close()
+        return run_id, scratch
+
+    def add_scratch(self, run_id: str) -> None:
+        """Add a simulated edit to this session's runs and to the comparison."""
+        if run_id not in self.scratch_runs:
+            self.scratch_runs = [*self.scratch_runs, run_id]
+        self.refresh_runs()
+        if run_id not in self.selected:
+            self.selected = [*self.selected[: MAX_SELECTED - 1], run_id]

@@ -1,0 +1,980 @@
+"""View classes: each takes the :class:`~dashboards.store.DataStore` and renders one section.
+
+A view owns long-lived panes and refreshes their ``object`` when the store's selection
+or language changes (cheaper than rebuilding panes). Views hold no SQL and no literal
+text: data comes from the store, words from :mod:`dashboards.i18n`.
+
+Key numbers are rendered in an HTML table whose cells carry stable attributes
+(``data-metric``, ``data-run``, ``data-value``) so browser tests can read them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import html
+import io
+import math
+import numbers
+import warnings
+from pathlib import Path
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend's options)
+import pandas as pd
+import panel as pn
+import param
+
+import lab
+from dashboards.i18n import label, t
+from dashboards.store import (
+    ENTRY_KEYS,
+    LBS_RADII,
+    PLATFORM_STYLES,
+    WORLD_SIZES,
+    DataStore,
+    StrategyEdit,
+    model_available,
+    parse_ladder,
+)
+from lab.schema import MECHANICS, RISK_LEVELS, SEGMENTS
+
+_SIZING = {"sizing_mode": "stretch_width"}
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+)
+
+
+def fmt(value: object, kind: str) -> str:
+    """Format ``value`` for display: ``int``, ``pct`` (share), ``yuan`` (fen in), ``num``, ``text``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "pct":
+        return f"{100 * float(value):.1f} %"
+    if kind == "yuan":
+        yuan = float(value) / 100
+        return f"{'−' if yuan < 0 else ''}¥{abs(yuan):,.2f}"
+    if kind == "num":
+        return f"{float(value):,.2f}"
+    if kind == "p":
+        return f"{float(value):.2g}" if float(value) >= 1e-4 else "< 0.0001"
+    if kind == "p=":
+        return f"p = {float(value):.2g}" if float(value) >= 1e-4 else "p < 0.0001"
+    return str(value)
+
+
+def raw(value: object) -> str:
+    """The exact value for a ``data-value`` attribute (floats round-trip via ``float()``)."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    return str(value)
+
+
+def kpi_table(
+    rows: list[tuple],
+    frame: pd.DataFrame,
+    *,
+    lang: str,
+    table_id: str,
+    columns_key: str = "col.label",
+) -> str:
+    """An HTML table: one row per metric, one column per run.
+
+    ``rows`` are ``(row title, column, format)`` or ``(row title, column, format,
+    (low column, high column))`` for a value with its interval. ``frame`` has one row
+    per run with a ``run_id`` column. Each cell carries ``data-metric``, ``data-run``
+    and the unformatted ``data-value``.
+    """
+    runs = frame["run_id"].astype(object).tolist()
+    head = "".join(
+        f'<th data-run="{html.escape(str(r))}" title="{html.escape(str(r))}">{html.escape(str(lbl))}</th>'
+        for r, lbl in zip(
+            runs,
+            frame["label"].fillna(frame["run_id"]) if "label" in frame else runs,
+            strict=True,
+        )
+    )
+    body = []
+    for title, column, kind, *interval in rows:
+        if column not in frame:
+            continue
+        cells = []
+        for i, (run, value) in enumerate(zip(runs, frame[column].tolist(), strict=True)):
+            text = label(column, value, lang) if kind == "text" else fmt(value, kind)
+            if interval and text != "–":
+                low, high = (frame[c].iloc[i] for c in interval[0])
+                text += f" [{fmt(low, kind)}, {fmt(high, kind)}]"
+            cells.append(
+                f'<td class="kpi" data-metric="{column}" data-run="{html.escape(str(run))}" '
+                f'data-value="{html.escape(raw(value))}">{html.escape(text)}</td>'
+            )
+        body.append(f'<tr><th scope="row">{html.escape(title)}</th>{"".join(cells)}</tr>')
+    return (
+        f'<table id="{table_id}" class="lab-kpi"><thead><tr><th>{html.escape(t("col.metric", lang))}'
+        f" / {html.escape(t(columns_key, lang))}</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+_TABLE_CSS = """
+table.lab-kpi {border-collapse: collapse; font-size: 14px; width: 100%;}
+table.lab-kpi th, table.lab-kpi td {border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right;}
+table.lab-kpi th[scope=row], table.lab-kpi thead th:first-child {text-align: left;}
+"""
+
+
+class LiveChart:
+    """A HoloViews pane whose plot is updated in place while its ``key`` stays the same.
+
+    A new figure costs the browser a full Bokeh re-render; sending the new element
+    through a :class:`holoviews.streams.Pipe` into a ``DynamicMap`` only replaces the
+    plot's data. The plot is rebuilt when ``key`` changes (other strategies, another
+    language: the legend and labels change).
+    """
+
+    def __init__(self) -> None:
+        self.pane = pn.pane.HoloViews(None, **_SIZING)
+        self._pipe: hv.streams.Pipe | None = None
+        self._key: object = None
+        self.figure = None
+
+    def update(self, figure, *, key: object) -> None:
+        self.figure = figure
+        if figure is None:
+            self.pane.object, self._pipe, self._key = None, None, None
+        elif self._pipe is None or key != self._key:
+            self._pipe = hv.streams.Pipe(data=figure)
+            self._key = key
+            self.pane.object = hv.DynamicMap(lambda data: data, streams=[self._pipe])
+        else:
+            self._pipe.send(figure)
+
+    def __panel__(self):
+        return self.pane
+
+
+class View(param.Parameterized):
+    """Base of the views: the store, the language helper and a refresh hook."""
+
+    store = param.ClassSelector(class_=DataStore)
+    shown = param.Boolean(default=True, doc="On screen: hidden views refresh when shown.")
+    #: section key (title ``section.<key>``) and the lab module the view needs, if any
+    section: str = ""
+    requires: str | None = None
+    #: views that only set labels are cheap: they refresh even when hidden
+    lazy: bool = True
+    #: store parameters the view depends on
+    watches: tuple[str, ...] = ("selected", "language", "platform", "scratch_runs")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._stale = True
+        self.store.param.watch(self._changed, list(self.watches))
+        self.param.watch(self._changed, "shown")
+
+    def tr(self, key: str, **values: object) -> str:
+        return t(key, self.store.language, **values)
+
+    def _changed(self, *events: param.parameterized.Event) -> None:
+        """Refresh now if on screen, else when next shown (only the open tab computes)."""
+        if events and events[0].name != "shown":
+            self._stale = True
+        if self.shown or not self.lazy:
+            self.fresh()
+
+    def fresh(self) -> None:
+        """Bring the view up to date with the store."""
+        if self._stale:
+            self._stale = False
+            self._refresh()
+
+    def _refresh(self) -> None:
+        raise NotImplementedError
+
+    def figure(self):
+        """The HoloViews object this view shows (for PNG/HTML download), or None."""
+        return None
+
+    def chart_key(self) -> tuple:
+        """Charts are rebuilt when this changes and updated in place otherwise."""
+        return (self.store.language, tuple(self.store.selected))
+
+
+class OverviewView(View):
+    """Side-by-side table of the selected strategies' key numbers."""
+
+    section = "overview"
+
+    ROWS = (
+        ("col.origin", "origin", "text"),
+        ("col.n_users", "n_users", "int"),
+        ("col.days", "days", "int"),
+        ("kpi.exposed_users", "exposed_users", "int"),
+        ("kpi.claim_conversion", "claim_conversion", "pct"),
+        ("kpi.issued", "issued", "int"),
+        ("kpi.redemption_conversion", "redemption_conversion", "pct"),
+        ("kpi.redeemed_amount", "redeemed_amount_fen", "yuan"),
+        ("kpi.aov", "aov_fen", "yuan"),
+        ("kpi.cost", "cost_fen", "yuan"),
+        ("kpi.roi", "roi", "num"),
+        (
+            "kpi.incremental_gmv",
+            "incremental_gmv_fen",
+            "yuan",
+            ("incremental_gmv_ci_low_fen", "incremental_gmv_ci_high_fen"),
+        ),
+        (
+            "kpi.incremental_roi",
+            "incremental_roi",
+            "num",
+            ("incremental_roi_ci_low", "incremental_roi_ci_high"),
+        ),
+        ("kpi.incremental_p", "incremental_p_value", "p"),
+        ("kpi.fraud_flagged", "fraud_share_flagged", "pct"),
+        ("kpi.fraud_true", "fraud_share_true", "pct"),
+        ("kpi.retention_d1", "retention_d1", "pct"),
+        ("kpi.retention_d7", "retention_d7", "pct"),
+        ("kpi.mean_cycle", "mean_cycle_days", "num"),
+        ("kpi.median_cycle", "median_cycle_days", "num"),
+    )
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.note = pn.pane.Markdown("", **_SIZING)
+        self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
+        self.legend = pn.pane.Markdown("", **_SIZING)
+        self._changed()
+
+    def _refresh(self) -> None:
+        lang = self.store.language
+        frame = self.store.comparison()
+        self.note.object = self.tr("app.pick_runs") if len(frame) < 2 else ""
+        rows = [(t(key, lang), *rest) for key, *rest in self.ROWS]
+        self.table.object = kpi_table(rows, frame, lang=lang, table_id="comparison-table")
+        self.legend.object = self.tr(
+            "overview.note_platform" if self.store.platform_filter() else "overview.note"
+        )
+
+    def __panel__(self):
+        return pn.Column(self.note, self.table, self.legend, **_SIZING)
+
+
+class FunnelView(View):
+    """Funnel from delivery to redemption, one bar group per step, one bar per strategy."""
+
+    section = "funnel"
+    requires = "funnel"
+
+    STEPS = ("delivery", "exposure", "rule_view", "claim", "redeem")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.plot = LiveChart()
+        self.note = pn.pane.Markdown("", **_SIZING)
+        self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
+        self._figure = None
+        self._changed()
+
+    def data(self) -> pd.DataFrame:
+        return self.store.frame("funnel.funnel", steps=self.STEPS)
+
+    def _refresh(self) -> None:
+        lang = self.store.language
+        self.note.object = self.tr("funnel.note")
+        df = self.data()
+        if df.empty:
+            self.plot.update(None, key=None)
+            self.table.object, self._figure = "", None
+            return
+        df["step_name"] = [label("event", s, lang) for s in df["step"]]
+        self._figure = hv.Bars(
+            df, kdims=["step_name", "strategy"], vdims=["conversion_from_start", "count"]
+        ).opts(
+            title=self.tr("funnel.title"),
+            xlabel="",
+            ylabel=self.tr("funnel.share_of_delivered"),
+            yformatter="%.2f",
+            tools=["hover"],
+            multi_level=False,
+            legend_position="top_right",
+            show_legend=True,
+            color=hv.dim("strategy").str(),
+            cmap="Category10",
+            responsive=True,
+            height=380,
+        )
+        self.plot.update(self._figure, key=self.chart_key())
+        wide = df.pivot(index="run_id", columns="step", values="conversion_from_start")
+        wide = wide.reindex([r for r in self.store.selected if r in wide.index])
+        wide = wide.add_prefix("funnel_").reset_index()
+        wide["label"] = wide["run_id"].map(self.store.labels())
+        rows = [(label("event", s, lang), f"funnel_{s}", "pct") for s in self.STEPS]
+        self.table.object = kpi_table(rows, wide, lang=lang, table_id="funnel-table")
+
+    def figure(self):
+        return self._figure
+
+    def __panel__(self):
+        return pn.Column(self.plot, self.note, self.table, **_SIZING)
+
+
+class RetentionView(View):
+    """Claim-cohort retention curves (share of claimers ordering on day k), one per strategy."""
+
+    section = "retention"
+    requires = "retention"
+    KWARGS = {"start_event": "claim", "return_event": "order", "period": "day", "max_periods": 14}
+    DAYS = (1, 3, 7, 14)
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.plot = LiveChart()
+        self.note = pn.pane.Markdown("", **_SIZING)
+        self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
+        self._figure = None
+        self._changed()
+
+    def data(self) -> pd.DataFrame:
+        return self.store.frame("retention.retention", part="curves", **self.KWARGS)
+
+    def _refresh(self) -> None:
+        lang = self.store.language
+        self.note.object = self.tr("retention.note")
+        df = self.data()
+        if df.empty:
+            self.plot.update(None, key=None)
+            self.table.object, self._figure = "", None
+            return
+        curves = {
+            name: hv.Curve(d, "period", "rate", label=name).opts(tools=["hover"])
+            * hv.Scatter(d, "period", "rate", label=name).opts(size=5, tools=["hover"])
+            for name, d in df.groupby("strategy", sort=False)
+        }
+        self._figure = hv.Overlay(list(curves.values())).opts(
+            title=self.tr("retention.title"),
+            xlabel=self.tr("retention.day"),
+            ylabel=self.tr("retention.rate"),
+            legend_position="top_right",
+            responsive=True,
+            height=380,
+        )
+        self.plot.update(self._figure, key=self.chart_key())
+        kept = df[df["period"].isin(self.DAYS)]
+        wide = kept.pivot(index="run_id", columns="period", values="rate")
+        wide = wide.reindex([r for r in self.store.selected if r in wide.index])
+        wide.columns = [f"retention_d{k}" for k in wide.columns]
+        wide = wide.reset_index()
+        wide["label"] = wide["run_id"].map(self.store.labels())
+        rows = [(self.tr("retention.day_k", k=k), f"retention_d{k}", "pct") for k in self.DAYS]
+        self.table.object = kpi_table(rows, wide, lang=lang, table_id="retention-table")
+
+    def figure(self):
+        return self._figure
+
+    def __panel__(self):
+        return pn.Column(self.plot, self.note, self.table, **_SIZING)
+
+
+def _steps(df: pd.DataFrame, x: str, ys: list[str]) -> pd.DataFrame:
+    """Corner points of right-continuous step curves (each value held until the next x)."""
+    xs = df[x].to_numpy(dtype=float)
+    ends = list(xs[1:]) + [xs[-1]]
+    values = df[ys].to_numpy(dtype=float).repeat(2, axis=0)
+    corners = pd.DataFrame(values, columns=ys)
+    corners[x] = [v for pair in zip(xs, ends, strict=True) for v in pair]
+    return corners
+
+
+class CycleView(View):
+    """Kaplan-Meier share of coupons redeemed against days since issue, one curve per strategy."""
+
+    section = "cycle"
+    requires = "cycle"
+    ROWS = (
+        ("cycle.coupons", "coupons", "int"),
+        ("cycle.share_redeemed", "share_redeemed", "pct"),
+        ("cycle.share_by_expiry", "share_redeemed_by_expiry", "pct"),
+        ("cycle.mean_days", "mean_cycle_days", "num"),
+        ("cycle.median_days", "median_cycle_days", "num"),
+    )
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.plot = LiveChart()
+        self.note = pn.pane.Markdown("", **_SIZING)
+        self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
+        self._figure = None
+        self._changed()
+
+    def _refresh(self) -> None:
+        lang = self.store.language
+        self.note.object = self.tr("cycle.note")
+        curves = self.store.frame("cycle.redemption_cycle", part="curve")
+        summary = self.store.frame("cycle.redemption_cycle")
+        if curves.empty:
+            self.plot.update(None, key=None)
+            self.table.object, self._figure = "", None
+            return
+        layers = []
+        for name, d in curves.groupby("strategy", sort=False):
+            d = _steps(d, "time_days", ["share_redeemed", "ci_low", "ci_high"])
+            layers.append(
+                hv.Area(d, "time_days", ["ci_low", "ci_high"], label=name).opts(
+                    alpha=0.15, line_alpha=0
+                )
+            )
+            layers.append(
+                hv.Curve(d, "time_days", "share_redeemed", label=name).opts(tools=["hover"])
+            )
+        self._figure = hv.Overlay(layers).opts(
+            title=self.tr("cycle.title"),
+            xlabel=self.tr("cycle.days"),
+            ylabel=self.tr("cycle.share"),
+            legend_position="bottom_right",
+            responsive=True,
+            height=380,
+        )
+        self.plot.update(self._figure, key=self.chart_key())
+        summary["label"] = summary["run_id"].map(self.store.labels())
+        rows = [(t(key, lang), column, kind) for key, column, kind in self.ROWS]
+        self.table.object = kpi_table(rows, summary, lang=lang, table_id="cycle-table")
+
+    def figure(self):
+        return self._figure
+
+    def __panel__(self):
+        return pn.Column(self.plot, self.note, self.table, **_SIZING)
+
+
+class MoneyView(View):
+    """Redeemed amount, cost and AOV, and reported vs incremental ROI with intervals."""
+
+    section = "money"
+    requires = "metrics"
+    ROWS = (
+        ("kpi.redeemed_amount", "redeemed_amount_fen", "yuan"),
+        ("kpi.cost", "cost_fen", "yuan"),
+        ("kpi.aov", "aov_fen", "yuan"),
+        ("kpi.roi", "roi", "num"),
+        (
+            "kpi.incremental_roi",
+            "incremental_roi",
+            "num",
+            ("incremental_roi_ci_low", "incremental_roi_ci_high"),
+        ),
+    )
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.roi_plot = LiveChart()
+        self.money_plot = LiveChart()
+        self.note = pn.pane.Markdown("", **_SIZING)
+        self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
+        self._figure = None
+        self._changed()
+
+    def _refresh(self) -> None:
+        lang = self.store.language
+        self.note.object = self.tr("overview.note")
+        df = self.store.comparison()
+        if df.empty:
+            self.roi_plot.update(None, key=None)
+            self.money_plot.update(None, key=None)
+            self._figure = None
+            self.table.object = ""
+            return
+        reported, incremental = self.tr("money.reported"), self.tr("money.incremental")
+        points = pd.concat(
+            [
+                pd.DataFrame({"strategy": df["label"], "measure": reported, "roi": df["roi"]}),
+                pd.DataFrame(
+                    {"strategy": df["label"], "measure": incremental, "roi": df["incremental_roi"]}
+                ),
+            ]
+        ).dropna(subset=["roi"])
+        spread = df.dropna(subset=["incremental_roi"])
+        roi = (
+            hv.Scatter(points, "strategy", ["roi", "measure"]).opts(
+                color="measure", cmap="Category10", size=12, tools=["hover"], show_legend=True
+            )
+            * hv.ErrorBars(
+                (
+                    spread["label"],
+                    spread["incremental_roi"],
+                    spread["incremental_roi"] - spread["incremental_roi_ci_low"],
+                    spread["incremental_roi_ci_high"] - spread["incremental_roi"],
+                ),
+                vdims=["roi", "low", "high"],
+            )
+        ).opts(
+            title=self.tr("money.roi_title"),
+            xlabel="",
+            ylabel="ROI",
+            legend_position="top_right",
+            responsive=True,
+            height=320,
+        )
+        amount, cost = self.tr("money.amount"), self.tr("money.cost")
+        money = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "strategy": df["label"],
+                        "measure": amount,
+                        "yuan": df["redeemed_amount_fen"] / 100,
+                    }
+                ),
+                pd.DataFrame(
+                    {"strategy": df["label"], "measure": cost, "yuan": df["cost_fen"] / 100}
+                ),
+            ]
+        )
+        bars = hv.Bars(money, ["strategy", "measure"], "yuan").opts(
+            title=self.tr("money.money_title"),
+            xlabel="",
+            ylabel=self.tr("money.yuan"),
+            color=hv.dim("measure").str(),
+            cmap="Category10",
+            tools=["hover"],
+            yformatter="%.0f",
+            responsive=True,
+            height=320,
+        )
+        self.roi_plot.update(roi, key=self.chart_key())
+        self.money_plot.update(bars, key=self.chart_key())
+        self._figure = (roi + bars).cols(1)
+        rows = [(t(key, lang), *rest) for key, *rest in self.ROWS]
+        self.table.object = kpi_table(rows, df, lang=lang, table_id="money-table")
+
+    def figure(self):
+        return self._figure
+
+    def __panel__(self):
+        return pn.Column(self.roi_plot, self.money_plot, self.note, self.table, **_SIZING)
+
+
+def verdict(row: pd.Series, *, control: str, alpha: float, lang: str) -> str:
+    """A plain-language sentence for one row of ``lab.experiments.analyze`` (relative effects)."""
+    metric = label("metric", row["metric"], lang)
+    if pd.isna(row["effect"]):
+        return t("verdict.none", lang, metric=metric)
+    values = {
+        "metric": metric,
+        "arm": row["arm"],
+        "control": control,
+        "effect": f"{100 * abs(row['effect']):.1f} %",
+        "low": f"{100 * row['ci_low']:.1f}",
+        "high": f"{100 * row['ci_high']:.1f} %",
+        "level": f"{100 * (1 - alpha):g} %",
+        "alpha": f"{100 * alpha:g} %",
+        "p": fmt(row["p_value"], "p="),
+    }
+    if not row["significant"]:
+        return t("verdict.flat", lang, **values)
+    return t("verdict.up" if row["effect"] > 0 else "verdict.down", lang, **values)
+
+
+class ExperimentsView(View):
+    """A/B results of the experiments stored with the selected runs: SRM check, effects
+    with intervals and a plain-language verdict per metric."""
+
+    section = "experiments"
+    requires = "experiments.analyze"
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.which = pn.widgets.Select(css_classes=["lab-experiment"])
+        self.srm = pn.pane.Alert("", alert_type="success", css_classes=["lab-srm"], **_SIZING)
+        self.verdicts = pn.pane.Markdown("", css_classes=["lab-verdicts"], **_SIZING)
+        self.plot = LiveChart()
+        self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
+        self.note = pn.pane.Markdown("", **_SIZING)
+        self._figure = None
+        self.which.param.watch(self._show, "value")
+        self._changed()
+
+    def _refresh(self) -> None:
+        labels = self.store.labels()
+        options = {f"{labels[r]} · {e}": f"{r}\x1f{e}" for r, e in self.store.experiments()}
+        value = self.which.value
+        self.which.name = self.tr("exp.pick")
+        self.which.options = options
+        keep = value if value in options.values() else next(iter(options.values()), None)
+        if keep != self.which.value:
+            self.which.value = keep  # the watcher shows it
+        else:
+            self._show()
+
+    def _show(self, *events) -> None:
+        lang = self.store.language
+        self.note.object = self.tr("exp.note")
+        if not self.which.value:
+            self.srm.visible = False
+            self.verdicts.object = self.tr("exp.none")
+            self.plot.update(None, key=None)
+            self.table.object, self._figure = "", None
+            return
+        run_id, experiment = self.which.value.split("\x1f")
+        res = self.store.analysis(run_id, experiment)
+        srm = res.srm
+        self.srm.visible = True
+        self.srm.alert_type = "danger" if srm.is_mismatch else "success"
+        self.srm.object = self.tr(
+            "exp.srm_bad" if srm.is_mismatch else "exp.srm_ok",
+            observed=", ".join(f"{a}: {n:,}" for a, n in zip(res.arms, srm.observed, strict=True)),
+            expected=", ".join(
+                f"{a}: {n:,.0f}" for a, n in zip(res.arms, srm.expected, strict=True)
+            ),
+            p=fmt(srm.p_value, "p="),
+        )
+        table = res.to_frame()
+        sentences = [
+            verdict(r, control=res.control, alpha=res.alpha, lang=lang) for _, r in table.iterrows()
+        ]
+        self.verdicts.object = "\n".join(f"- {s}" for s in sentences)
+        shown = table.dropna(subset=["effect"]).copy()
+        shown["name"] = [
+            f"{label('metric', m, lang)} · {a}" if len(res.arms) > 2 else label("metric", m, lang)
+            for m, a in zip(shown["metric"], shown["arm"], strict=True)
+        ]
+        shown["minus"] = shown["effect"] - shown["ci_low"]
+        shown["plus"] = shown["ci_high"] - shown["effect"]
+        self._figure = (
+            hv.HLine(0).opts(color="grey", line_dash="dashed")
+            * hv.ErrorBars(shown, "name", ["effect", "minus", "plus"])
+            * hv.Scatter(shown, "name", ["effect", "p_value"]).opts(size=9, tools=["hover"])
+        ).opts(
+            title=self.tr("exp.title", experiment=experiment, control=res.control),
+            xlabel="",
+            ylabel=self.tr("exp.effect"),
+            yformatter="%.2f",
+            responsive=True,
+            height=340,
+        )
+        self.plot.update(self._figure, key=self.chart_key())
+        rows = "".join(
+            f'<tr class="exp-row" data-metric="{html.escape(r.metric)}" data-arm="{html.escape(str(r.arm))}">'
+            f"<th scope=row>{html.escape(label('metric', r.metric, lang))}</th>"
+            f"<td>{html.escape(str(r.arm))}</td><td>{r.control_n:,} / {r.n:,}</td>"
+            f'<td class="kpi" data-value="{raw(r.effect)}">{fmt(r.effect, "pct")}</td>'
+            f"<td>{fmt(r.ci_low, 'pct')} … {fmt(r.ci_high, 'pct')}</td>"
+            f"<td>{fmt(r.p_value, 'p')}</td><td>{fmt(r.p_value_holm, 'p')}</td></tr>"
+            for r in table.itertuples()
+        )
+        head = "".join(
+            f"<th>{html.escape(self.tr(k))}</th>"
+            for k in (
+                "exp.metric",
+                "exp.arm",
+                "exp.n",
+                "exp.effect",
+                "exp.ci",
+                "exp.p",
+                "exp.p_holm",
+            )
+        )
+        self.table.object = (
+            f'<table id="experiment-table" class="lab-kpi"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table>"
+        )
+
+    def figure(self):
+        return self._figure
+
+    def chart_key(self) -> tuple:
+        return (self.store.language, self.which.value)
+
+    def __panel__(self):
+        return pn.Column(
+            self.which, self.srm, self.verdicts, self.plot, self.table, self.note, **_SIZING
+        )
+
+
+class EditorView(View):
+    """Edit a strategy (channel and entry mix, denomination ladder, targeting, mechanic,
+    risk level, budget) on top of a platform style, and simulate it into a scratch world."""
+
+    section = "editor"
+    requires = "world"
+    lazy = False
+    watches = ("language",)
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.style = pn.widgets.RadioButtonGroup(value=self.store.style, css_classes=["lab-style"])
+        self.size = pn.widgets.RadioButtonGroup(
+            options={f"{n // 1000}k": n for n in WORLD_SIZES},
+            value=self.store.world_size,
+            css_classes=["lab-world-size"],
+        )
+        self.entries = pn.widgets.MultiChoice(css_classes=["lab-entries"])
+        self.ladder = pn.widgets.TextInput(placeholder="300:50, 100:20", css_classes=["lab-ladder"])
+        self.segments = pn.widgets.MultiChoice(css_classes=["lab-segments"])
+        self.lbs = pn.widgets.Select(css_classes=["lab-lbs"])
+        self.credit = pn.widgets.MultiChoice(css_classes=["lab-credit"])
+        self.mechanic = pn.widgets.Select(css_classes=["lab-mechanic"])
+        self.risk = pn.widgets.RadioButtonGroup(value="basic", css_classes=["lab-risk"])
+        self.budget = pn.widgets.IntInput(value=0, start=0, step=10_000, css_classes=["lab-budget"])
+        self.button = pn.widgets.Button(color="primary", css_classes=["lab-simulate"])
+        self.progress = pn.indicators.Progress(
+            active=False, visible=False, value=-1, css_classes=["lab-progress"]
+        )
+        self.status = pn.pane.Markdown("", css_classes=["lab-status"], **_SIZING)
+        self.labels = {
+            k: pn.pane.Markdown(margin=(5, 10, 0, 10)) for k in ("style", "size", "risk")
+        }
+        self.help = pn.pane.Markdown("", **_SIZING)
+        pn.bind(self._set_style, self.style.param.value, watch=True)
+        pn.bind(self._set_size, self.size.param.value, watch=True)
+        self.button.on_click(self._simulate)
+        self.store.param.watch(self._busy, "busy")
+        self._changed()
+        self.entries.value = self._style_entries(self.store.style)
+
+    @staticmethod
+    def _style_entries(style: str) -> list[str]:
+        base = StrategyEdit(style=style).strategy()
+        return list(dict.fromkeys(f"{c.platform}/{c.entry}" for c in base.campaigns))
+
+    def _set_style(self, value: str | None) -> None:
+        if value is None:  # a radio group rendered before its options has no value
+            return
+        self.store.style = value
+        self.entries.value = self._style_entries(value)
+
+    def _set_size(self, value: int | None) -> None:
+        if value is not None:
+            self.store.world_size = value
+
+    def _busy(self, event) -> None:
+        self.progress.active = self.progress.visible = event.new
+        self.button.disabled = event.new
+
+    def _refresh(self) -> None:
+        lang = self.store.language
+        self.help.object = self.tr("editor.help")
+        self.labels["style"].object = f"**{self.tr('side.platform_style')}**"
+        self.labels["size"].object = f"**{self.tr('side.world_size')}**"
+        self.labels["risk"].object = f"**{self.tr('editor.risk')}**"
+        self.style.options = {label("platform", p, lang): p for p in PLATFORM_STYLES}
+        self.entries.name = self.tr("editor.entries")
+        self.entries.options = {
+            f"{label('platform', k.split('/')[0], lang)} · {label('entry', k.split('/')[1], lang)}": k
+            for k in ENTRY_KEYS
+        }
+        self.ladder.name = self.tr("editor.ladder")
+        self.segments.name = self.tr("editor.segments")
+        self.segments.options = {label("segment", s, lang): s for s in SEGMENTS}
+        self.lbs.name = self.tr("editor.lbs")
+        # 0 and "" stand for "no radius" and "keep": a None value shows as a blank select
+        self.lbs.options = {
+            (self.tr("editor.lbs_km", km=f"{r:g}") if r else self.tr("editor.lbs_none")): r or 0.0
+            for r in LBS_RADII
+        }
+        self.credit.name = self.tr("editor.credit")
+        self.credit.options = {self.tr("editor.credit_tier", tier=k): k for k in range(1, 6)}
+        self.mechanic.name = self.tr("editor.mechanic")
+        self.mechanic.options = {
+            self.tr("editor.keep"): "",
+            **{label("mechanic", m, lang): m for m in MECHANICS},
+        }
+        self.risk.options = {label("risk", r, lang): r for r in RISK_LEVELS}
+        self.budget.name = self.tr("editor.budget")
+        self.button.name = self.tr("editor.simulate")
+
+    def edit(self) -> StrategyEdit:
+        """The edit the widgets describe (``ValueError`` for an unreadable ladder)."""
+        return StrategyEdit(
+            style=self.style.value,
+            entries=tuple(self.entries.value),
+            ladder=parse_ladder(self.ladder.value),
+            segments=tuple(self.segments.value),
+            lbs_radius_km=self.lbs.value or None,
+            credit_tiers=tuple(self.credit.value),
+            mechanic=self.mechanic.value or None,
+            risk_level=self.risk.value,
+            budget_yuan=self.budget.value or None,
+        )
+
+    async def _simulate(self, event=None) -> None:
+        try:
+            edit = self.edit()
+            if not edit.entries:
+                raise ValueError(self.tr("editor.no_entries"))
+        except ValueError as exc:
+            self.status.object = self.tr("editor.invalid", reason=str(exc))
+            return
+        self.store.busy = True
+        self.status.object = self.tr("editor.running", users=f"{self.store.world_size:,}")
+        try:
+            # the simulation runs in a worker thread so the page stays responsive
+            run_id, _ = await asyncio.to_thread(self.store.simulate_edit, edit)
+        except (ValueError, lab.StoreError) as exc:
+            self.status.object = self.tr("editor.failed", reason=str(exc))
+            return
+        finally:
+            self.store.busy = False
+        self.store.add_scratch(run_id)
+        self.status.object = self.tr("editor.done", run=run_id)
+
+    def __panel__(self):
+        return pn.Column(
+            self.help,
+            self.labels["style"],
+            self.style,
+            self.labels["size"],
+            self.size,
+            self.entries,
+            self.ladder,
+            pn.Row(self.segments, self.credit),
+            pn.Row(self.lbs, self.mechanic),
+            self.labels["risk"],
+            self.risk,
+            self.budget,
+            self.button,
+            self.progress,
+            self.status,
+            **_SIZING,
+        )
+
+
+VIEWS: tuple[type[View], ...] = (
+    OverviewView,
+    FunnelView,
+    RetentionView,
+    CycleView,
+    MoneyView,
+    ExperimentsView,
+    EditorView,
+)
+
+
+def available_views() -> list[type[View]]:
+    """The views whose lab model exists in this checkout, in display order."""
+    return [v for v in VIEWS if v.requires is None or model_available(v.requires)]
+
+
+@functools.cache
+def _cjk_fonts() -> list[str]:
+    """Installed CJK font families for matplotlib, registering system fonts installed after
+    matplotlib built its font cache (e.g. ``fonts-noto-cjk``)."""
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if not known & set(CJK_FONTS):
+        for path in font_manager.findSystemFonts():
+            if "CJK" in Path(path).name and "Sans" in Path(path).name:
+                font_manager.fontManager.addfont(path)
+        known = {f.name for f in font_manager.fontManager.ttflist}
+    return [f for f in CJK_FONTS if f in known]
+
+
+def figure_png(fig, *, title: str) -> io.BytesIO:
+    """Render a HoloViews object to PNG with the matplotlib backend (for downloads)."""
+    hv.renderer("matplotlib")  # loads the backend's options without switching to it
+    buf = io.BytesIO()
+    # Chinese labels need a CJK font; matplotlib falls back through the list glyph by
+    # glyph. Without any CJK font installed, Chinese shows as boxes.
+    # (the fallback goes through font.family itself, not through a generic family's list)
+    fonts = {"font.family": ["DejaVu Sans", *_cjk_fonts()]}
+    plot_opts = {"fig_size": 250, "aspect": 2.2, "fig_rcparams": fonts, "backend": "matplotlib"}
+    if isinstance(fig, hv.Layout):  # size its panels, stacked as on screen
+        styled = hv.Layout([panel.opts(clone=True, **plot_opts) for panel in fig]).cols(1)
+        styled = styled.opts(
+            title=title, fig_rcparams=fonts, sublabel_format="", backend="matplotlib"
+        )
+    else:
+        styled = fig.opts(title=title, clone=True, **plot_opts)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        hv.save(styled, buf, fmt="png", backend="matplotlib")
+    buf.seek(0)
+    return buf
+
+
+def figure_html(fig) -> io.StringIO:
+    """Render a HoloViews object to a self-contained interactive HTML page (Bokeh)."""
+    buf = io.StringIO()
+    hv.save(fig, buf, fmt="html", backend="bokeh", resources="inline")
+    buf.seek(0)
+    return buf
+
+
+class DownloadsView(View):
+    """The comparison as CSV and any view's figure as PNG or HTML."""
+
+    section = "downloads"
+    lazy = False
+    watches = ("language",)
+    views = param.Dict(default={}, doc="Views by section whose figures can be downloaded.")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.help = pn.pane.Markdown("", **_SIZING)
+        self.csv = pn.widgets.FileDownload(
+            callback=self._csv, filename="comparison.csv", css_classes=["lab-download-csv"]
+        )
+        self.which = pn.widgets.Select(options=self._figure_options(), css_classes=["lab-figure"])
+        self.png = pn.widgets.FileDownload(
+            callback=self._png, filename="figure.png", css_classes=["lab-download-png"]
+        )
+        self.html = pn.widgets.FileDownload(
+            callback=self._html, filename="figure.html", css_classes=["lab-download-html"]
+        )
+        self.which.param.watch(self._filenames, "value")
+        self._changed()
+        self._filenames()
+
+    def _figure_options(self) -> dict[str, str]:
+        return {
+            self.tr(f"section.{k}"): k
+            for k, v in self.views.items()
+            if type(v).figure is not View.figure
+        }
+
+    def _filenames(self, *events) -> None:
+        self.png.filename = f"{self.which.value}.png"
+        self.html.filename = f"{self.which.value}.html"
+
+    def _refresh(self) -> None:
+        self.help.object = self.tr("dl.help")
+        self.csv.label = self.tr("dl.csv")
+        self.png.label = self.tr("dl.png")
+        self.html.label = self.tr("dl.html")
+        self.which.name = self.tr("dl.figure")
+        value = self.which.value
+        self.which.options = self._figure_options()
+        if value in self.which.options.values():
+            self.which.value = value
+
+    def _figure(self):
+        view = self.views.get(self.which.value)
+        if view is not None:
+            view.fresh()
+        fig = view.figure() if view is not None else None
+        if fig is None:
+            raise ValueError(self.tr("dl.no_figure"))
+        return fig
+
+    def _csv(self) -> io.StringIO:
+        return io.StringIO(self.store.comparison().to_csv(index=False))
+
+    def _png(self) -> io.BytesIO:
+        return figure_png(self._figure(), title=self.tr(f"section.{self.which.value}"))
+
+    def _html(self) -> io.StringIO:
+        return figure_html(self._figure())
+
+    def __panel__(self):
+        return pn.Column(self.help, self.csv, self.which, pn.Row(self.png, self.html), **_SIZING)

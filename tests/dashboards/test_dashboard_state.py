@@ -1,0 +1,311 @@
+"""State tests of the dashboard, without a browser: data store, views, i18n, app."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import string
+from pathlib import Path
+
+import pandas as pd
+import panel as pn
+import pytest
+
+import lab
+from dashboards import i18n
+from dashboards.app import App, build
+from dashboards.store import RETENTION, DataStore, StrategyEdit, model_available, parse_ladder
+from dashboards.views import ExperimentsView, FunnelView, OverviewView, verdict
+from lab.cycle import redemption_cycle
+from lab.experiments import analyze
+from lab.funnel import funnel
+from lab.metrics import campaign_metrics
+from lab.retention import retention
+from lab.risk import evaluate_risk, score_accounts
+
+DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
+RUNS = ["default-s0", "platform_wechat-s0", "platform_meituan-s0"]
+
+
+@pytest.fixture
+def ds(test_db) -> DataStore:
+    store = DataStore(test_db)
+    store.selected = RUNS[:2]
+    return store
+
+
+@pytest.fixture(scope="module")
+def main(test_db) -> lab.Store:
+    return lab.Store(test_db, read_only=True)
+
+
+def _stacked(results: dict[str, pd.DataFrame], labels: dict[str, str]) -> pd.DataFrame:
+    return pd.concat(
+        [df.assign(run_id=r, strategy=labels[r]) for r, df in results.items()], ignore_index=True
+    )
+
+
+# -- data store == lab -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("func_name", "func", "part", "kwargs"),
+    [
+        ("funnel.funnel", lambda s, **k: funnel(s, **k), "to_frame", {}),
+        (
+            "retention.retention",
+            lambda s, **k: retention(s, **k),
+            "curves",
+            RETENTION,
+        ),
+        ("cycle.redemption_cycle", lambda s, **k: redemption_cycle(s, **k), "curve", {}),
+        (
+            "metrics.campaign_metrics",
+            lambda s, **k: campaign_metrics(s, **k),
+            "to_frame",
+            {"by": None},
+        ),
+    ],
+)
+def test_store_frames_equal_lab(ds, main, func_name, func, part, kwargs):
+    """The data store returns exactly what the lab function returns for the same runs."""
+    ds.selected = RUNS
+    got = ds.frame(func_name, part=part, **kwargs)
+    expected = {}
+    for run in RUNS:
+        res = func(main, run=run, **kwargs)
+        expected[run] = res.to_frame() if part == "to_frame" else getattr(res, part)
+    pd.testing.assert_frame_equal(got, _stacked(expected, ds.labels()))
+
+
+def test_platform_filter_is_lab_breakdown(ds, main):
+    """Choosing a platform keeps that platform's rows of the lab breakdown by platform."""
+    ds.platform = "wechat"
+    got = ds.frame("funnel.funnel")
+    parts = {}
+    for run in ds.selected:
+        df = funnel(main, run=run, by="platform").to_frame()
+        parts[run] = df[df["platform"] == "wechat"].drop(columns="platform").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, _stacked(parts, ds.labels()))
+    assert got["count"].sum() > 0
+
+
+def test_comparison_matches_lab(ds, main):
+    """Every number of the comparison table is the lab's number for that run."""
+    table = ds.comparison().set_index("run_id")
+    assert list(table.index) == RUNS[:2]
+    for run in RUNS[:2]:
+        m = campaign_metrics(main, run=run, by=None)
+        for col in (
+            "issued",
+            "redemption_conversion",
+            "redeemed_amount_fen",
+            "aov_fen",
+            "cost_fen",
+            "roi",
+        ):
+            assert table.loc[run, col] == pytest.approx(m.total[col].iloc[0], rel=1e-12)
+        inc = m.incremental
+        if inc is None:
+            assert pd.isna(table.loc[run, "incremental_roi"])
+        else:
+            assert table.loc[run, "incremental_roi"] == pytest.approx(inc.incremental_roi)
+            assert table.loc[run, "incremental_roi_ci_low"] == pytest.approx(inc.roi_ci_low)
+            assert table.loc[run, "incremental_roi_ci_high"] == pytest.approx(inc.roi_ci_high)
+        scores = score_accounts(main, run=run).frame
+        flagged = (
+            scores.loc[scores["decision"] == "block", "n_issued"].sum() / scores["n_issued"].sum()
+        )
+        assert table.loc[run, "fraud_share_flagged"] == pytest.approx(flagged)
+        truth = evaluate_risk(main, run=run)["ring_coupon_share"]
+        assert table.loc[run, "fraud_share_true"] == pytest.approx(truth)
+        curves = retention(main, run=run, **RETENTION).curves
+        assert table.loc[run, "retention_d1"] == pytest.approx(
+            curves.loc[curves["period"] == 1, "rate"].iloc[0]
+        )
+        cycle = redemption_cycle(main, run=run).to_frame()
+        assert table.loc[run, "mean_cycle_days"] == pytest.approx(cycle["mean_cycle_days"].iloc[0])
+    # the default preset has a holdout, the platform preset has none
+    assert table["incremental_roi"].notna().tolist() == [True, False]
+
+
+def test_selection_change_updates_views(ds, main):
+    overview, funnel = OverviewView(store=ds), FunnelView(store=ds)
+    assert 'data-run="platform_meituan-s0"' not in overview.table.object
+    ds.selected = [RUNS[0], RUNS[2]]
+    assert 'data-run="platform_meituan-s0"' in overview.table.object
+    assert 'data-run="platform_wechat-s0"' not in overview.table.object
+    assert set(funnel.data()["run_id"]) == {RUNS[0], RUNS[2]}
+    issued = campaign_metrics(main, run=RUNS[2], by=None).total["issued"].iloc[0]
+    cell = re.search(
+        r'data-metric="issued" data-run="platform_meituan-s0" data-value="([^"]+)">([^<]+)<',
+        overview.table.object,
+    )
+    assert cell.group(2) == f"{issued:,}"
+
+
+def test_main_store_is_read_only(ds):
+    assert ds.main.read_only
+    with pytest.raises(lab.StoreError):
+        ds.main.create_run("x", origin="import")
+
+
+# -- edited strategies -------------------------------------------------------------------
+def test_parse_ladder():
+    assert parse_ladder("300:50, 100:20") == ((30000, 5000), (10000, 2000))
+    assert parse_ladder("0:8") == ((0, 800),)
+    assert parse_ladder("  ") == ()
+    for bad in ("300", "20:50", "a:b"):
+        with pytest.raises(ValueError, match="ladder"):
+            parse_ladder(bad)
+
+
+def test_strategy_edit_builds_campaigns():
+    edit = StrategyEdit(
+        style="mix", ladder=((30000, 5000), (10000, 2000)), budget_yuan=8000, risk_level="strict"
+    )
+    strategy = edit.strategy()
+    assert len(strategy.campaigns) == 2 * 4  # two rungs on each of the mix's four entries
+    assert {c.risk_level for c in strategy.campaigns} == {"strict"}
+    assert sum(c.stock.total_budget_fen for c in strategy.campaigns) == 8000 * 100
+    assert [e.name for e in strategy.experiments] == ["holdout"]
+    with pytest.raises(ValueError, match="style"):
+        StrategyEdit(style="taobao")
+
+
+def test_simulated_edit_joins_comparison_without_touching_main(ds, main, test_db):
+    before = main.runs()["run_id"].tolist()
+    run_id, scratch = ds.simulate_edit(StrategyEdit(style="meituan"), users=1_000)
+    ds.add_scratch(run_id)
+    assert run_id in ds.selected and run_id in ds.run_ids()
+    assert lab.Store(test_db, read_only=True).runs()["run_id"].tolist() == before
+    got = ds.frame("funnel.funnel")
+    got = got[got["run_id"] == run_id].drop(columns=["run_id", "strategy"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, funnel(scratch, run=run_id).to_frame())
+
+
+# -- i18n --------------------------------------------------------------------------------
+def test_every_key_has_both_languages_with_the_same_fields():
+    fields = string.Formatter()
+    for key, texts in i18n.STRINGS.items():
+        assert set(texts) == set(i18n.LANGUAGES), key
+        assert all(texts[lang].strip() for lang in i18n.LANGUAGES), key
+        names = [{f for _, f, _, _ in fields.parse(texts[lang]) if f} for lang in i18n.LANGUAGES]
+        assert names[0] == names[1], key
+
+
+def test_every_key_used_in_the_code_exists():
+    """Literal keys passed to t()/tr() and section/label prefixes all have a text."""
+    used = set()
+    for path in DASHBOARDS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            if name in ("t", "tr") and isinstance(node.args[0], ast.Constant):
+                used.add(node.args[0].value)
+    assert used and not used - set(i18n.STRINGS)
+    for view in (
+        "overview",
+        "funnel",
+        "retention",
+        "cycle",
+        "money",
+        "experiments",
+        "editor",
+        "downloads",
+    ):
+        assert f"section.{view}" in i18n.STRINGS
+
+
+def test_t_rejects_unknown_language_and_key():
+    with pytest.raises(ValueError, match="lang"):
+        i18n.t("app.title", "fr")
+    with pytest.raises(KeyError):
+        i18n.t("no.such.key", "en")
+
+
+def test_verdicts_in_both_languages():
+    row = pd.Series(
+        {
+            "metric": "gmv",
+            "arm": "split",
+            "effect": 0.25,
+            "ci_low": 0.1,
+            "ci_high": 0.4,
+            "p_value": 0.003,
+            "significant": True,
+        }
+    )
+    assert verdict(row, control="single", alpha=0.05, lang="en") == (
+        "**GMV per user**: split is 25.0 % higher than single (95 % CI 10.0 to 40.0 %); "
+        "significant at 5 % (p = 0.003)."
+    )
+    assert "高 25.0 %" in verdict(row, control="single", alpha=0.05, lang="zh")
+    flat = row.copy()
+    flat[["effect", "ci_low", "significant", "p_value"]] = [-0.05, -0.2, False, 0.4]
+    assert "no significant difference" in verdict(flat, control="single", alpha=0.05, lang="en")
+    assert "无显著差异" in verdict(flat, control="single", alpha=0.05, lang="zh")
+
+
+# -- the app -----------------------------------------------------------------------------
+def test_app_builds_with_expected_sections(test_db):
+    app = App(test_db)
+    assert isinstance(app.template, pn.template.FastListTemplate)
+    expected = ["overview", "funnel", "retention", "cycle", "money", "editor", "downloads"]
+    if model_available("experiments.analyze"):
+        expected.insert(5, "experiments")
+    assert list(app.views) == expected
+    assert app.tabs._names == [i18n.t(f"section.{s}", "en") for s in expected]
+    app.language.value = "zh"
+    assert app.tabs._names == [i18n.t(f"section.{s}", "zh") for s in expected]
+    assert "优惠券策略实验室" in app.heading.object
+    app.strategies.value = RUNS
+    assert app.store.selected == RUNS
+
+
+def test_missing_database_page_says_what_to_do(tmp_path):
+    template = build(tmp_path / "absent.duckdb")
+    text = template.main[0].object
+    assert "make data" in text and "absent.duckdb" in text
+
+
+def test_downloads(test_db):
+    app = App(test_db)
+    downloads = app.views["downloads"]
+    downloads.shown = True  # as when its tab is opened
+    csv = pd.read_csv(io.StringIO(downloads._csv().getvalue()))
+    expected = app.store.comparison()
+    assert csv["run_id"].tolist() == expected["run_id"].tolist()
+    assert csv["roi"].tolist() == pytest.approx(expected["roi"].tolist())
+    downloads.which.value = "funnel"
+    assert downloads._png().getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<html" in downloads._html().getvalue()[:500]
+
+
+def test_experiments_view_shows_lab_analysis(ds, main):
+    ds.selected = ["default-s0", "denomination_split-s0"]
+    view = ExperimentsView(store=ds)
+    assert list(view.which.options.values()) == [
+        "default-s0\x1fholdout",
+        "denomination_split-s0\x1fdenomination",
+    ]
+    view.which.value = "denomination_split-s0\x1fdenomination"
+    expected = analyze(
+        main,
+        run="denomination_split-s0",
+        experiment="denomination",
+        metrics=("redeemed", "orders", "gmv", "redeemed_amount", "aov"),
+    )
+    pd.testing.assert_frame_equal(
+        ds.analysis("denomination_split-s0", "denomination").to_frame(), expected.to_frame()
+    )
+    shown = re.findall(
+        r'data-metric="(\w+)" data-arm="split">.*?data-value="([^"]+)"', view.table.object
+    )
+    assert [(m, float(v)) for m, v in shown] == [
+        (r.metric, r.effect) for r in expected.to_frame().itertuples()
+    ]
+    assert ("Sample-ratio mismatch" in view.srm.object) == expected.srm.is_mismatch
+    assert view.verdicts.object.count("\n- ") == len(expected.to_frame()) - 1
+    ds.language = "zh"
+    assert "各组" in view.srm.object or "样本比例失衡" in view.srm.object
