@@ -41,6 +41,10 @@ from lab.store import Store
 
 __all__ = [
     "TARGETS",
+    "WORLDS",
+    "build_worlds",
+    "calibrate",
+    "measure_all",
     "Rule",
     "Target",
     "check",
@@ -1280,3 +1284,107 @@ def check(
     return pd.DataFrame(rows, columns=columns).astype(
         {"ok": bool, "tolerance": float, "measured": float}
     )
+
+
+# -- the calibration worlds ----------------------------------------------------------------
+#: World key -> (preset, users, days). Sizes come from each figure's standard error so
+#: that every tolerance is 2-3 standard errors or more (see tests/world/test_world_calibration.py).
+WORLDS: dict[str, tuple[str, int, int]] = {
+    "default": ("default", 12_000, 28),
+    "lbs": ("lbs_3km", 60_000, 28),
+    "share": ("share_to_unlock", 40_000, 21),
+    "risk_off": ("risk_off", 15_000, 14),
+    "risk_strict": ("risk_strict", 15_000, 14),
+    "denomination": ("denomination_split", 40_000, 21),
+    "morning": ("morning_doubled", 16_000, 14),
+    "wechat": ("platform_wechat", 4_000, 28),
+    "meituan": ("platform_meituan", 8_000, 28),
+    "mix": ("platform_mix", 12_000, 28),
+    "credit": ("credit_tier", 100_000, 21),
+    "rain": ("rainy_delivery", 20_000, 28),
+}
+
+
+def build_worlds(
+    store: Store, *, seed: int = 7, scale: float = 1.0, progress: bool = False
+) -> dict[str, str]:
+    """Simulate every calibration world into ``store``; return world key -> run id.
+
+    ``scale`` multiplies every world's users (a smaller scale is quicker but its
+    figures are noisier than the tolerances allow).
+    """
+    from tqdm.auto import tqdm
+
+    from lab.world import simulate  # calibration bridges world and logs; models never do
+
+    runs = {}
+    for key, (name, users, days) in tqdm(WORLDS.items(), desc="worlds", disable=not progress):
+        runs[key] = simulate(
+            name,
+            store=store,
+            users=max(1_000, round(users * scale)),
+            days=days,
+            seed=seed,
+            run_id=f"calibration-{key}-s{seed}",
+            progress=False,
+        )
+    return runs
+
+
+def measure_all(store: Store, runs: Mapping[str, str]) -> dict[str, object]:
+    """Measure every row (C6 excepted) on the runs :func:`build_worlds` made."""
+    from lab.metrics import campaign_metrics
+
+    default = runs["default"]
+    sql_roi = measure_c16(store, run=default).set_index("stock_id")["roi"]
+    model_roi = (
+        campaign_metrics(store, run=default, by="stock_id", holdout_experiment=None)
+        .to_frame()
+        .set_index("stock_id")["roi"]
+    )
+    both = pd.concat([sql_roi.rename("sql"), model_roi.rename("model")], axis=1).dropna()
+    return {
+        "C1": measure_c1(store, run=default),
+        "C2": measure_c2(store, run=default),
+        "C3": measure_c3(store, run=default),
+        "C4": measure_c4(store, run=default),
+        "C5": measure_c5(store, run=runs["lbs"]),
+        "C7": measure_c7(store, run=default),
+        "C8": measure_c8(store, run=runs["share"]),
+        "C9": measure_c9(store, run_off=runs["risk_off"], run_strict=runs["risk_strict"]),
+        "C10": measure_c10(store, run=runs["denomination"]),
+        "C11": measure_c11(store, run=runs["morning"]),
+        "C12": measure_c12(store, run=default),
+        "C13": measure_c13(store, runs={k: runs[k] for k in _C13_KEYS}),
+        "C14": measure_c14(store, run=runs["credit"]),
+        "C15": measure_c15(store, run=runs["rain"]),
+        "C16": {"roi_max_abs_error": float((both["sql"] - both["model"]).abs().max())},
+    }
+
+
+def calibrate(
+    store: Store | None = None, *, seed: int = 7, scale: float = 1.0, progress: bool = False
+) -> pd.DataFrame:
+    """Build the calibration worlds, measure every row from their logs, and check it.
+
+    Parameters
+    ----------
+    store : Store, optional
+        Where to simulate; a temporary in-memory store by default.
+    seed, scale, progress : keyword-only
+        See :func:`build_worlds`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`check`'s table: ``id, metric, target, tolerance, measured, ok``.
+
+    Example
+    -------
+    >>> table = calibrate(scale=0.05)  # doctest: +SKIP
+    >>> table["ok"].all()  # doctest: +SKIP
+    True
+    """
+    store = store if store is not None else Store(":memory:")
+    runs = build_worlds(store, seed=seed, scale=scale, progress=progress)
+    return check(measure_all(store, runs))

@@ -7,6 +7,8 @@ Commands
 ``info``      list the runs with row counts and the file size (``--json`` for machines)
 ``export``    write one run as Parquet files, one per table
 ``delete``    remove one run
+``calibrate`` simulate the calibration worlds, measure every CALIBRATION.md row, check it
+``scorecard`` score the estimators (A/A false positives, coverage, uplift policy) on truth
 
 Every command takes ``--db PATH`` (default ``data/lab.duckdb``). Bad input prints one
 line, ``error: ...``, on stderr and exits with status 2.
@@ -168,12 +170,78 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- calibrate ------------------------------------------------------------------------
+def _calibrate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per row")
+    p.add_argument("--seed", type=int, default=7, help="seed of the calibration worlds")
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every world's users (noisier below 1)"
+    )
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress")
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from lab import calibration
+
+    # the worlds are scratch data: simulate them in memory unless --db was given
+    store = Store(args.db) if args.db != str(DEFAULT_PATH) else Store(":memory:")
+    table = calibration.calibrate(store, seed=args.seed, scale=args.scale, progress=args.progress)
+    targets = {t.id: t for t in calibration.TARGETS}
+    if args.json:
+        rows = [
+            {
+                "id": r.id,
+                "metric": r.metric,
+                "target": targets[r.id].target,
+                "rule": r.target,
+                "tolerance": targets[r.id].tolerance,
+                "measured": r.measured,
+                "ok": bool(r.ok),
+            }
+            for r in table.itertuples()
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"\n{int(table['ok'].sum())} of {len(table)} checks pass")
+    return 0 if table["ok"].all() else 1
+
+
+# -- scorecard ------------------------------------------------------------------------
+def _scorecard_arguments(p: argparse.ArgumentParser) -> None:
+    from lab.scorecard import SECTIONS
+
+    p.add_argument(
+        "--section", action="append", choices=sorted(SECTIONS), help="sections (default: all)"
+    )
+    p.add_argument("--quick", action="store_true", help="small worlds, few replicates")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress")
+
+
+def _scorecard(args: argparse.Namespace) -> int:
+    from lab.scorecard import SECTIONS, run_scorecard
+
+    sections = tuple(args.section or SECTIONS)
+    figures = run_scorecard(sections=sections, quick=args.quick, seed=args.seed, progress=False)
+    print(json.dumps(figures, indent=2, default=float))
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "generate": Command("simulate a strategy into the store", _generate_arguments, _generate),
     "import": Command("import a real log or an exported run", _import_arguments, _import),
     "info": Command("list the runs in the store", _info_arguments, _info),
     "export": Command("export one run as Parquet files", _export_arguments, _export),
     "delete": Command("delete one run", _delete_arguments, _delete),
+    "calibrate": Command(
+        "simulate the calibration worlds and check every CALIBRATION.md row",
+        _calibrate_arguments,
+        _calibrate,
+    ),
+    "scorecard": Command(
+        "score the lab's estimators against the simulated truth", _scorecard_arguments, _scorecard
+    ),
 }
 
 # what a user can cause and fix; anything else is a bug and keeps its traceback

@@ -224,3 +224,27 @@ def test_generate_with_the_real_world(tmp_path, capsys):
     run_id = out.split()[2]
     meta = Store(db, read_only=True).run(run_id)
     assert (meta["origin"], meta["seed"], meta["n_users"], meta["days"]) == ("synthetic", 5, 300, 3)
+
+
+def test_calibrate_json_lists_every_row_and_its_exit_status_follows_the_rows(capsys, monkeypatch):
+    # a tiny scale keeps this quick; whether rows pass at this scale does not matter here,
+    # only that every row is reported and the exit status says whether all passed
+    code, out, _ = run(capsys, "calibrate", "--json", "--scale", "0.02", "--no-progress")
+    rows = json.loads(out)
+    assert {r["id"] for r in rows} == {t.id for t in lab.calibration.TARGETS} - {"C6"}
+    assert all({"id", "target", "tolerance", "measured", "ok"} <= set(r) for r in rows)
+    assert code == (0 if all(r["ok"] for r in rows) else 1)
+
+
+def test_calibrate_exits_non_zero_when_a_row_is_off(capsys, monkeypatch):
+    real = lab.calibration.measure_all
+
+    def off_by_one(store, runs):
+        measured = real(store, runs)
+        measured["C12"] = measured["C12"] + 1.0
+        return measured
+
+    monkeypatch.setattr(lab.calibration, "measure_all", off_by_one)
+    code, out, _ = run(capsys, "calibrate", "--scale", "0.02", "--no-progress")
+    assert code == 1
+    assert "C12" in out and "False" in out
