@@ -16,18 +16,20 @@ import json
 from collections.abc import Callable, Sequence
 
 from lab.scorecard._experiments import experiments_scorecard
+from lab.scorecard._targeting import targeting_scorecard
 
-__all__ = ["SECTIONS", "experiments_scorecard", "run_scorecard"]
+__all__ = ["SECTIONS", "experiments_scorecard", "run_scorecard", "targeting_scorecard"]
 
-#: Section name -> scorecard function; other modules add their own sections here.
+#: Section name -> scorecard function, each ``f(*, quick, seed, progress) -> dict``.
 SECTIONS: dict[str, Callable[..., dict]] = {
     "experiments": experiments_scorecard,
+    "targeting": targeting_scorecard,
 }
 
 
 def run_scorecard(
     *,
-    sections: Sequence[str] = ("experiments",),
+    sections: Sequence[str] = tuple(SECTIONS),
     quick: bool = False,
     seed: int = 0,
     progress: bool = True,

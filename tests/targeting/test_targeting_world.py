@@ -22,7 +22,6 @@ from lab.targeting import (
     allocate_blanket,
     allocate_random,
     potential_outcomes,
-    qini_curve,
     score_policies,
     uplift_dataset,
     user_features,
@@ -120,7 +119,10 @@ def test_model_ranks_better_than_random_on_the_world(ladder_world):
     true = test[["user_id"]].merge(truth, on="user_id")["true_uplift_orders"].to_numpy()
     pred = model.predict_uplift(test[list(UPLIFT_FEATURES)])
     # one push campaign adds ~0.06 orders per user on a base of ~0.9: a weak signal on
-    # 5,000 training rows, so the bar is "clearly better than random", not "accurate"
-    assert np.corrcoef(pred, true)[0, 1] > 0.15
-    curve = qini_curve(pred, test["treatment"], test["outcome"], true_uplift=true)
-    assert curve.coefficient > 0
+    # 5,000 training rows, so the bar is "clearly better than random", not "accurate":
+    # a correlation more than 4 standard errors (1/sqrt(n) under no relation) above 0
+    assert np.corrcoef(pred, true)[0, 1] > 4 / np.sqrt(len(true))
+    # ranked by the model, the top half truly responds more than the bottom half (a Qini
+    # on observed outcomes is too noisy at this size: one push moves ~0.06 orders)
+    top = pred >= np.median(pred)
+    assert true[top].mean() > true[~top].mean()
