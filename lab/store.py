@@ -317,7 +317,7 @@ class Store:
                     source_sha256,
                     __version__,
                     schema.SCHEMA_VERSION,
-                    dt.datetime.now().replace(microsecond=0),
+                    dt.datetime.now(),  # microseconds keep creation order
                 ],
             )
         return run_id
@@ -355,6 +355,52 @@ class Store:
             finally:
                 con.unregister("_lab_src")
         return len(data)
+
+    def write_parquet(self, table_name: str, paths: Sequence[str | Path], *, run_id: str) -> int:
+        """Append the rows of the Parquet files ``paths`` to ``table_name``; return the count.
+
+        Like :meth:`write` (columns matched by name and cast to the schema, missing
+        columns NULL, extra columns an error, ``run_id`` filled in), but DuckDB reads
+        the files itself in one INSERT, in file order and row order, so a large load
+        streams to the database file instead of passing through Python memory. The
+        files must share one schema. Use inside :meth:`transaction` to make several
+        writes atomic.
+
+        Example
+        -------
+        >>> import tempfile, pyarrow as pa, pyarrow.parquet as pq
+        >>> store = Store(":memory:")
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     pq.write_table(pa.table({"day": [dt.date(2026, 3, 2)], "rain": [0.5]}),
+        ...                    f"{tmp}/w.parquet")
+        ...     store.write_parquet("weather", [f"{tmp}/w.parquet"], run_id="r")
+        1
+        """
+        self._require_writable()
+        spec = schema.table(table_name)
+        files = [str(p) for p in paths]
+        if not files:
+            raise ValueError("paths must name at least one Parquet file")
+        names = pq.read_schema(files[0]).names
+        extra = sorted(set(names) - set(spec.column_names))
+        if extra:
+            raise ValueError(f"{table_name}: unknown column(s) {', '.join(extra)}")
+        names = [n for n in names if n != "run_id"]
+        select = ", ".join(
+            "CAST(? AS VARCHAR) AS run_id"
+            if c.name == "run_id"
+            else (
+                f'CAST(src."{c.name}" AS {c.type})'
+                if c.name in names
+                else f"CAST(NULL AS {c.type})"
+            )
+            for c in spec.columns
+        )
+        with self.connect() as con:
+            return con.execute(
+                f"INSERT INTO {table_name} SELECT {select} FROM read_parquet(?) AS src",
+                [run_id, files],
+            ).fetchone()[0]
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run from every table, in one transaction."""

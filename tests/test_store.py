@@ -290,3 +290,10 @@ def test_info_has_the_same_columns_with_and_without_runs():
     empty_columns = list(store.info().columns)
     store.create_run("r", origin="import")
     assert list(store.info().columns) == empty_columns
+
+
+def test_runs_are_listed_in_creation_order_even_within_one_second():
+    store = Store(":memory:")
+    for run_id in ("zeta", "alpha", "mid"):
+        store.create_run(run_id, origin="import")
+    assert store.runs()["run_id"].tolist() == ["zeta", "alpha", "mid"]
