@@ -34,6 +34,14 @@ from lab import schema
 DEFAULT_PATH = Path("data") / "lab.duckdb"
 
 
+def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(path, read_only=read_only)
+    # DuckDB draws its own progress bar on stdout for slow queries, which would corrupt
+    # machine-readable CLI output and notebook outputs; the lab shows its own bars
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 class StoreError(RuntimeError):
     """A store operation failed; the message says what to do."""
 
@@ -79,7 +87,7 @@ class Store:
         self._in_transaction = False
         if self.in_memory:
             # an in-memory database lives only as long as its connection: keep one
-            self._con = duckdb.connect(":memory:")
+            self._con = _connect(":memory:", read_only=False)
             self._ensure_schema(self._con)
         elif read_only:
             if not Path(self.path).exists():
@@ -123,7 +131,7 @@ class Store:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(self.path, read_only=self.read_only)
+                return _connect(self.path, read_only=self.read_only)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise StoreError(

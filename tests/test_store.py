@@ -297,3 +297,9 @@ def test_runs_are_listed_in_creation_order_even_within_one_second():
     for run_id in ("zeta", "alpha", "mid"):
         store.create_run(run_id, origin="import")
     assert store.runs()["run_id"].tolist() == ["zeta", "alpha", "mid"]
+
+
+def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path):
+    # a progress bar on stdout would corrupt `calibrate --json` and notebook outputs
+    for store in (Store(":memory:"), Store(tmp_path / "p.duckdb")):
+        assert not store.query("SELECT current_setting('enable_progress_bar') AS p")["p"][0]
