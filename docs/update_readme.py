@@ -1,8 +1,10 @@
 """Regenerate README's generated sections from their single sources of truth.
 
 Sections sit between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` markers:
-``schema`` (lab.schema), ``benchmarks`` (benchmarks/results/*.json) and
-``parameters`` (the world's behavioural parameters). ``make readme`` runs this;
+``schema`` (lab.schema), ``benchmarks`` (benchmarks/results/*.json),
+``parameters`` (the world's behavioural parameters), ``calibration``
+(docs/calibration.json, written by ``python -m lab calibrate --json``) and
+``scorecard`` (docs/scorecard.json, written by ``python -m lab scorecard``). ``make readme`` runs this;
 tests/test_readme.py fails when README is stale.
 """
 
@@ -18,6 +20,8 @@ README = ROOT / "README.md"
 
 
 def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
     if isinstance(value, float):
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -59,6 +63,38 @@ def parameters_markdown() -> str:
     return "\n".join(rows)
 
 
+def calibration_markdown() -> str:
+    path = ROOT / "docs" / "calibration.json"
+    if not path.exists():
+        return "Run `python -m lab calibrate --json > docs/calibration.json`, then `make readme`."
+    rows = ["| row | metric | target | tolerance | measured | ok |", "|---|---|---|---|---|---|"]
+    for r in json.loads(path.read_text()):
+        rows.append(
+            f"| {r['id']} | `{r['metric']}` | {r['rule']} | {r['tolerance']} | "
+            f"{_fmt(r['measured'])} | {'yes' if r['ok'] else '**no**'} |"
+        )
+    return "\n".join(rows)
+
+
+def scorecard_markdown() -> str:
+    path = ROOT / "docs" / "scorecard.json"
+    if not path.exists():
+        return "Run `python -m lab scorecard > docs/scorecard.json`, then `make readme`."
+    rows = ["| section | figure | value |", "|---|---|---|"]
+    for section, figures in json.loads(path.read_text()).items():
+        for key, value in _flatten(figures):
+            rows.append(f"| {section} | `{key}` | {_fmt(value)} |")
+    return "\n".join(rows)
+
+
+def _flatten(figures: dict, prefix: str = ""):
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
 def sections() -> dict[str, str]:
     from lab import schema
 
@@ -66,13 +102,15 @@ def sections() -> dict[str, str]:
         "schema": schema.markdown(),
         "benchmarks": benchmarks_markdown(),
         "parameters": parameters_markdown(),
+        "calibration": calibration_markdown(),
+        "scorecard": scorecard_markdown(),
     }
 
 
 def render(text: str) -> str:
     for name, body in sections().items():
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
-        text = pattern.sub(lambda m, body=body: m.group(1) + body.strip() + m.group(2), text)
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body.strip() + "\n" + m.group(2), text)
     return text
 
 
