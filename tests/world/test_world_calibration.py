@@ -17,33 +17,16 @@ import pytest
 
 import lab
 from lab import calibration as cal
-from lab.world import simulate
 
 START = dt.date(2026, 3, 2)
-# (preset, users, days): sizes chosen from the standard errors (see the tests)
-WORLDS = {
-    "default": ("default", 12_000, 28),
-    "lbs": ("lbs_3km", 60_000, 28),
-    "share": ("share_to_unlock", 40_000, 21),
-    "risk_off": ("risk_off", 15_000, 14),
-    "risk_strict": ("risk_strict", 15_000, 14),
-    "denomination": ("denomination_split", 40_000, 21),
-    "morning": ("morning_doubled", 16_000, 14),
-    "wechat": ("platform_wechat", 4_000, 28),
-    "meituan": ("platform_meituan", 8_000, 28),
-    "mix": ("platform_mix", 12_000, 28),
-    "credit": ("credit_tier", 100_000, 21),
-    "rain": ("rainy_delivery", 20_000, 28),
-}
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
+    """The calibration worlds (``lab.calibration.WORLDS``: preset, users, days, with sizes
+    chosen from the standard errors, see the tests), seed 7, in a temporary file."""
     store = lab.Store(tmp_path_factory.mktemp("calib") / "world.duckdb")
-    runs = {}
-    for key, (name, users, days) in WORLDS.items():
-        runs[key] = simulate(name, store=store, users=users, days=days, seed=7, progress=False)
-    return store, runs
+    return store, cal.build_worlds(store, seed=7)
 
 
 def assert_meets(row: str, measured) -> None:
