@@ -1,0 +1,389 @@
+"""CALIBRATION rows C1-C4, C7, C12, C13 and C16 measured through the analysis models.
+
+``lab.calibration.measure_cN`` (plain SQL over the logs) is the project's definition of
+each row. Here the same figures are computed with the public models (``lab.funnel``,
+``lab.retention``, ``lab.cycle``, ``lab.metrics``) on the calibration worlds of
+``lab.calibration.WORLDS`` (seed 7), and each test checks that
+
+* the model's figure equals the SQL measure (``rel=1e-9``) where the definitions
+  coincide, or is within a stated tolerance where they differ in a way the docstring
+  explains; and
+* the model's figure meets the row's target (``lab.calibration.check``).
+
+C3 is the one row the retention model cannot express (its cohorts are anchored at a
+user's first claim attempt of any entry and status): that test is a strict xfail which
+records the gap; see its docstring.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import lab
+from lab import calibration as cal
+from lab import schema
+from lab.cycle import redemption_cycle
+from lab.funnel import funnel
+from lab.metrics import campaign_metrics
+from lab.retention import retention
+from lab.world import simulate
+
+WECHAT_ENTRIES = ("official_account", "mini_program", "pay_page", "card_wallet")
+PLATFORM_WORLDS = ("wechat", "meituan", "mix")
+
+
+@pytest.fixture(scope="module")
+def worlds():
+    """The default world and the three platform worlds, with CALIBRATION's sizes."""
+    store = lab.Store(":memory:")
+    runs = {}
+    for key in ("default", *PLATFORM_WORLDS):
+        preset, users, days = cal.WORLDS[key]
+        runs[key] = simulate(
+            preset,
+            store=store,
+            users=users,
+            days=days,
+            seed=7,
+            run_id=f"models-{key}-s7",
+            progress=False,
+        )
+    return store, runs
+
+
+def campaign_period(store, run: str) -> tuple[pd.Timestamp, pd.Timestamp, int]:
+    """(first day, end exclusive, days) of the run's campaign, from ``runs``."""
+    info = store.run(run)
+    start, days = pd.Timestamp(info["start_date"]), int(info["days"])
+    return start, start + pd.Timedelta(days=days), days
+
+
+def wechat(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a per-(platform, entry) model table for WeChat, indexed by entry."""
+    rows = table[table["platform"].astype(object) == "wechat"]
+    return rows.set_index(rows["entry"].astype(object))
+
+
+def assert_meets(measured: dict) -> None:
+    """Every rule whose metrics were measured passes."""
+    res = cal.check(measured)
+    assert not res.empty
+    assert res["ok"].all(), f"targets missed:\n{res.to_string()}"
+
+
+# -- the model figures -----------------------------------------------------------------
+def model_c1(store, run: str) -> dict[str, float]:
+    """Offer-level reach per WeChat entry: delivery → exposure funnel of offers."""
+    res = funnel(
+        store,
+        run=run,
+        steps=("delivery", "exposure"),
+        unit="offer",
+        window=None,
+        by=("platform", "entry"),
+        top_n=None,
+    ).to_frame()
+    exposed = wechat(res[res["step"] == "exposure"])
+    return {e: float(exposed.loc[e, "conversion_from_start"]) for e in WECHAT_ENTRIES}
+
+
+def model_c2(store, run: str) -> float:
+    """Pay-page exposure → redeem within 24 h (offers)."""
+    res = funnel(
+        store,
+        run=run,
+        steps=("exposure", "redeem"),
+        window="24h",
+        by=("platform", "entry"),
+        top_n=None,
+    ).to_frame()
+    return float(wechat(res[res["step"] == "redeem"]).loc["pay_page", "conversion_from_start"])
+
+
+def model_c7(store, run: str) -> dict[str, float]:
+    """Journey losses from the default funnel's step conversions."""
+    res = funnel(store, run=run).to_frame().set_index("step")
+    assert list(res.index) == ["exposure", "rule_view", "claim", "redeem"]
+    return {
+        "lost_at_exposure": 1 - float(res.loc["rule_view", "conversion_from_previous"]),
+        "lost_at_decision": 1 - float(res.loc["claim", "conversion_from_previous"]),
+    }
+
+
+def model_c3(store, run: str) -> float:
+    """Day-1 exact retention of the (wechat, pay_page) claim cohort, complete cohorts."""
+    res = retention(
+        store,
+        run=run,
+        start_event="claim",
+        return_event="order",
+        period="day",
+        mode="exact",
+        max_periods=1,
+        by=("platform", "entry"),
+    )
+    curve = wechat(res.curves[res.curves["period"] == 1])
+    return float(curve.loc["pay_page", "rate"])
+
+
+def model_c4(store, run: str) -> float:
+    """Share of the (wechat, card_wallet) claim cohort with an order on days 1-7.
+
+    ``mode="on_or_after"`` at period 1 counts a return on day 1 *or later*; cutting the
+    data at ``end = cohort day + 8 days`` makes "later" mean "up to day 7", so one
+    retention call per cohort day gives the bounded window exactly. Cohort days whose
+    day 7 is past the run's last day are left out, as in ``measure_c4``. Pooled over
+    cohorts (returned users ÷ cohort users).
+    """
+    start, _, days = campaign_period(store, run)
+    retained = size = 0
+    for offset in range(days - 7):
+        day = start + pd.Timedelta(days=offset)
+        table = retention(
+            store,
+            run=run,
+            start_event="claim",
+            return_event="order",
+            period="day",
+            mode="on_or_after",
+            max_periods=1,
+            by=("platform", "entry"),
+            end=day + pd.Timedelta(days=8),
+        ).table
+        row = wechat(table[(table["cohort"] == day) & (table["period"] == 1)])
+        if "card_wallet" not in row.index:
+            continue  # no first claims through the card wallet that day
+        assert bool(row.loc["card_wallet", "complete"])
+        retained += int(row.loc["card_wallet", "retained"])
+        size += int(row.loc["card_wallet", "cohort_size"])
+    return retained / size
+
+
+def active_wechat_users(store, run: str) -> set[int]:
+    """``uses_wechat`` users with an order or a non-delivery event in the campaign period.
+
+    Each event kind's first occurrence per user is a retention cohort membership
+    (``first_time=True``), so ``by=("uses_wechat", "user_id")`` lists the users who
+    have that kind of event in ``[start, end)``.
+    """
+    start, end, _ = campaign_period(store, run)
+    kinds = ["order", *(e for e in schema.EVENT_TYPES if e != "delivery")]
+    users: set[int] = set()
+    for kind in kinds:
+        table = retention(
+            store,
+            run=run,
+            start_event=kind,
+            return_event="order",
+            max_periods=0,
+            by=("uses_wechat", "user_id"),
+            start=start,
+            end=end,
+        ).table
+        users |= set(
+            table.loc[table["uses_wechat"].astype(object) == "true", "user_id"].astype(int)
+        )
+    return users
+
+
+def model_c12(store, run: str) -> tuple[float, int]:
+    """WeChat offers delivered in the period ÷ (active WeChat users × days), and the
+    number of active users."""
+    start, end, days = campaign_period(store, run)
+    res = funnel(
+        store,
+        run=run,
+        steps=("delivery", "exposure"),
+        window=None,
+        by="platform",
+        top_n=None,
+        start=start,
+        end=end,
+    ).to_frame()
+    delivered = res[(res["platform"].astype(object) == "wechat") & (res["step"] == "delivery")]
+    active = len(active_wechat_users(store, run))
+    return int(delivered["count"].iloc[0]) / (active * days), active
+
+
+def model_c13(store, runs: dict[str, str]) -> dict[str, float]:
+    """Mean claim-to-redemption days per platform world, from the cycle model."""
+    return {
+        key: float(redemption_cycle(store, run=runs[key]).to_frame()["mean_cycle_days"].iloc[0])
+        for key in PLATFORM_WORLDS
+    }
+
+
+def model_c16_error(store, run: str) -> float:
+    """Largest |ROI(campaign_metrics) − ROI(measure_c16)| over the stocks with a cost."""
+    model = campaign_metrics(store, run=run, by="stock_id", holdout_experiment=None).to_frame()
+    sql = cal.measure_c16(store, run=run)
+    both = pd.merge(
+        model[["stock_id", "roi"]], sql[["stock_id", "roi"]], on="stock_id", suffixes=("_m", "_s")
+    )
+    assert len(both) == len(sql)
+    assert (both["roi_m"].isna() == both["roi_s"].isna()).all()
+    both = both.dropna()
+    assert not both.empty
+    return float((both["roi_m"] - both["roi_s"]).abs().max())
+
+
+@pytest.fixture(scope="module")
+def figures(worlds):
+    """Every model figure, computed once: row id to value (C12 also its active users)."""
+    store, runs = worlds
+    default = runs["default"]
+    c12, active = model_c12(store, default)
+    return {
+        "C1": model_c1(store, default),
+        "C2": model_c2(store, default),
+        "C3": model_c3(store, default),
+        "C4": model_c4(store, default),
+        "C7": model_c7(store, default),
+        "C12": c12,
+        "C12.active_users": active,
+        "C13": model_c13(store, runs),
+        "C16": {"roi_max_abs_error": model_c16_error(store, default)},
+    }
+
+
+# -- tests -----------------------------------------------------------------------------
+def test_c1_reach_per_wechat_entry(worlds, figures):
+    """C1 via ``funnel(steps=("delivery", "exposure"), unit="offer", by=("platform", "entry"))``.
+
+    Definitions differ: ``measure_c1`` counts *users* (reached if any of their offers of
+    the entry was seen), the funnel counts *offers* (seen offers ÷ delivered offers).
+    ``unit="user"`` does not give per-entry reach: the user is anchored at their first
+    delivery of any entry and labelled by it, and any later exposure converts (≈ 0.99
+    everywhere). Breaking the offer funnel down by ``user_id`` as well reproduces
+    ``measure_c1`` exactly, but builds ~58k groups in Python (20-30 s), too slow here.
+    With several offers per user and entry, user reach is a little higher: the gap is
+    0.01-0.023 on this world, so the tolerance is 0.03. Both pass the target ranges.
+    """
+    store, runs = worlds
+    model = figures["C1"]
+    sql = cal.measure_c1(store, run=runs["default"])
+    assert set(sql) == set(WECHAT_ENTRIES)
+    for entry in WECHAT_ENTRIES:
+        assert model[entry] == pytest.approx(sql[entry], abs=0.03), entry
+    assert_meets({"C1": model})
+
+
+def test_c2_pay_page_conversion_within_24h(worlds, figures):
+    """C2 via ``funnel(steps=("exposure", "redeem"), window="24h")`` on offers, pay page.
+
+    Same definition: the offers funnel anchors each offer at its exposure and counts a
+    redemption at or after it and at most 24 h later (the window is inclusive).
+    """
+    store, runs = worlds
+    model = figures["C2"]
+    assert model == pytest.approx(cal.measure_c2(store, run=runs["default"]), rel=1e-9)
+    assert_meets({"C2": model})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="retention cannot cohort users by their first *issued* claim through one entry",
+)
+def test_c3_next_day_retention_pay_page(worlds, figures):
+    """C3 via ``retention(start_event="claim", return_event="order", mode="exact", by=entry)``.
+
+    Not expressible. ``measure_c3``'s cohort is every user with an issued WeChat
+    pay-page coupon, on the day of their first such claim (3,189 claimers, 0.110). The
+    model anchors each user at their first ``claim`` *event* of any entry, refused
+    attempts included (events carry no issue status), and ``by`` labels the user with
+    that anchor's entry, with no filter to restrict the start events. So its
+    (wechat, pay_page) cohort is only the 242 users whose very first claim attempt was
+    on the pay page, with day-1 retention 0.087, outside 0.12 ± 0.015.
+    """
+    store, runs = worlds
+    model = figures["C3"]
+    assert model == pytest.approx(cal.measure_c3(store, run=runs["default"]), abs=0.015)
+    assert_meets({"C3": model})
+
+
+def test_c4_seven_day_retention_card_wallet(worlds, figures):
+    """C4 via ``retention(..., mode="on_or_after", end=cohort day + 8 days)`` per cohort day.
+
+    The window "an order on any of days 1-7" is expressed exactly (see ``model_c4``),
+    but the cohort is the model's, as in C3: users whose first claim attempt (any
+    status, any entry) was through the card wallet, 699 users, against the 5,204 card
+    wallet claimers of ``measure_c4``. The two figures are 0.635 and 0.649 on this
+    world; the tolerance is the row's own, 0.03. A different population, so agreement
+    here is a property of this world, not of the definitions.
+    """
+    store, runs = worlds
+    model = figures["C4"]
+    assert model == pytest.approx(cal.measure_c4(store, run=runs["default"]), abs=0.03)
+    assert_meets({"C4": model})
+
+
+def test_c7_journey_losses(worlds, figures):
+    """C7 from the default funnel (exposure → rule_view → claim → redeem) of offers.
+
+    ``lost_at_exposure`` = 1 − rule_view's conversion from the previous step and
+    ``lost_at_decision`` = 1 − claim's. ``measure_c7`` lets a share or a claim without
+    a rule view pass exposure; the simulator always logs a rule view before a claim or
+    share, so the figures are equal. The default 7-day window changes nothing either.
+    """
+    store, runs = worlds
+    model = figures["C7"]
+    sql = cal.measure_c7(store, run=runs["default"])
+    for key, value in model.items():
+        assert value == pytest.approx(sql[key], rel=1e-9), key
+    assert_meets({"C7": model})
+
+
+def test_c12_deliveries_per_active_wechat_user_day(worlds, figures):
+    """C12: WeChat deliveries (funnel step count) ÷ (active WeChat users × days).
+
+    The active users are ``measure_c12``'s, listed through retention cohorts (see
+    ``active_wechat_users``); that the denominators agree is checked by
+    ``sql × users × days`` being a whole number of deliveries. The funnel counts every
+    WeChat delivery in the period, while ``measure_c12`` leaves out deliveries to
+    inactive users (the models have no per-user filter, and breaking the funnel down
+    by user is too slow), so the model's figure is at least the SQL one and a little
+    above it: 0.003 on this world; the tolerance is 0.01.
+    """
+    store, runs = worlds
+    run = runs["default"]
+    model, active = figures["C12"], figures["C12.active_users"]
+    sql = cal.measure_c12(store, run=run)
+    _, _, days = campaign_period(store, run)
+    delivered_to_active = sql * active * days
+    assert delivered_to_active == pytest.approx(round(delivered_to_active), abs=1e-6)
+    assert sql <= model <= sql + 0.01
+    assert_meets({"C12": model})
+
+
+def test_c13_mean_cycle_per_platform(worlds, figures):
+    """C13 via ``redemption_cycle(run).to_frame()["mean_cycle_days"]`` per platform world.
+
+    Same definition: mean of ``redeemed_at − issued_at`` in days over redeemed coupons
+    (every redeemed coupon is issued and has an issue time). The fatigue slope of C13
+    is not a figure of these models and is left out of the check.
+    """
+    store, runs = worlds
+    model = figures["C13"]
+    sql = cal.measure_c13(store, runs={k: runs[k] for k in PLATFORM_WORLDS})
+    for key in PLATFORM_WORLDS:
+        assert model[key] == pytest.approx(sql[key], rel=1e-9), key
+    res = cal.check({"C13": model})
+    assert set(res["metric"]) == {"C13.meituan", "C13.mix"}  # the slope rule is skipped
+    assert res["ok"].all(), res.to_string()
+
+
+def test_c16_roi_per_stock(figures):
+    """C16: ``campaign_metrics(by="stock_id")`` ROI equals ``measure_c16``'s per stock
+    (the comparison itself is in ``model_c16_error``)."""
+    error = figures["C16"]["roi_max_abs_error"]
+    assert error == pytest.approx(0.0, abs=1e-12)
+    assert_meets({"C16": {"roi_max_abs_error": error}})
+
+
+def test_model_figures_meet_every_target(figures):
+    """All rows the models express (C3 excepted, see its xfail) pass ``check`` together."""
+    measured = {k: v for k, v in figures.items() if k not in ("C3", "C12.active_users")}
+    table = cal.check(measured)
+    assert set(table["id"]) == {"C1", "C2", "C4", "C7", "C12", "C13", "C16"}
+    assert table["ok"].all(), table.to_string()
