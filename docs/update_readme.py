@@ -26,6 +26,8 @@ def _fmt(value) -> str:
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value) or "none"
     return str(value)
 
 
@@ -34,7 +36,7 @@ def benchmarks_markdown() -> str:
     results = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
     for path in results:
         result = json.loads(path.read_text())
-        for key, value in result["figures"].items():
+        for key, value in _flatten(result["figures"]):
             rows.append(f"| {result['name']} | `{key}` | {_fmt(value)} |")
     machines = sorted({json.loads(p.read_text())["machine"] for p in results})
     dates = sorted({json.loads(p.read_text())["date"] for p in results})
