@@ -37,6 +37,15 @@ randomises users, not stocks or channels, and one user sees several stocks and
 entries, so the GMV a single group caused is not identified; apportioning the total by
 cost or redemptions would present an assumption as a measurement. Per group the
 result reports the seed's ROI only.
+
+Reported vs incremental
+-----------------------
+:meth:`MetricsResult.comparison` sets the seed's figures beside the incremental ones
+over the same users: its reported row counts only the coupons and exposures of users
+assigned to the treatment arm(s) the incremental figures use
+(``IncrementalGMV.treatment_arms``), so a per-arm comparison does not set one arm's
+incremental ROI against every arm's reported ROI. Without a holdout it is the whole
+run's total. ``groups`` and ``total`` always cover every user.
 """
 
 from __future__ import annotations
@@ -164,9 +173,19 @@ def _derive(counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _reported(
-    store: Store, *, run: str, by: tuple[tuple[str, str, str], ...], start, end
+    store: Store,
+    *,
+    run: str,
+    by: tuple[tuple[str, str, str], ...],
+    start,
+    end,
+    arms: tuple[str, tuple[str, ...]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-group and total reported counts in one DuckDB query (GROUPING SETS)."""
+    """Per-group and total reported counts in one DuckDB query (GROUPING SETS).
+
+    ``arms`` = ``(experiment, arm names)`` keeps only the offers and coupons of users
+    assigned to those arms of that experiment in ``assignments``.
+    """
     names = [f'"{name}"' for name, _, _ in by]
     ex_g, ex_joins = group_sql(by, src="o", src_table="offers")
     cp_g, cp_joins = group_sql(by, src="c", src_table="coupons")
@@ -176,6 +195,16 @@ def _reported(
     cp_where, cp_params = _filters.where(
         run=run, start=start, end=end, ts_col="c.claimed_at", run_col="c.run_id"
     )
+    if arms is not None:
+        experiment, arm_names = arms
+        members = (
+            " AND {}.user_id IN (SELECT user_id FROM assignments WHERE run_id = ? "
+            "AND experiment = ? AND list_contains(CAST(? AS VARCHAR[]), arm))"
+        )
+        ex_where += members.format("o")
+        cp_where += members.format("c")
+        ex_params = [*ex_params, run, experiment, list(arm_names)]
+        cp_params = [*cp_params, run, experiment, list(arm_names)]
     group_by = f"GROUP BY GROUPING SETS (({', '.join(names)}), ())" if names else ""
     flag = f"grouping({', '.join(names)}) > 0" if names else "TRUE"
     sql = f"""
@@ -339,6 +368,12 @@ class MetricsResult:
         The same columns for the whole run, one row (users counted once).
     incremental : IncrementalGMV or None
         Holdout-based figures; ``None`` when the run has no holdout experiment.
+    reported : DataFrame
+        The columns of ``total``, one row, over the users the incremental figures
+        measure: those assigned to ``incremental.treatment_arms`` of the holdout
+        experiment (the whole run, i.e. ``total``, when ``incremental`` is ``None``).
+        :meth:`comparison` reads its reported row from here, so both rows cover the
+        same users.
     """
 
     run: str
@@ -346,19 +381,29 @@ class MetricsResult:
     groups: pd.DataFrame
     total: pd.DataFrame
     incremental: IncrementalGMV | None
+    reported: pd.DataFrame
 
     def to_frame(self) -> pd.DataFrame:
         """One row per group: reported counts, conversions, money (fen and yuan), ROI."""
         return self.groups.copy()
 
     def comparison(self) -> pd.DataFrame:
-        """Reported vs incremental, side by side, for the whole run.
+        """Reported vs incremental, side by side, over the same users.
 
         Rows ``reported`` (redeemed amount, cost, the seed's ROI) and, with a
         holdout, ``incremental`` (incremental GMV, the treatment users' cost,
-        incremental ROI with its interval).
+        incremental ROI with its interval). The reported row comes from
+        :attr:`reported`: with a holdout it counts only the users of the treatment
+        arm(s) the incremental row measures (``incremental.treatment_arms``), so
+        ``treatment_arm="a"`` and ``"b"`` give different reported rows; without a
+        holdout it is the whole run (:attr:`total`).
+
+        Example
+        -------
+        >>> result.comparison()["measure"].tolist()  # doctest: +SKIP
+        ['reported', 'incremental']
         """
-        total = self.total.iloc[0] if not self.total.empty else None
+        total = self.reported.iloc[0] if not self.reported.empty else None
         rows = [
             {
                 "measure": "reported",
@@ -460,7 +505,10 @@ def campaign_metrics(
     holdout_arm : str
         Its no-coupon arm.
     treatment_arm : str, optional
-        The arm compared with the holdout; ``None`` pools every other arm.
+        The arm compared with the holdout; ``None`` pools every other arm. It also
+        selects the users of :attr:`MetricsResult.reported` (the reported row of
+        :meth:`MetricsResult.comparison`); ``groups`` and ``total`` always cover
+        every user of the run.
     alpha : float
         Intervals have level ``1 - alpha``.
 
@@ -495,10 +543,24 @@ def campaign_metrics(
             alpha=alpha,
         )
     )
+    # the reported row of comparison() must count the users the incremental row does
+    reported = (
+        total
+        if incremental is None
+        else _reported(
+            store,
+            run=run,
+            by=(),
+            start=start,
+            end=end,
+            arms=(incremental.experiment, incremental.treatment_arms),
+        )[1]
+    )
     return MetricsResult(
         run=run,
         by=tuple(name for name, _, _ in breakdown),
         groups=groups,
         total=total,
         incremental=incremental,
+        reported=reported,
     )

@@ -305,3 +305,66 @@ def test_incremental_interval_covers_the_true_effect():
     # incremental ROI; the side-by-side table shows both
     side = result.comparison().set_index("measure")
     assert side.loc["reported", "roi"] == pytest.approx(result.total["roi"].iloc[0])
+
+
+def two_arm_log() -> dict[str, pd.DataFrame]:
+    """The golden log with arms ``a`` (users 1, 3), ``b`` (users 2, 5) and the holdout
+    (users 4, 6), plus a leaked coupon: holdout user 4 redeemed coupon 6 (stock 1) on
+    order 105 (basket 4000, discount 400).
+    """
+    log = golden_log()
+    arm = {1: "a", 3: "a", 2: "b", 5: "b", 4: "holdout", 6: "holdout"}
+    log["assignments"]["arm"] = log["assignments"]["user_id"].map(arm)
+    leak = (
+        log["coupons"]
+        .iloc[[0]]
+        .assign(coupon_id=6, user_id=4, redeemed_at=day(5), order_id=105, discount_fen=400)
+    )
+    log["coupons"] = pd.concat([log["coupons"], leak], ignore_index=True)
+    log["orders"].loc[log["orders"]["order_id"] == 105, "discount_fen"] = 400
+    return log
+
+
+def test_comparison_reports_the_treatment_arms_users(store):
+    """The reported row of comparison() covers the users of the incremental row.
+
+    Arm a (users 1, 3): coupons 1 (basket 10000, discount 2000), 3 (unused), 4 (3000 /
+    500) -> reported 13000, cost 2500, ROI 10500 / 2500 = 4.2. Period GMV 12000 and 3000
+    (mean 7500) vs holdout 4000 and 1000 (mean 2500): incremental (7500 - 2500) x 2 =
+    10000, ROI (10000 - 2500) / 2500 = 3.
+    Arm b (users 2, 5): coupon 2 (5000 / 1000), 5 (refused) -> reported 5000, cost 1000,
+    ROI 4.0. GMV 5000 and 0 (mean 2500): incremental 0, ROI (0 - 1000) / 1000 = -1.
+    Both arms: reported 18000, cost 3500; the holdout's leaked coupon (4000 / 400) is in
+    ``total`` (22000 / 3900) but not in the reported row.
+    """
+    load(store, "r", two_arm_log())
+    golden = {
+        "a": (13000, 2500, 10500 / 2500, 10000, 3.0),
+        "b": (5000, 1000, 4000 / 1000, 0, -1.0),
+        None: (18000, 3500, 14500 / 3500, 10000, 6500 / 3500),  # as test_golden_incremental
+    }
+    rows = {}
+    for arm, (amount, cost, roi, inc_gmv, inc_roi) in golden.items():
+        result = campaign_metrics(store, run="r", treatment_arm=arm)
+        side = result.comparison().set_index("measure")
+        rows[arm] = side.loc["reported", ["gmv_fen", "cost_fen", "roi"]].tolist()
+        assert rows[arm] == pytest.approx([amount, cost, roi]), arm
+        assert side.loc["reported", "gmv_yuan"] == pytest.approx(amount / 100)
+        assert side.loc["incremental", "gmv_fen"] == pytest.approx(inc_gmv)
+        assert side.loc["incremental", "roi"] == pytest.approx(inc_roi)
+        assert side.loc["incremental", "cost_fen"] == cost
+        # groups and total keep covering every user, whatever the arm
+        total = result.total.iloc[0]
+        assert (total["redeemed_amount_fen"], total["cost_fen"], total["issued"]) == (
+            22000,
+            3900,
+            5,
+        )
+        assert result.to_frame()["redeemed_amount_fen"].tolist() == [19000, 3000]
+    assert rows["a"] != rows["b"]
+    a = campaign_metrics(store, run="r", treatment_arm="a").reported.iloc[0]
+    assert (a["exposed_users"], a["claimers"], a["issued"], a["redeemed"]) == (2, 2, 3, 2)
+    # without the holdout the reported row is the whole run again
+    alone = campaign_metrics(store, run="r", holdout_experiment=None).comparison()
+    assert alone["measure"].tolist() == ["reported"]
+    assert alone[["gmv_fen", "cost_fen"]].iloc[0].tolist() == [22000, 3900]
