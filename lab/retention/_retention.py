@@ -11,6 +11,13 @@ Rules (documented contract)
   period; a user can belong to several cohorts. The anchor is the earliest event, ties
   broken by the smaller ``event_id`` (``order_id`` for orders), and breakdown values of
   stock and event columns are read from it.
+* **Claims are successful claims.** A ``claim`` event (as start or return event)
+  counts only if its coupon (``coupons`` joined on ``coupon_id``) was issued: status
+  ``issued`` or ``compensated``. A ``refused`` attempt gave the user no coupon, so from
+  their point of view it is not a claim. Claim events without a coupon row are kept
+  (the logs record no refusal for them).
+* **Start filter.** ``start_where`` keeps only start events whose columns equal the
+  given values (e.g. WeChat pay-page claims); the first *matching* event anchors.
 * **Returns.** A return is a return event at or after the anchor's timestamp; when the
   start and return events are the same kind (``"order"`` → ``"order"``), it must come
   strictly after the anchor in ``(ts, id)`` order, so the anchor is not its own return.
@@ -39,7 +46,7 @@ True
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +58,7 @@ PERIODS = ("day", "week", "month")
 MODES = ("exact", "on_or_after")
 MISSING = "(none)"
 ORDER = "order"
+CLAIM = "claim"
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -60,19 +68,56 @@ def _bind(sql: str, params: dict) -> dict:
     return {k: v for k, v in params.items() if k in used}
 
 
-def _source(event: str, *, name: str, params: dict, key: str) -> str:
-    """SELECT of ``user_id, ts, id[, stock_id, event columns]`` for an event kind."""
+def _source(event: str, *, name: str, params: dict, key: str, where: str = "") -> str:
+    """SELECT of ``user_id, ts, id[, stock_id, event columns]`` for an event kind.
+
+    ``where`` is extra SQL (``AND ...``) over the source table's checked columns.
+    """
     rng = "".join(
         f" AND ts {op} ${b}" for op, b in ((">=", "lo"), ("<", "hi")) if params[b] is not None
     )
     if event == ORDER:
-        return f"SELECT *, order_id AS id FROM orders WHERE run_id = $run{rng}"
+        return f"SELECT *, order_id AS id FROM orders WHERE run_id = $run{rng}{where}"
     if event not in schema.EVENT_TYPES:
         raise ValueError(
             f"{name} must be 'order' or one of {', '.join(schema.EVENT_TYPES)}, got {event!r}"
         )
     params[key] = event
-    return f"SELECT *, event_id AS id FROM events WHERE run_id = $run AND event_type = ${key}{rng}"
+    if event == CLAIM:
+        # a refused attempt gave the user no coupon: it is not a claim (see the module doc)
+        where += (
+            " AND NOT EXISTS (SELECT 1 FROM coupons c WHERE c.run_id = $run"
+            " AND c.coupon_id = events.coupon_id AND c.status NOT IN ('issued', 'compensated'))"
+        )
+    return (
+        f"SELECT *, event_id AS id FROM events WHERE run_id = $run AND event_type = ${key}"
+        f"{rng}{where}"
+    )
+
+
+def _start_filter(start_where, start_event: str, params: dict) -> str:
+    """``AND col = $swN ...`` for ``start_where``; columns checked against lab.schema."""
+    if start_where is None:
+        return ""
+    if not isinstance(start_where, Mapping):
+        raise ValueError(
+            f"start_where must be a mapping of column to value or None, got {start_where!r}"
+        )
+    table = "orders" if start_event == ORDER else "events"
+    allowed = [c for c in schema.table(table).column_names if c != "run_id"]
+    sql = ""
+    for i, (col, value) in enumerate(start_where.items()):
+        if col not in allowed:
+            raise ValueError(
+                f"start_where: {col!r} is not a column of {table} (start_event="
+                f"{start_event!r}); allowed keys are {', '.join(allowed)}"
+            )
+        if value is None:
+            sql += f" AND {col} IS NULL"
+        else:
+            params[f"sw{i}"] = value
+            sql += f" AND {col} = $sw{i}"
+    return sql
 
 
 def _period_end(cohort: pd.Series, k: pd.Series, period: str) -> np.ndarray:
@@ -166,6 +211,7 @@ def retention(
     by: str | Sequence[str] | None = None,
     start=None,
     end=None,
+    start_where: Mapping[str, object] | None = None,
 ) -> RetentionResult:
     """Cohort retention table and curves.
 
@@ -192,6 +238,11 @@ def retention(
         columns need an event ``start_event`` (orders carry no stock).
     start, end : date-like, optional
         Only events with ``start <= ts < end`` exist.
+    start_where : mapping of str to value, optional
+        Only start events whose columns equal these values start a cohort, e.g.
+        ``{"platform": "wechat", "entry": "pay_page"}``. Keys are columns of ``events``
+        (of ``orders`` when ``start_event="order"``); ``None`` matches NULL. Return
+        events are not filtered.
 
     Returns
     -------
@@ -233,7 +284,8 @@ def retention(
         "hi": _filters.to_datetime(end, name="end"),
         "max_k": max_periods,
     }
-    st = _source(start_event, name="start_event", params=params, key="start_type")
+    where = _start_filter(start_where, start_event, params)
+    st = _source(start_event, name="start_event", params=params, key="start_type", where=where)
     ret = _source(return_event, name="return_event", params=params, key="return_type")
 
     keys = [name for name, _, _ in breakdown]

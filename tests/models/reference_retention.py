@@ -34,12 +34,23 @@ def _offset(period: str, n: int) -> pd.DateOffset:
     }[period]
 
 
-def _source(logs, event, start, end) -> pd.DataFrame:
+def _source(logs, event, start, end, where=None) -> pd.DataFrame:
     if event == "order":
         df = logs["orders"].assign(id=logs["orders"]["order_id"])
     else:
         ev = logs["events"]
         df = ev[ev["event_type"] == event].assign(id=lambda d: d["event_id"])
+        coupons = logs.get("coupons")
+        if event == "claim" and coupons is not None and len(coupons):
+            # refused attempts are not claims; claims with no coupon row stay
+            failed = coupons.loc[~coupons["status"].isin(["issued", "compensated"]), "coupon_id"]
+            df = df[~df["coupon_id"].isin(set(failed))]
+    for col, value in (where or {}).items():
+        df = (
+            df[df[col].isna()]
+            if value is None
+            else df[df[col].eq(value).fillna(False).astype(bool)]
+        )
     if start is not None:
         df = df[df["ts"] >= pd.Timestamp(start)]
     if end is not None:
@@ -64,9 +75,10 @@ def reference_retention(
     start=None,
     end=None,
     run_end=None,
+    start_where=None,
 ):
     """(table, curves, data_end); ``by`` is a sequence of ``(name, table, column)``."""
-    starts = _with_index(_source(logs, start_event, start, end), period)
+    starts = _with_index(_source(logs, start_event, start, end, start_where), period)
     returns = _with_index(_source(logs, return_event, start, end), period)
     users = logs["users"].set_index("user_id")
     stocks = logs["stocks"].set_index("stock_id")

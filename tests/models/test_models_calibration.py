@@ -10,9 +10,8 @@ each row. Here the same figures are computed with the public models (``lab.funne
   explains; and
 * the model's figure meets the row's target (``lab.calibration.check``).
 
-C3 is the one row the retention model cannot express (its cohorts are anchored at a
-user's first claim attempt of any entry and status): that test is a strict xfail which
-records the gap; see its docstring.
+C3 is expressed with ``retention(start_where=...)``, whose claim cohorts count
+successful claims only; see its docstring.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ def model_c7(store, run: str) -> dict[str, float]:
 
 
 def model_c3(store, run: str) -> float:
-    """Day-1 exact retention of the (wechat, pay_page) claim cohort, complete cohorts."""
+    """Day-1 exact retention of WeChat pay-page (successful) claimers, complete cohorts."""
     res = retention(
         store,
         run=run,
@@ -121,20 +120,19 @@ def model_c3(store, run: str) -> float:
         period="day",
         mode="exact",
         max_periods=1,
-        by=("platform", "entry"),
+        start_where={"platform": "wechat", "entry": "pay_page"},
     )
-    curve = wechat(res.curves[res.curves["period"] == 1])
-    return float(curve.loc["pay_page", "rate"])
+    return float(res.curves.set_index("period").loc[1, "rate"])
 
 
 def model_c4(store, run: str) -> float:
-    """Share of the (wechat, card_wallet) claim cohort with an order on days 1-7.
+    """Share of WeChat card-wallet claimers with an order on days 1-7 after the claim.
 
     ``mode="on_or_after"`` at period 1 counts a return on day 1 *or later*; cutting the
     data at ``end = cohort day + 8 days`` makes "later" mean "up to day 7", so one
-    retention call per cohort day gives the bounded window exactly. Cohort days whose
-    day 7 is past the run's last day are left out, as in ``measure_c4``. Pooled over
-    cohorts (returned users ÷ cohort users).
+    retention call per cohort day gives the bounded window exactly. Cohorts start at the
+    first successful card-wallet claim (``start_where``). Cohort days whose day 7 is past
+    the run's last day are left out, as in ``measure_c4``. Pooled over cohorts.
     """
     start, _, days = campaign_period(store, run)
     retained = size = 0
@@ -148,15 +146,15 @@ def model_c4(store, run: str) -> float:
             period="day",
             mode="on_or_after",
             max_periods=1,
-            by=("platform", "entry"),
+            start_where={"platform": "wechat", "entry": "card_wallet"},
             end=day + pd.Timedelta(days=8),
         ).table
-        row = wechat(table[(table["cohort"] == day) & (table["period"] == 1)])
-        if "card_wallet" not in row.index:
-            continue  # no first claims through the card wallet that day
-        assert bool(row.loc["card_wallet", "complete"])
-        retained += int(row.loc["card_wallet", "retained"])
-        size += int(row.loc["card_wallet", "cohort_size"])
+        row = table[(table["cohort"] == day) & (table["period"] == 1)]
+        if row.empty:
+            continue  # no first card-wallet claims that day
+        assert bool(row["complete"].iloc[0])
+        retained += int(row["retained"].iloc[0])
+        size += int(row["cohort_size"].iloc[0])
     return retained / size
 
 
@@ -281,40 +279,36 @@ def test_c2_pay_page_conversion_within_24h(worlds, figures):
     assert_meets({"C2": model})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retention cannot cohort users by their first *issued* claim through one entry",
-)
 def test_c3_next_day_retention_pay_page(worlds, figures):
-    """C3 via ``retention(start_event="claim", return_event="order", mode="exact", by=entry)``.
+    """C3 via ``retention(start_where={"platform": "wechat", "entry": "pay_page"},
+    mode="exact", period="day")``, the day-1 point of the curve.
 
-    Not expressible. ``measure_c3``'s cohort is every user with an issued WeChat
-    pay-page coupon, on the day of their first such claim (3,189 claimers, 0.110). The
-    model anchors each user at their first ``claim`` *event* of any entry, refused
-    attempts included (events carry no issue status), and ``by`` labels the user with
-    that anchor's entry, with no filter to restrict the start events. So its
-    (wechat, pay_page) cohort is only the 242 users whose very first claim attempt was
-    on the pay page, with day-1 retention 0.087, outside 0.12 ± 0.015.
+    Same definition. ``start_event="claim"`` counts successful claims only (the claim
+    event's coupon is ``issued`` or ``compensated``), and ``start_where`` keeps the
+    WeChat pay-page ones, so each user is anchored on the day of their first issued
+    pay-page claim, as in ``measure_c3`` (the claim event carries the coupon's
+    ``claimed_at``, platform and entry). Day 1 in ``mode="exact"`` is "an order on the
+    next calendar day". Censoring coincides too: ``measure_c3`` leaves out claimers whose
+    next day is after the run's last day (``claim_day + 1 <= end − 1 day``); the model
+    averages the cohorts whose period 1 is complete (``claim_day + 2 days <= end``, the
+    data end being the run's end). So the figures are equal (3,119 claimers, 343
+    retained, 0.110 on this world), hence ``rel=1e-9``.
     """
     store, runs = worlds
     model = figures["C3"]
-    assert model == pytest.approx(cal.measure_c3(store, run=runs["default"]), abs=0.015)
+    assert model == pytest.approx(cal.measure_c3(store, run=runs["default"]), rel=1e-9)
     assert_meets({"C3": model})
 
 
 def test_c4_seven_day_retention_card_wallet(worlds, figures):
-    """C4 via ``retention(..., mode="on_or_after", end=cohort day + 8 days)`` per cohort day.
-
-    The window "an order on any of days 1-7" is expressed exactly (see ``model_c4``),
-    but the cohort is the model's, as in C3: users whose first claim attempt (any
-    status, any entry) was through the card wallet, 699 users, against the 5,204 card
-    wallet claimers of ``measure_c4``. The two figures are 0.635 and 0.649 on this
-    world; the tolerance is the row's own, 0.03. A different population, so agreement
-    here is a property of this world, not of the definitions.
+    """C4 via ``retention(..., mode="on_or_after", end=cohort day + 8 days)`` per cohort
+    day, with the card-wallet ``start_where``: the window "an order on any of days 1-7"
+    and the cohort (first successful card-wallet claim) are both ``measure_c4``'s, so
+    the figures are equal.
     """
     store, runs = worlds
     model = figures["C4"]
-    assert model == pytest.approx(cal.measure_c4(store, run=runs["default"]), abs=0.03)
+    assert model == pytest.approx(cal.measure_c4(store, run=runs["default"]), rel=1e-9)
     assert_meets({"C4": model})
 
 
@@ -382,8 +376,8 @@ def test_c16_roi_per_stock(figures):
 
 
 def test_model_figures_meet_every_target(figures):
-    """All rows the models express (C3 excepted, see its xfail) pass ``check`` together."""
-    measured = {k: v for k, v in figures.items() if k not in ("C3", "C12.active_users")}
+    """All rows the models express pass ``check`` together."""
+    measured = {k: v for k, v in figures.items() if k != "C12.active_users"}
     table = cal.check(measured)
-    assert set(table["id"]) == {"C1", "C2", "C4", "C7", "C12", "C13", "C16"}
+    assert set(table["id"]) == {"C1", "C2", "C3", "C4", "C7", "C12", "C13", "C16"}
     assert table["ok"].all(), table.to_string()

@@ -70,12 +70,26 @@ def check(res, table, curves, data_end):
     st.sampled_from([None, "segment", "platform", ("credit_tier", "events.entry")]),
     RANGES,
     RUN_DAYS,
+    st.sampled_from(
+        [None, {"platform": "wechat"}, {"platform": "wechat", "entry": "pay_page"}, {"stock_id": 3}]
+    ),
 )
 def test_matches_reference(
-    logs_kw, start_event, return_event, period, mode, first_time, max_periods, by, rng, days
+    logs_kw,
+    start_event,
+    return_event,
+    period,
+    mode,
+    first_time,
+    max_periods,
+    by,
+    rng,
+    days,
+    start_where,
 ):
     breakdown = _filters.breakdowns(by)
     assume(start_event != "order" or all(t == "users" for _, t, _ in breakdown))
+    assume(start_event != "order" or set(start_where or {}) <= {"platform"})
     logs = make_logs(**logs_kw)
     run = fresh(logs, days)
     start, end = rng
@@ -88,6 +102,7 @@ def test_matches_reference(
         max_periods=max_periods,
         start=start,
         end=end,
+        start_where=start_where,
     )
     res = retention(STORE, run=run, by=by, **kw)
     run_end = None if days is None else BASE + pd.Timedelta(days=days)
@@ -162,6 +177,95 @@ def test_golden_recurring_and_repeat_orders(golden_run):
     assert t.loc[(BASE + pd.Timedelta(days=1), "new"), "retained"].tolist() == [0, 0, 0]  # user 3
 
 
+@pytest.fixture(scope="module")
+def claims_run():
+    """Claims with coupons of each status, through two entries.
+
+    user 1: refused pay-page claim day 0, issued card-wallet claim day 1, issued pay-page
+    claim day 2; orders days 1 and 3. user 2: compensated pay-page claim day 1, order
+    day 2. user 3: refused pay-page claim day 0 only, order day 1.
+    """
+    t = lambda day: (BASE + pd.Timedelta(days=day, hours=12)).to_datetime64()  # noqa: E731
+    entries = ["pay_page", "card_wallet", "pay_page", "pay_page", "pay_page"]
+    events = pd.DataFrame(
+        {
+            "event_id": [1, 2, 3, 4, 5],
+            "ts": [t(0), t(1), t(2), t(1), t(0)],
+            "user_id": [1, 1, 1, 2, 3],
+            "event_type": "claim",
+            "platform": "wechat",
+            "entry": entries,
+            "coupon_id": [11, 12, 13, 14, 15],
+        }
+    )
+    coupons = pd.DataFrame(
+        {
+            "coupon_id": [11, 12, 13, 14, 15],
+            "stock_id": 1,
+            "user_id": [1, 1, 1, 2, 3],
+            "platform": "wechat",
+            "entry": entries,
+            "claimed_at": events["ts"],
+            "status": ["refused", "issued", "issued", "compensated", "refused"],
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "order_id": [1, 2, 3, 4],
+            "user_id": [1, 1, 2, 3],
+            "ts": [t(1), t(3), t(2), t(1)],
+            "amount_fen": 1000,
+            "discount_fen": 0,
+        }
+    )
+    run = f"claims{next(_RUNS)}"
+    logs = {"events": events, "coupons": coupons, "orders": orders}
+    write_logs(STORE, run, logs, start_date=BASE.date(), days=5)
+    return run, logs
+
+
+def test_golden_refused_claims_do_not_start_cohorts(claims_run):
+    run, logs = claims_run
+    res = retention(STORE, run=run, max_periods=2)
+    t = res.table.set_index(["cohort", "period"])
+    day1 = BASE + pd.Timedelta(days=1)
+    # user 1 starts day 1 (the day-0 attempt was refused), user 2 day 1; user 3 never
+    assert set(res.table["cohort"]) == {day1}
+    assert t.loc[day1, "cohort_size"].tolist() == [2, 2, 2]
+    # user 1: orders at the claim instant on day 1 (period 0) and on day 3 (period 2);
+    # user 2: order on day 2 (period 1). User 3's day-1 order does not count.
+    assert t.loc[day1, "retained"].tolist() == [1, 1, 1]
+    empty = {"users": pd.DataFrame({"user_id": []}), "stocks": pd.DataFrame({"stock_id": []})}
+    ref = reference_retention({**logs, **empty}, max_periods=2, run_end=BASE + pd.Timedelta(days=5))
+    check(res, *ref)
+
+
+def test_golden_start_where(claims_run):
+    run, logs = claims_run
+    where = {"platform": "wechat", "entry": "pay_page"}
+    res = retention(STORE, run=run, max_periods=2, start_where=where)
+    t = res.table.set_index(["cohort", "period"])
+    day1, day2 = BASE + pd.Timedelta(days=1), BASE + pd.Timedelta(days=2)
+    # user 1 anchors at the issued pay-page claim on day 2 (not the card-wallet one on
+    # day 1, nor the refused one on day 0); user 2 at day 1; user 3 is refused only
+    assert t.loc[day1, "retained"].tolist() == [0, 1, 0]  # user 2: order day 2
+    assert t.loc[day2, "retained"].tolist() == [0, 1, 0]  # user 1: order day 3
+    assert t.loc[day2, "cohort_size"].tolist() == [1, 1, 1]
+    assert res.curves.loc[1, "rate"] == 1.0
+    # return events are not filtered: user 1's card-wallet cohort (day 1) returns with
+    # the pay-page claim of day 2
+    back = retention(
+        STORE, run=run, return_event="claim", max_periods=2, start_where={"entry": "card_wallet"}
+    )
+    assert back.table["retained"].tolist() == [0, 1, 0]
+    empty = retention(STORE, run=run, start_where={"entry": "app_push"})
+    assert empty.table.empty
+    with pytest.raises(ValueError, match="allowed keys are .*entry"):
+        retention(STORE, run=run, start_where={"status": "issued"})
+    with pytest.raises(ValueError, match="start_where"):
+        retention(STORE, run=run, start_where=[("entry", "pay_page")])
+
+
 def test_errors_name_the_argument(golden_run):
     for kw, word in [
         ({"period": "year"}, "period"),
@@ -211,7 +315,7 @@ def test_small_world_matches_reference():
     run = simulate("default", store=store, users=3000, days=14, pre_days=7, seed=3, progress=False)
     logs = {
         t: store.query(f"SELECT * FROM {t} WHERE run_id = ?", [run])
-        for t in ("users", "stocks", "events", "orders")
+        for t in ("users", "stocks", "events", "orders", "coupons")
     }
     info = store.run(run)
     run_end = pd.Timestamp(info["start_date"]) + pd.Timedelta(days=int(info["days"]))
@@ -219,6 +323,7 @@ def test_small_world_matches_reference():
         {},
         {"mode": "on_or_after", "period": "week", "by": "platform"},
         {"first_time": False, "by": "segment", "max_periods": 7},
+        {"start_where": {"platform": "wechat", "entry": "pay_page"}, "by": "segment"},
     ):
         res = retention(store, run=run, **kw)
         by = _filters.breakdowns(kw.pop("by", None))
