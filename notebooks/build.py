@@ -51,6 +51,7 @@ def parse(source: str) -> nbformat.NotebookNode:
             cell = nbformat.v4.new_code_cell(text)
         if tags:
             cell.metadata["tags"] = tags
+        cell.id = f"cell-{len(nb.cells):02d}"  # stable ids keep rebuild diffs to real changes
         nb.cells.append(cell)
     return nb
 
