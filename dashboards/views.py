@@ -202,13 +202,23 @@ class View(param.Parameterized):
     def _refresh(self) -> None:
         raise NotImplementedError
 
+    #: the HoloViews object the view shows (for PNG/HTML download), or None
+    _figure = None
+
     def figure(self):
         """The HoloViews object this view shows (for PNG/HTML download), or None."""
-        return None
+        return self._figure
 
     def chart_key(self) -> tuple:
         """Charts are rebuilt when this changes and updated in place otherwise."""
         return (self.store.language, tuple(self.store.selected))
+
+
+class ChartView(View):
+    """A view laid out as a chart, a note and a table."""
+
+    def __panel__(self):
+        return pn.Column(self.plot, self.note, self.table, **_SIZING)
 
 
 class OverviewView(View):
@@ -270,7 +280,7 @@ class OverviewView(View):
         return pn.Column(self.note, self.table, self.legend, **_SIZING)
 
 
-class FunnelView(View):
+class FunnelView(ChartView):
     """Funnel from delivery to redemption, one bar group per step, one bar per strategy."""
 
     section = "funnel"
@@ -322,14 +332,8 @@ class FunnelView(View):
         rows = [(label("event", s, lang), f"funnel_{s}", "pct") for s in self.STEPS]
         self.table.object = kpi_table(rows, wide, lang=lang, table_id="funnel-table")
 
-    def figure(self):
-        return self._figure
 
-    def __panel__(self):
-        return pn.Column(self.plot, self.note, self.table, **_SIZING)
-
-
-class RetentionView(View):
+class RetentionView(ChartView):
     """Claim-cohort retention curves (share of claimers ordering on day k), one per strategy."""
 
     section = "retention"
@@ -379,12 +383,6 @@ class RetentionView(View):
         rows = [(self.tr("retention.day_k", k=k), f"retention_d{k}", "pct") for k in self.DAYS]
         self.table.object = kpi_table(rows, wide, lang=lang, table_id="retention-table")
 
-    def figure(self):
-        return self._figure
-
-    def __panel__(self):
-        return pn.Column(self.plot, self.note, self.table, **_SIZING)
-
 
 def _steps(df: pd.DataFrame, x: str, ys: list[str]) -> pd.DataFrame:
     """Corner points of right-continuous step curves (each value held until the next x)."""
@@ -396,7 +394,7 @@ def _steps(df: pd.DataFrame, x: str, ys: list[str]) -> pd.DataFrame:
     return corners
 
 
-class CycleView(View):
+class CycleView(ChartView):
     """Kaplan-Meier share of coupons redeemed against days since issue, one curve per strategy."""
 
     section = "cycle"
@@ -449,12 +447,6 @@ class CycleView(View):
         summary["label"] = summary["run_id"].map(self.store.labels())
         rows = [(t(key, lang), column, kind) for key, column, kind in self.ROWS]
         self.table.object = kpi_table(rows, summary, lang=lang, table_id="cycle-table")
-
-    def figure(self):
-        return self._figure
-
-    def __panel__(self):
-        return pn.Column(self.plot, self.note, self.table, **_SIZING)
 
 
 class MoneyView(View):
@@ -556,9 +548,6 @@ class MoneyView(View):
         self._figure = (roi + bars).cols(1)
         rows = [(t(key, lang), *rest) for key, *rest in self.ROWS]
         self.table.object = kpi_table(rows, df, lang=lang, table_id="money-table")
-
-    def figure(self):
-        return self._figure
 
     def __panel__(self):
         return pn.Column(self.roi_plot, self.money_plot, self.note, self.table, **_SIZING)
@@ -688,9 +677,6 @@ class ExperimentsView(View):
             f'<table id="experiment-table" class="lab-kpi"><thead><tr>{head}</tr></thead>'
             f"<tbody>{rows}</tbody></table>"
         )
-
-    def figure(self):
-        return self._figure
 
     def chart_key(self) -> tuple:
         return (self.store.language, self.which.value)
