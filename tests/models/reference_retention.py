@@ -46,11 +46,9 @@ def _source(logs, event, start, end, where=None) -> pd.DataFrame:
             failed = coupons.loc[~coupons["status"].isin(["issued", "compensated"]), "coupon_id"]
             df = df[~df["coupon_id"].isin(set(failed))]
     for col, value in (where or {}).items():
-        df = (
-            df[df[col].isna()]
-            if value is None
-            else df[df[col].eq(value).fillna(False).astype(bool)]
-        )
+        # a column the log never wrote is NULL in the store, as store.write fills it
+        values = df[col] if col in df else pd.Series(pd.NA, index=df.index, dtype=object)
+        df = df[values.isna()] if value is None else df[values.eq(value).fillna(False).astype(bool)]
     if start is not None:
         df = df[df["ts"] >= pd.Timestamp(start)]
     if end is not None:

@@ -6,7 +6,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from reference_funnel import BASE, make_logs, write_logs
 from reference_retention import reference_retention
@@ -59,6 +59,19 @@ def check(res, table, curves, data_end):
 
 
 @SETTINGS
+@example(  # orders logged without a platform: start_where on it must match nothing
+    logs_kw={"seed": 0, "n_users": 4, "n_offers": 6, "n_extra": 2, "n_orders": 8, "slots": 8},
+    start_event="order",
+    return_event="order",
+    period="day",
+    mode="exact",
+    first_time=False,
+    max_periods=3,
+    by=None,
+    rng=(None, None),
+    days=None,
+    start_where={"platform": "wechat"},
+)
 @given(
     LOGS,
     st.sampled_from(["claim", "exposure", "order"]),
