@@ -12,49 +12,24 @@ from lab.world import simulate
 USERS, DAYS, PRE = 1500, 10, 7
 
 
+# run id -> (preset, seed): a and b repeat one seed, c changes it, d changes the strategy
+RUNS = {"a": ("default", 11), "b": ("default", 11), "c": ("default", 12), "d": ("risk_strict", 11)}
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     s = lab.Store(tmp_path_factory.mktemp("det") / "w.duckdb")
-    simulate(
-        "default",
-        store=s,
-        users=USERS,
-        days=DAYS,
-        pre_days=PRE,
-        seed=11,
-        run_id="a",
-        progress=False,
-    )
-    simulate(
-        "default",
-        store=s,
-        users=USERS,
-        days=DAYS,
-        pre_days=PRE,
-        seed=11,
-        run_id="b",
-        progress=False,
-    )
-    simulate(
-        "default",
-        store=s,
-        users=USERS,
-        days=DAYS,
-        pre_days=PRE,
-        seed=12,
-        run_id="c",
-        progress=False,
-    )
-    simulate(
-        "risk_strict",
-        store=s,
-        users=USERS,
-        days=DAYS,
-        pre_days=PRE,
-        seed=11,
-        run_id="d",
-        progress=False,
-    )
+    for run_id, (preset, seed) in RUNS.items():
+        simulate(
+            preset,
+            store=s,
+            users=USERS,
+            days=DAYS,
+            pre_days=PRE,
+            seed=seed,
+            run_id=run_id,
+            progress=False,
+        )
     return s
 
 
