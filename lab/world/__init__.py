@@ -11,6 +11,7 @@ Example
 
 from lab.world._params import PARAMS, Params, parameters_frame
 from lab.world._presets import PRESETS, preset
+from lab.world._rush import claim_rush
 from lab.world._simulate import simulate
 from lab.world._strategy import Arm, Campaign, Experiment, Stock, Strategy, Targeting
 
@@ -24,6 +25,7 @@ __all__ = [
     "Stock",
     "Strategy",
     "Targeting",
+    "claim_rush",
     "parameters_frame",
     "preset",
     "simulate",

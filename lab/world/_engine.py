@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from lab import schema
 from lab.world._funnel import Plan
@@ -46,53 +47,101 @@ class Outcome:
     latency_ms: np.ndarray
 
 
-def _rank(keys: list[np.ndarray], t: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Rank of each row of ``idx`` (0 = first in time) within its group of equal ``keys``."""
-    if len(idx) == 0:
-        return np.empty(0, np.int64)
-    cols = [k[idx] for k in keys]
-    o = np.lexsort((idx, t[idx], *reversed(cols)))
-    new = np.zeros(len(o), bool)
-    new[0] = True
-    for c in cols:
-        s = c[o]
-        new[1:] |= s[1:] != s[:-1]
-    start = np.flatnonzero(new)
-    rank_sorted = np.arange(len(o)) - np.repeat(start, np.diff(np.r_[start, len(o)]))
-    rank = np.empty(len(o), np.int64)
-    rank[o] = rank_sorted
-    return rank
+def _group_codes(cols: list[np.ndarray], limit: int) -> np.ndarray:
+    """One int64 code per row, equal exactly when every column is equal, all below ``limit``."""
+    code = np.zeros(len(cols[0]), np.int64)
+    size = 1
+    for col in cols:
+        col = col.astype(np.int64)
+        lo = int(col.min())
+        span = int(col.max()) - lo + 1
+        if span > limit:  # sparse ids (device hashes): dense codes, by hashing
+            col = pd.factorize(col)[0]
+            lo, span = 0, int(col.max()) + 1
+        if size * span > limit:
+            code = np.unique(code, return_inverse=True)[1]
+            size = int(code.max()) + 1
+        if size * span > limit:
+            code = np.unique(np.column_stack([code, col - lo]), axis=0, return_inverse=True)[1]
+            size = int(code.max()) + 1
+            continue
+        code *= span
+        code += col - lo
+        size *= span
+    return code
 
 
-def _cumsum(keys: list[np.ndarray], t: np.ndarray, w: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Running sum of ``w`` (inclusive) in time order within groups of equal ``keys``."""
-    if len(idx) == 0:
-        return np.empty(0, np.int64)
-    cols = [k[idx] for k in keys]
-    o = np.lexsort((idx, t[idx], *reversed(cols)))
-    new = np.zeros(len(o), bool)
-    new[0] = True
-    for c in cols:
-        s = c[o]
-        new[1:] |= s[1:] != s[:-1]
-    cs = np.cumsum(w[idx][o])
-    start = np.flatnonzero(new)
-    base = np.repeat(cs[start] - w[idx][o][start], np.diff(np.r_[start, len(o)]))
-    out = np.empty(len(o), np.int64)
-    out[o] = cs - base
-    return out
+class _Timeline:
+    """Claim attempts in time order (ties in coupon-id order), grouped by any keys.
+
+    A rule ranks attempts within groups of equal keys in time order. Packing the group
+    code and the time position into one int64 makes that a single sort of integers
+    rather than a sort on several keys.
+    """
+
+    def __init__(self, t: np.ndarray) -> None:
+        n = len(t)
+        self.order = np.argsort(t, kind="stable")
+        self.position = np.empty(n, np.int64)
+        self.position[self.order] = np.arange(n)
+        self.bits = max(1, (n - 1).bit_length())
+
+    def _sorted(self, keys: list[np.ndarray], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``idx`` ordered by group then time, and where each group starts."""
+        code = _group_codes([k[idx] for k in keys], limit=1 << (62 - self.bits))
+        packed = (code << self.bits) | self.position[idx]
+        packed.sort()
+        group = packed >> self.bits
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        return self.order[packed & ((1 << self.bits) - 1)], starts
+
+    def rank(self, keys: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+        """Rank of each row of ``idx`` (0 = first in time) within its group of equal ``keys``."""
+        if len(idx) == 0:
+            return np.empty(0, np.int64)
+        rows, starts = self._sorted(keys, idx)
+        sizes = np.diff(np.r_[starts, len(rows)])
+        rank = np.empty(len(self.order), np.int64)
+        rank[rows] = np.arange(len(rows)) - np.repeat(starts, sizes)
+        return rank[idx]
+
+    def running_sum(self, keys: list[np.ndarray], w: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Running sum of ``w`` (inclusive) in time order within groups of equal ``keys``."""
+        if len(idx) == 0:
+            return np.empty(0, np.int64)
+        rows, starts = self._sorted(keys, idx)
+        sizes = np.diff(np.r_[starts, len(rows)])
+        cs = np.cumsum(w[rows], dtype=np.int64)
+        before = np.r_[0, cs[starts[1:] - 1]]  # running sum where each group starts
+        total = np.empty(len(self.order), np.int64)
+        total[rows] = cs - np.repeat(before, sizes)
+        return total[idx]
+
+
+def _per_campaign(plan: Plan, value) -> np.ndarray:
+    """``value(stock)`` of every campaign's stock, -1 where it is None."""
+    return np.array(
+        [-1 if (v := value(c.stock)) is None else v for c in plan.strategy.campaigns], np.int64
+    )
 
 
 def enforce(claims: Claims, plan: Plan, p: Params, *, seed: int) -> Outcome:
-    """Decide every claim attempt's outcome."""
+    """Decide every claim attempt's outcome.
+
+    Per-campaign settings are looked up on the attempts a rule concerns, not on all of
+    them, and random draws are made in place: the run's claim attempts are the largest
+    arrays a simulation holds at once.
+    """
     n = len(claims.campaign)
     rng = rng_for(seed, 5)
-    camp = claims.campaign.astype(np.int64)
+    camp = claims.campaign
     t = claims.claimed
     day = t // DAY
+    timeline = _Timeline(t)
     risk = plan.risk[camp]
     basic, strict = risk >= 1, risk == 2
-    reason = np.full(n, -1, np.int64)
+    del risk
+    reason = np.full(n, -1, np.int8)
     alive = np.ones(n, bool)
 
     def refuse(mask_idx: np.ndarray, why: str) -> None:
@@ -101,64 +150,79 @@ def enforce(claims: Claims, plan: Plan, p: Params, *, seed: int) -> Outcome:
 
     # risk control: device and /24 rate limits count every attempt
     idx = np.flatnonzero(basic)
-    r = _rank([camp, claims.device, day], t, idx)
+    r = timeline.rank([camp, claims.device, day], idx)
     refuse(idx[r >= p.device_day_cap], "rate_limited")
     idx = np.flatnonzero(basic & alive)
-    r = _rank([camp, (claims.ip // 256).astype(np.int64), day], t, idx)
+    r = timeline.rank([camp, claims.ip // 256, day], idx)
     refuse(idx[r >= p.ip_block_day_cap], "risk_blocked")
     u = rng.random(n)
-    needs_name = (
-        strict | np.array([c.stock.real_name_limit for c in plan.strategy.campaigns], bool)[camp]
+    real_name_limit = np.array([c.stock.real_name_limit for c in plan.strategy.campaigns], bool)
+    refuse(
+        np.flatnonzero(alive & (strict | real_name_limit[camp]) & ~claims.real_name),
+        "real_name_failed",
     )
-    refuse(np.flatnonzero(alive & needs_name & ~claims.real_name), "real_name_failed")
-    face_fail = np.where(claims.fraud, p.face_fail_fraud, p.face_fail_legit)
-    refuse(np.flatnonzero(alive & strict & (u < face_fail)), "risk_blocked")
+    idx = np.flatnonzero(alive & strict)
+    face_fail = np.where(claims.fraud[idx], p.face_fail_fraud, p.face_fail_legit)
+    refuse(idx[u[idx] < face_fail], "risk_blocked")
+    del u, face_fail
 
     # limits per natural person, phone number and account
     cs = plan.strategy.campaigns
-    maxpu = plan.max_per_user[camp]
     for flag, key, why in (
         (
-            np.array([c.stock.natural_person_limit for c in cs], bool)[camp],
+            np.array([c.stock.natural_person_limit for c in cs], bool),
             claims.person,
             "natural_person_limit",
         ),
-        (np.array([c.stock.phone_limit for c in cs], bool)[camp], claims.phone, "phone_limit"),
-        (np.ones(n, bool), claims.user_id, "per_user_limit"),
+        (np.array([c.stock.phone_limit for c in cs], bool), claims.phone, "phone_limit"),
+        (np.ones(plan.n, bool), claims.user_id, "per_user_limit"),
     ):
-        idx = np.flatnonzero(alive & flag)
-        r = _rank([camp, key], t, idx)
-        refuse(idx[r >= maxpu[idx]], why)
+        idx = np.flatnonzero(alive & flag[camp])
+        r = timeline.rank([camp, key], idx)
+        refuse(idx[r >= plan.max_per_user[camp[idx]]], why)
 
     # budgets: daily, total, coupon count (a refused attempt does not spend)
-    daily = np.array(
-        [c.stock.daily_budget_fen if c.stock.daily_budget_fen is not None else -1 for c in cs],
-        np.int64,
-    )[camp]
-    idx = np.flatnonzero(alive & (daily >= 0))
-    spent = _cumsum([camp, day], t, claims.amount, idx)
-    refuse(idx[spent > daily[idx]], "daily_budget_exhausted")
-    total = np.array([c.stock.total_budget_fen for c in cs], np.int64)[camp]
+    daily = _per_campaign(plan, lambda s: s.daily_budget_fen)
+    idx = np.flatnonzero(alive & (daily >= 0)[camp])
+    spent = timeline.running_sum([camp, day], claims.amount, idx)
+    refuse(idx[spent > daily[camp[idx]]], "daily_budget_exhausted")
+    total = _per_campaign(plan, lambda s: s.total_budget_fen)
     idx = np.flatnonzero(alive)
-    spent = _cumsum([camp], t, claims.amount, idx)
-    refuse(idx[spent > total[idx]], "budget_exhausted")
-    maxc = np.array(
-        [c.stock.max_coupons if c.stock.max_coupons is not None else -1 for c in cs], np.int64
-    )[camp]
-    idx = np.flatnonzero(alive & (maxc >= 0))
-    r = _rank([camp], t, idx)
-    refuse(idx[r >= maxc[idx]], "max_coupons_reached")
+    spent = timeline.running_sum([camp], claims.amount, idx)
+    refuse(idx[spent > total[camp[idx]]], "budget_exhausted")
+    max_coupons = _per_campaign(plan, lambda s: s.max_coupons)
+    idx = np.flatnonzero(alive & (max_coupons >= 0)[camp])
+    r = timeline.rank([camp], idx)
+    refuse(idx[r >= max_coupons[camp[idx]]], "max_coupons_reached")
+    del timeline, idx, r, spent, day
 
-    lat = p.latency_median_ms * np.exp(rng.normal(0, p.latency_sigma, n))
-    lat += np.where(basic, rng.exponential(p.basic_latency_ms, n), 0.0)
-    lat += np.where(strict, rng.gamma(16.0, p.strict_latency_ms / 16.0, n), 0.0)
-    latency = np.maximum(1, np.round(lat)).astype(np.int64)
-    failed = alive & (rng.random(n) < p.transient_failure_prob)
-    status = np.where(alive, np.where(failed, COMPENSATED, ISSUED), REFUSED).astype(np.int8)
-    delay = np.where(
-        failed, 1 + np.round(rng.exponential(p.compensation_delay_s, n)), np.ceil(latency / 1000)
-    )
-    issued = np.where(alive, t + delay.astype(np.int64), -1)
+    lat = rng.normal(0, p.latency_sigma, n)
+    np.exp(lat, out=lat)
+    lat *= p.latency_median_ms
+    extra = rng.exponential(p.basic_latency_ms, n)
+    extra[~basic] = 0.0
+    lat += extra
+    extra = rng.gamma(16.0, p.strict_latency_ms / 16.0, n)
+    extra[~strict] = 0.0
+    lat += extra
+    del extra
+    np.round(lat, out=lat)
+    np.maximum(lat, 1, out=lat)
+    latency = lat.astype(np.int32)
+    del lat
+    failed = rng.random(n) < p.transient_failure_prob
+    failed &= alive
+    status = np.full(n, ISSUED, np.int8)
+    status[failed] = COMPENSATED
+    status[~alive] = REFUSED
+    delay = rng.exponential(p.compensation_delay_s, n)
+    np.round(delay, out=delay)
+    delay += 1
+    on_time = np.flatnonzero(~failed)
+    delay[on_time] = np.ceil(latency[on_time] / 1000)
+    del on_time
+    issued = t + delay.astype(np.int64)
+    issued[~alive] = -1
     return Outcome(status=status, reason=reason, issued=issued, latency_ms=latency)
 
 

@@ -208,6 +208,18 @@ def _deliveries(
     return u.astype(np.int32), ts
 
 
+def face_values(plan: Plan, camp: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Face value of each claim of ``camp``: the stock's amount, or for random-amount stocks
+    a uniform draw (from the uniforms ``u``) centred on it, up to its maximum."""
+    amount = plan.amount[camp].copy()
+    rnd = plan.stock_type[camp] == schema.STOCK_TYPES.index("random")
+    if rnd.any():
+        hi = plan.max_amount[camp[rnd]]
+        lo = np.maximum(1, 2 * plan.amount[camp[rnd]] - hi)
+        amount[rnd] = lo + np.floor(u[rnd] * (hi - lo + 1)).astype(np.int64)
+    return amount
+
+
 def make_offers(
     plan: Plan,
     pop: Population,
@@ -276,12 +288,7 @@ def make_offers(
     claimed_ok &= viewed_ok & (claimed < end)
 
     # face value asked for: blind boxes draw it, share-to-unlock unlocks a larger one
-    amount = plan.amount[camp].copy()
-    rnd = plan.stock_type[camp] == schema.STOCK_TYPES.index("random")
-    if rnd.any():
-        hi = plan.max_amount[camp[rnd]]
-        lo = np.maximum(1, 2 * plan.amount[camp[rnd]] - hi)
-        amount[rnd] = lo + np.floor(u[4, rnd] * (hi - lo + 1)).astype(np.int64)
+    amount = face_values(plan, camp, u[4])
     if share_mech.any():
         unlock = np.array(
             [c.unlock_amount_fen or int(c.stock.amount_fen * 1.5) for c in plan.strategy.campaigns],

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,35 @@ class _Staging:
         # caller holds the transaction; tables in first-written order, files in chunk order
         for table_name, files in self.files.items():
             store.write_parquet(table_name, files, run_id=run_id)
+
+
+@contextmanager
+def _landing(store: Store, run_id: str, new_run: dict, *, staged: bool) -> Iterator[_Write]:
+    """Yield the writer of a new run's tables; the run lands in one transaction on exit.
+
+    ``staged`` (ignored for ``":memory:"`` stores): the tables go to Parquet files in a
+    temporary directory next to the database, loaded with one INSERT per table on exit,
+    so DuckDB streams the rows to the file instead of holding them uncommitted.
+    """
+    if store.in_memory or not staged:
+        with store.transaction():
+            store.create_run(run_id, **new_run)
+            yield lambda name, data: store.write(name, data, run_id=run_id)
+        return
+    parent = Path(store.path).resolve().parent
+    with tempfile.TemporaryDirectory(dir=parent, prefix=".simulate-") as tmp:
+        staging = _Staging(Path(tmp))
+        yield staging.write
+        with store.transaction() as con:
+            # the load streams row groups to the file; keep its buffer pool below the
+            # peak of the generation
+            old_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            con.execute("SET memory_limit = ?", [_LOAD_MEMORY_LIMIT])
+            try:
+                store.create_run(run_id, **new_run)
+                staging.load(store, run_id)
+            finally:
+                con.execute("SET memory_limit = ?", [old_limit])
 
 
 @dataclass
@@ -248,6 +278,8 @@ def simulate(
     claim_offsets = np.r_[0, np.cumsum([len(q["campaign"]) for q in parts])]
     del parts
     outcome = enforce(claims, plan, p, seed=seed)
+    metrics = engine_metrics(plan, deliveries, claims, outcome, p, seed=seed)
+    del claims  # pass 2 needs the outcomes only
     base_offsets = np.r_[0, np.cumsum(n_base)]
 
     new_run = dict(
@@ -261,7 +293,8 @@ def simulate(
         start_date=start_date,
     )
 
-    def write_all(write: _Write) -> None:
+    staged_rows = n_offers + int(claim_offsets[-1]) + int(base_offsets[-1])
+    with _landing(store, run_id, new_run, staged=staged_rows >= STAGE_MIN_ROWS) as write:
         _write_static(write, plan, rain, day0, epoch)
         ids = {"offer": 0, "event": 0, "order": int(base_offsets[-1])}
         for ci, off, n in bounds:
@@ -288,32 +321,35 @@ def simulate(
                 p=p,
             )
             bar.update()
-        m = engine_metrics(plan, deliveries, claims, outcome, p, seed=seed)
-        _write_metrics(write, m, day0)
-
-    staged_rows = n_offers + int(claim_offsets[-1]) + int(base_offsets[-1])
-    if store.in_memory or staged_rows < STAGE_MIN_ROWS:
-        with store.transaction():
-            store.create_run(run_id, **new_run)
-            write_all(lambda name, data: store.write(name, data, run_id=run_id))
-    else:
-        parent = Path(store.path).resolve().parent
-        with tempfile.TemporaryDirectory(dir=parent, prefix=".simulate-") as tmp:
-            staging = _Staging(Path(tmp))
-            write_all(staging.write)
-            del claims, outcome  # the load needs none of the run's arrays
-            with store.transaction() as con:
-                # the load streams row groups to the file; keep its buffer pool below the
-                # peak of the generation above
-                old_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-                con.execute("SET memory_limit = ?", [_LOAD_MEMORY_LIMIT])
-                try:
-                    store.create_run(run_id, **new_run)
-                    staging.load(store, run_id)
-                finally:
-                    con.execute("SET memory_limit = ?", [old_limit])
+        _write_metrics(write, metrics, day0)
+        del outcome  # a staged load needs none of the run's arrays
     bar.close()
     return run_id
+
+
+def users_table(pop: Population, epoch: int) -> pa.Table:
+    """The ``users`` rows of a population chunk."""
+    return pa.table(
+        {
+            "user_id": pop.user_id,
+            "primary_platform": _dict(pop.primary_platform, PLATFORM_CODES),
+            "uses_wechat": pop.uses[:, 0],
+            "uses_alipay": pop.uses[:, 1],
+            "uses_meituan": pop.uses[:, 2],
+            "city_tier": pop.city_tier,
+            "distance_km": np.round(pop.distance_km, 3),
+            "segment": _dict(pop.segment, SEGMENT_CODES),
+            "credit_tier": pop.credit_tier,
+            "friends": pop.friends,
+            "device_id": pop.device_id,
+            "ip": pop.ip,
+            "phone_prefix": pop.phone_prefix,
+            # accounts older than the run have negative run times: no NULL mask here
+            "registered_at": pa.array(
+                (pop.registered_at + epoch) * 1_000_000, type=pa.timestamp("us")
+            ),
+        }
+    )
 
 
 def _write_static(write: _Write, plan: Plan, rain: np.ndarray, day0: dt.date, epoch: int) -> None:
@@ -408,27 +444,7 @@ def _write_chunk(
     uid = pop.user_id
 
     # users, truth_users, assignments
-    write(
-        "users",
-        pa.table(
-            {
-                "user_id": uid,
-                "primary_platform": _dict(pop.primary_platform, PLATFORM_CODES),
-                "uses_wechat": pop.uses[:, 0],
-                "uses_alipay": pop.uses[:, 1],
-                "uses_meituan": pop.uses[:, 2],
-                "city_tier": pop.city_tier,
-                "distance_km": np.round(pop.distance_km, 3),
-                "segment": _dict(pop.segment, SEGMENT_CODES),
-                "credit_tier": pop.credit_tier,
-                "friends": pop.friends,
-                "device_id": pop.device_id,
-                "ip": pop.ip,
-                "phone_prefix": pop.phone_prefix,
-                "registered_at": _ts(pop.registered_at, epoch),
-            }
-        ),
-    )
+    write("users", users_table(pop, epoch))
     write(
         "truth_users",
         pa.table(
