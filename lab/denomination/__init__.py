@@ -12,7 +12,7 @@ Example
 >>> store = lab.Store(":memory:")
 >>> run = simulate("denomination_split", store=store, users=3000, days=14, pre_days=14, progress=False)
 >>> fitted = ResponseModel.fit(store, run=run)
->>> 0 < predict_ladder(fitted, [(30000, 5000), (10000, 2000)]).redemption_rate < 1
+>>> 0 < predict_ladder(fitted, [(30000, 5000, 3), (10000, 2000, 1)]).redemption_rate < 1
 True
 """
 

@@ -3,7 +3,8 @@
 Every coupon 满T减A of the grid (``A < T``; ``T = 0`` is a no-threshold coupon)
 is scored once per user and per better coupon it may share a ladder with
 (see :mod:`lab.denomination._ladder`), and cached, so an exhaustive search
-over all combinations is cheap. Ladders holding a dominated coupon (no lower
+over all combinations is cheap. Every coupon of the searched ladders has the
+per-user limit ``max_per_user``. Ladders holding a dominated coupon (no lower
 threshold and no larger amount than another of the ladder) are skipped. The frontier keeps the ladders within budget
 that no other ladder within budget beats on both redeemed amount (GMV through
 coupons) and ROI.
@@ -43,14 +44,14 @@ class LadderFrontier:
     """All ladders searched and the efficient ones.
 
     ``table``: one row per ladder (``ladder`` label, ``coupons`` as a tuple of
-    pairs, ``n_coupons``, the totals of :class:`LadderPrediction`,
+    ``(threshold_fen, amount_fen, max_per_user)`` triples, ``n_coupons``, the totals of :class:`LadderPrediction`,
     ``within_budget``, ``on_frontier``), sorted by redeemed amount.
     ``best``: the frontier ladder with the largest redeemed amount.
     """
 
     budget_fen: float
     table: pd.DataFrame
-    best: tuple[tuple[int, int], ...] | None
+    best: tuple[tuple[int, int, int], ...] | None
 
     @property
     def frontier(self) -> pd.DataFrame:
@@ -92,6 +93,7 @@ def optimize_ladder(
     thresholds: Sequence[int] = DEFAULT_THRESHOLDS,
     amounts: Sequence[int] = DEFAULT_AMOUNTS,
     max_coupons: int = 2,
+    max_per_user: int = 1,
     users: pd.DataFrame | None = None,
 ) -> LadderFrontier:
     """Exhaustive search of ladders on the ``thresholds`` x ``amounts`` grid under a budget.
@@ -105,6 +107,8 @@ def optimize_ladder(
         Grid of thresholds (0 = no threshold) and face amounts, fen.
     max_coupons : int
         Largest number of coupons in a ladder (1 to 4).
+    max_per_user : int
+        Per-user limit of every coupon of the searched ladders (at least 1).
     users : DataFrame, optional
         Profiles to predict for; the run's users by default.
 
@@ -116,9 +120,13 @@ def optimize_ladder(
         raise ValueError(f"budget_fen must be > 0, got {budget_fen!r}")
     if max_coupons not in (1, 2, 3, 4):
         raise ValueError(f"max_coupons must be 1, 2, 3 or 4, got {max_coupons!r}")
+    if isinstance(max_per_user, bool) or not isinstance(max_per_user, (int, np.integer)):
+        raise ValueError(f"max_per_user must be an integer >= 1, got {max_per_user!r}")
+    if max_per_user < 1:
+        raise ValueError(f"max_per_user must be an integer >= 1, got {max_per_user!r}")
     coupons = sorted(
         {
-            (int(t), int(a))
+            (int(t), int(a), int(max_per_user))
             for t in thresholds
             for a in amounts
             if a > 0 and t >= 0 and (t == 0 or a < t)
@@ -134,9 +142,8 @@ def optimize_ladder(
         for ladder in itertools.combinations(coupons, size):
             if not is_dominated_free(ladder):
                 continue  # a coupon no one would use adds nothing
-            p, amount = scorer.ladder(ladder)
-            face = np.array([a for _, a in ladder], float)
-            totals = summarise(p, amount, face, scorer.basket)
+            totals = summarise(scorer, ladder)
+            del totals["rungs"]
             records.append(
                 {"ladder": label(ladder), "coupons": ladder, "n_coupons": size, **totals}
             )

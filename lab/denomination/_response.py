@@ -1,24 +1,36 @@
-"""Coupon response model: who redeems which denomination, and for how much.
+"""Coupon response model: how many coupons users claim, who redeems which denomination,
+and for how much.
 
-Two statsmodels fits over the issued coupons of a run:
+Two statsmodels fits over the issued coupons of a run, and one count distribution:
 
 Redemption (GLM Binomial, logit link), one row per issued coupon::
 
     redeemed ~ 1 + log_threshold_ratio + log_value + log_distance + credit_tier
-                 + segment[active] + segment[lapsed]
+                 + segment[active] + segment[lapsed] + better_held + better_gap
 
-Order amount given redemption (OLS on the log scale), one row per redeemed coupon::
+Order amount given redemption (GLM Gamma, log link), one row per redeemed coupon::
 
-    log(amount / basket) ~ 1 + gap + segment[active] + segment[lapsed] + better_held + better_gap
+    amount / basket ~ 1 + log_threshold + log_threshold_ratio
+                        + segment[active] + segment[lapsed] + better_held + better_gap
+
+Claims: how many coupons of a stock users try to claim (issued, or refused only
+for the per-user limit), zeros included, as a Poisson mixture over user claim
+rates fitted by nonparametric maximum likelihood (:mod:`lab.denomination._claims`).
 
 with, for a user whose usual basket is ``basket`` (median pre-period order
 without a coupon: the "basket median proxy") and a coupon 满T减A:
 
 - ``log_threshold_ratio = log(max(T, 1 yuan) / basket)``: how far the
   threshold sits from what the user usually spends;
-- ``gap = max(0, log(T / basket))``: the top-up needed to reach the threshold;
-  its coefficient measures bunching (1 = every order lands exactly on the
-  threshold, 0 = baskets ignore it);
+- ``log_threshold = log(max(T, 1 yuan) / 1 yuan)``. With both threshold terms
+  the amount model reads ``E[amount] ∝ basket^(1 - b_ratio) * T^(b_threshold + b_ratio)``:
+  ``1 - b_ratio`` is the elasticity of the order amount to the user's basket at a
+  given threshold, ``b_threshold + b_ratio`` its elasticity to the threshold (top-up,
+  bunching). One shared slope cannot hold both: a 满300 coupon binds most baskets
+  (amounts pile up at the threshold) while a 满100 one binds few, and the
+  baskets of a coupon's category need not be the user's usual basket;
+- ``gap = max(0, log(T / basket))``: the top-up needed to reach the threshold
+  (available to :func:`design_matrix`, not a term of the fitted models);
 - ``log_value = log(A / 1 yuan)``: the face value (for discount coupons the
   expected saving on the user's basket). The seed's "amount / threshold" is
   constant within a stock, so on a run with two stocks it is collinear with the
@@ -32,8 +44,18 @@ without a coupon: the "basket median proxy") and a coupon 满T减A:
   these terms that cannibalisation would be read as a threshold effect;
   ``predict_ladder`` sets them from the ladder's own coupons.
 
-The predicted amount is log-normal, ``basket * exp(mu + sigma**2 / 2)``, and
-never below the threshold (a coupon order must reach it).
+The amount model is fitted on the mean scale (Gamma, log link) because the
+ladder's totals are sums of expected amounts: a log-scale OLS would need a
+retransformation (``exp(sigma**2 / 2)``) that is wrong when the spread differs
+between coupons (orders of a binding threshold bunch at it, others do not).
+The predicted amount is ``basket * exp(x'b)``, never below the threshold (a
+coupon order must reach it).
+
+The claims model is what turns per-coupon probabilities into per-user figures:
+a user holds ``min(claims, max_per_user)`` copies of a coupon, each redeemed on
+its own order, and holds a ladder's smaller rung without its better one as often
+as the claim rates say. Without it a ladder would be predicted as one coupon of
+each rung per user, whatever the stocks' per-user limits and reach.
 
 Example
 -------
@@ -50,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from lab import schema
+from lab.denomination._claims import claim_counts, fit_claim_classes
 
 __all__ = ["FittedResponse", "ResponseModel", "design_matrix"]
 
@@ -65,7 +88,15 @@ REDEMPTION_TERMS = (
     "better_held",
     "better_gap",
 )
-AMOUNT_TERMS = ("const", "gap", "segment[active]", "segment[lapsed]", "better_held", "better_gap")
+AMOUNT_TERMS = (
+    "const",
+    "log_threshold",
+    "log_threshold_ratio",
+    "segment[active]",
+    "segment[lapsed]",
+    "better_held",
+    "better_gap",
+)
 
 
 def design_matrix(frame: pd.DataFrame, terms) -> pd.DataFrame:
@@ -93,6 +124,7 @@ def design_matrix(frame: pd.DataFrame, terms) -> pd.DataFrame:
     columns = {
         "const": np.ones(len(frame)),
         "log_threshold_ratio": np.log(np.maximum(threshold, _MIN_THRESHOLD_FEN) / basket),
+        "log_threshold": np.log(np.maximum(threshold, _MIN_THRESHOLD_FEN) / 100.0),
         "gap": np.maximum(0.0, np.log(np.maximum(threshold, 1.0) / basket)),
         "log_value": np.log(np.maximum(value, 1.0) / 100.0),
         "log_distance": np.log1p(frame["distance_km"].to_numpy(float)),
@@ -111,14 +143,20 @@ class FittedResponse:
 
     ``redemption_params`` and ``amount_params`` are the coefficients (terms not
     estimable on the run, e.g. constant columns, are left out and count as 0);
-    ``amount_sigma`` is the residual standard deviation of the log amount.
+    ``amount_dispersion`` is the Gamma dispersion of the amount model (the
+    squared coefficient of variation of ``amount / basket`` around its mean).
+    ``claims`` is the claims model (:mod:`lab.denomination._claims`): classes of
+    users (index: claim rate) by claims on one stock (columns 0 .. N), entries
+    ``P(class) * P(n | class)``, summing to 1; a user's claims on the rungs of a
+    ladder are independent given the class. See :meth:`expected_issued`.
     ``users`` holds the profile the predictions use (``user_id, basket_fen,
     distance_km, credit_tier, segment``); ``data`` the training rows.
     """
 
     redemption_params: pd.Series
     amount_params: pd.Series
-    amount_sigma: float
+    amount_dispersion: float
+    claims: pd.DataFrame
     users: pd.DataFrame
     summary: pd.DataFrame
     data: pd.DataFrame
@@ -136,8 +174,23 @@ class FittedResponse:
         """Expected order amount given redemption, fen (at least the threshold)."""
         x = design_matrix(frame, self.amount_params.index)
         mu = x.to_numpy() @ self.amount_params.to_numpy()
-        amount = frame["basket_fen"].to_numpy(float) * np.exp(mu + self.amount_sigma**2 / 2)
+        amount = frame["basket_fen"].to_numpy(float) * np.exp(mu)
         return np.maximum(amount, frame["threshold_fen"].to_numpy(float))
+
+    def expected_issued(self, max_per_user: int) -> float:
+        """Expected coupons a user holds of a stock limited to ``max_per_user`` per user,
+        ``E[min(claims, max_per_user)]`` over the claims distribution.
+
+        Example
+        -------
+        >>> fitted.expected_issued(1)  # share of users claiming at least once  # doctest: +SKIP
+        """
+        if isinstance(max_per_user, bool) or not isinstance(max_per_user, (int, np.integer)):
+            raise ValueError(f"max_per_user must be an integer >= 1, got {max_per_user!r}")
+        if max_per_user < 1:
+            raise ValueError(f"max_per_user must be an integer >= 1, got {max_per_user!r}")
+        n = self.claims.columns.to_numpy(float)
+        return float((self.claims.to_numpy(float) @ np.minimum(n, max_per_user)).sum())
 
     def plot(self):
         """Coefficients with 95 % intervals, one panel per model."""
@@ -233,17 +286,18 @@ class ResponseModel:
                 f"run {run!r} has only {len(red)} redeemed coupons; too few to fit amounts"
             )
         xa = _estimable(design_matrix(red, AMOUNT_TERMS))
-        ya = np.log(red["order_amount_fen"].to_numpy(float) / red["basket_fen"].to_numpy(float))
-        amount = sm.OLS(ya, xa).fit()
+        ya = red["order_amount_fen"].to_numpy(float) / red["basket_fen"].to_numpy(float)
+        amount = sm.GLM(ya, xa, family=sm.families.Gamma(sm.families.links.Log())).fit()
 
         summary = pd.concat(
-            [_summary("redemption (logit)", redemption), _summary("amount (log OLS)", amount)],
+            [_summary("redemption (logit)", redemption), _summary("amount (Gamma log)", amount)],
             ignore_index=True,
         )
         return FittedResponse(
             redemption_params=redemption.params,
             amount_params=amount.params,
-            amount_sigma=float(np.sqrt(amount.scale)),
+            amount_dispersion=float(amount.scale),
+            claims=fit_claim_classes(claim_counts(store, run)),
             users=users,
             summary=summary,
             data=data,
