@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab._outcomes import refresh_experiment_users
 from lab.ingest import FORMATS, LogImportError, import_logs
 from lab.store import DEFAULT_PATH, Store, StoreError
 
@@ -103,7 +104,9 @@ def _import(args: argparse.Namespace) -> int:
     store = Store(args.db)
     if args.path.is_dir() and (args.path / "runs.parquet").exists():
         # a directory written by `export`: the run comes back whole, with its own runs row
-        run_id = store.import_parquet(args.path, run_id=args.run_id)
+        with store.transaction():
+            run_id = store.import_parquet(args.path, run_id=args.run_id)
+            refresh_experiment_users(store, run_id)
         print(f"imported exported run {run_id} from {args.path} into {args.db}")
         return 0
     before = set(store.runs()["run_id"])

@@ -13,6 +13,13 @@ Tables whose name starts with ``truth_`` exist only for synthetic runs. They hol
 the simulator knows and a real log never does (who is a fraudster, what would have
 happened without the strategy). Only tests, calibration checks and scorecards read them,
 never a model.
+
+Derived tables (:data:`DERIVED_TABLES`) hold nothing new: each is a pure function of other
+tables of the same run, materialised so that a frequent question does not rescan a large
+table. The code that writes a run refreshes them in the same transaction; a reader checks
+that they still match their sources and otherwise recomputes from the sources. They are
+kept apart from :data:`TABLES` (which a store creates, exports and imports): a store
+creates them on the first refresh, and a database without them still reads.
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ class Table:
     doc: str
     key: tuple[str, ...]
     columns: tuple[Column, ...]
+    derived: bool = False  # recomputable from other tables of the run (see DERIVED_TABLES)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -494,7 +502,86 @@ TABLES: tuple[Table, ...] = (
     ),
 )
 
-TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+#: Derived tables: per-run caches of a pure function of ``runs``, ``assignments`` and
+#: ``orders``, written by :func:`lab.experiments.refresh_experiment_users`.
+DERIVED_TABLES: tuple[Table, ...] = (
+    Table(
+        "experiment_users",
+        "Derived: one row per user assigned to an experiment, with the sums of the user's "
+        "orders that `lab.analyze` needs, over the run's campaign period `[start_date, "
+        "start_date + days)` and pre-period `[start_date - pre_days, start_date)`. A pure "
+        "function of the run's `assignments`, `orders` and `runs` row; rebuilt by "
+        "`lab.experiments.refresh_experiment_users` (which `lab.simulate` and "
+        "`lab.import_logs` call), checked against `experiment_refreshes` before use.",
+        ("run_id", "experiment", "user_id"),
+        (
+            _RUN,
+            _c("experiment", "VARCHAR", "Experiment name (as in `assignments`).", nullable=False),
+            _c("user_id", "BIGINT", "Assigned user.", nullable=False),
+            _c("arm", "VARCHAR", "Arm of the user (as in `assignments`).", nullable=False),
+            _c("orders", "BIGINT", "Orders in the campaign period.", nullable=False),
+            _c(
+                "gmv",
+                "BIGINT",
+                "Paid amount in the campaign period, `sum(amount_fen - discount_fen)`, fen.",
+                nullable=False,
+            ),
+            _c(
+                "redeemed_amount",
+                "BIGINT",
+                "`sum(amount_fen)` of campaign-period orders paid with a coupon, fen.",
+                nullable=False,
+            ),
+            _c(
+                "redeemed_orders",
+                "BIGINT",
+                "Campaign-period orders paid with a coupon (`coupon_id` not NULL).",
+                nullable=False,
+            ),
+            _c(
+                "pre_gmv",
+                "BIGINT",
+                "Paid amount in the pre-period, fen (0 when the run has none).",
+                nullable=False,
+            ),
+            _c(
+                "pre_orders",
+                "BIGINT",
+                "Orders in the pre-period (0 when the run has none).",
+                nullable=False,
+            ),
+        ),
+        derived=True,
+    ),
+    Table(
+        "experiment_refreshes",
+        "Derived: one row per run whose `experiment_users` rows are built, recording what "
+        "they were built from. The rows are used only while the run's `created_at` and its "
+        "numbers of `orders` and `assignments` rows still equal these (writes append rows, "
+        "and deleting a run removes its `runs` row).",
+        ("run_id",),
+        (
+            _RUN,
+            _c(
+                "run_created_at",
+                "TIMESTAMP",
+                "`runs.created_at` of the run refreshed (a run deleted and written again differs).",
+                nullable=False,
+            ),
+            _c("orders_rows", "BIGINT", "Rows of `orders` of the run.", nullable=False),
+            _c("assignments_rows", "BIGINT", "Rows of `assignments` of the run.", nullable=False),
+            _c(
+                "refreshed_at",
+                "TIMESTAMP",
+                "When the refresh ran (machine local time).",
+                nullable=False,
+            ),
+        ),
+        derived=True,
+    ),
+)
+
+TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in (*TABLES, *DERIVED_TABLES)}
 DATA_TABLES = tuple(t.name for t in TABLES if t.name != "runs")
 
 
@@ -509,8 +596,9 @@ def table(name: str) -> Table:
 def markdown() -> str:
     """Render the schema as Markdown (README's data-model section is generated from this)."""
     lines = [f"Schema version {SCHEMA_VERSION}. Money in integer fen; timestamps local time.", ""]
-    for t in TABLES:
-        lines += [f"### `{t.name}`", "", t.doc, "", f"Key: `{', '.join(t.key)}`", ""]
+    for t in (*TABLES, *DERIVED_TABLES):
+        title = f"### `{t.name}`" + (" (derived)" if t.derived else "")
+        lines += [title, "", t.doc, "", f"Key: `{', '.join(t.key)}`", ""]
         lines += ["| column | type | meaning |", "|---|---|---|"]
         for c in t.columns:
             doc = c.doc + (f" Values: {', '.join(f'`{v}`' for v in c.values)}." if c.values else "")

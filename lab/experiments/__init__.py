@@ -2,9 +2,11 @@
 
 The inference core works on aggregated statistics, never on a database, so the
 same code serves SQL-backed analyses, simulations and notebooks; ``analyze`` is
-the one place that reduces a stored experiment to those statistics in DuckDB.
+the one place that reduces a stored experiment to those statistics in DuckDB,
+from the derived per-user table that ``refresh_experiment_users`` builds.
 """
 
+from lab._outcomes import experiment_users_status, refresh_experiment_users
 from lab.experiments._analyze import AnalysisResult, analyze
 from lab.experiments._design import (
     SrmResult,
@@ -39,11 +41,13 @@ __all__ = [
     "SrmResult",
     "adjust_pvalues",
     "compare",
+    "experiment_users_status",
     "mde_means",
     "mde_proportions",
     "pooled_theta",
     "power_means",
     "power_proportions",
+    "refresh_experiment_users",
     "sample_size_means",
     "sample_size_proportions",
     "srm_check",

@@ -27,6 +27,12 @@ start_date)``: ``pre_gmv`` (paid amount) or ``pre_orders``. They adjust the
 per-user mean metrics (``orders``, ``gmv``, ``redeemed_amount``); proportions
 and ratios are left unadjusted.
 
+Per-user order sums come from the derived table ``experiment_users`` when it
+matches the run (:func:`lab.experiments.refresh_experiment_users`, which
+``lab.simulate`` and ``lab.import_logs`` run): one scan of one row per user.
+Otherwise (a run written by hand, or a store built before the table existed)
+they are computed from ``orders``, grouped by user, with the same definitions.
+
 Example
 -------
 >>> import lab
@@ -40,21 +46,22 @@ Example
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from warnings import warn
 
 import numpy as np
 import pandas as pd
 
 from lab import schema
+from lab._outcomes import SUMS, Period, experiment_users_status, order_sums_sql
 from lab.experiments._design import SrmResult, adjust_pvalues, srm_check
 from lab.experiments._inference import compare
 from lab.experiments._stats import CupedStats, MeanStats, ProportionStats, RatioStats
 
-__all__ = ["METRICS", "AnalysisResult", "analyze", "default_control"]
+__all__ = ["METRICS", "SOURCES", "AnalysisResult", "analyze", "default_control", "user_metrics_sql"]
 
 #: Metric name -> (kind, label used in sentences).
 METRICS: dict[str, tuple[str, str]] = {
@@ -87,6 +94,8 @@ _USER_VALUES = {
     "pre_gmv": "coalesce(o.pre_gmv, 0)",
     "pre_orders": "coalesce(o.pre_orders, 0)",
 }
+#: Where per-user order sums come from: grouped from ``orders``, or the derived table.
+SOURCES = ("orders", "experiment_users")
 
 
 def default_control(arms: Sequence[str]) -> str:
@@ -105,72 +114,45 @@ def default_control(arms: Sequence[str]) -> str:
     return sorted(arms)[0]
 
 
-@dataclass(frozen=True)
-class Period:
-    """Campaign and pre-period bounds of a run (half-open intervals)."""
-
-    start: dt.datetime
-    end: dt.datetime
-    pre_start: dt.datetime | None
-
-    @classmethod
-    def of_run(cls, store, run: str) -> Period:
-        info = store.run(run)
-        start, days = info.get("start_date"), info.get("days")
-        if start is None or pd.isna(start) or days is None or pd.isna(days):
-            raise ValueError(
-                f"run {run!r} has no campaign period (runs.start_date and runs.days are NULL)"
-            )
-        start = pd.Timestamp(start).to_pydatetime().replace(tzinfo=None)
-        pre_days = info.get("pre_days")
-        pre = None if pre_days is None or pd.isna(pre_days) or pre_days <= 0 else int(pre_days)
-        return cls(
-            start=start,
-            end=start + dt.timedelta(days=int(days)),
-            pre_start=None if pre is None else start - dt.timedelta(days=pre),
-        )
-
-
-def user_metrics_sql(*, by: str | None = None) -> str:
+def user_metrics_sql(*, by: str | None = None, source: str = "orders") -> str:
     """SQL of one row per assigned user with every metric and covariate.
 
-    Parameters bound by name: ``$run``, ``$experiment``, ``$start``, ``$end``
-    and ``$lo`` (start of the pre-period, or ``$start`` when there is none).
-    Columns: ``user_id``, ``arm``, ``by_value`` (NULL without ``by``), then the
-    per-user values of :data:`_USER_VALUES`.
+    Parameters bound by name: ``$run``, ``$experiment``, and for ``source="orders"``
+    ``$start``, ``$end`` and ``$lo`` (start of the pre-period, or ``$start`` when there
+    is none; :meth:`Period.params`). Columns: ``user_id``, ``arm``, ``by_value`` (NULL
+    without ``by``), then the per-user values of :data:`_USER_VALUES`.
 
-    The scorecard reads these rows to re-randomise users; :func:`analyze`
-    aggregates them inside DuckDB without moving them out.
+    ``source="orders"`` groups the run's orders by user; ``"experiment_users"`` reads
+    the same sums from the derived table (the caller checks it is fresh). The
+    scorecard reads these rows to re-randomise users; :func:`analyze` aggregates them
+    inside DuckDB without moving them out.
     """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     by_sql = "NULL" if by is None else f"u.{_check_by(by)}"
+    # the users join keys on the per-user rows: `o` for the table, `a` (assignments) otherwise
+    key = "o" if source == "experiment_users" else "a"
     join_users = (
-        "" if by is None else "LEFT JOIN users u ON u.run_id = $run AND u.user_id = a.user_id"
+        "" if by is None else f"LEFT JOIN users u ON u.run_id = $run AND u.user_id = {key}.user_id"
     )
     values = ",\n           ".join(f"{expr} AS {name}" for name, expr in _USER_VALUES.items())
+    if source == "experiment_users":
+        # stored as BIGINT; DOUBLE sums of squares cannot overflow and aggregate fastest
+        sums = ", ".join(f"CAST({s} AS DOUBLE) AS {s}" for s in SUMS)
+        return f"""
+    WITH o AS (
+        SELECT user_id, arm, {sums}
+        FROM experiment_users WHERE run_id = $run AND experiment = $experiment
+    )
+    SELECT o.user_id, o.arm, {by_sql} AS by_value,
+           {values}
+    FROM o {join_users}
+    """
     return f"""
     WITH a AS (
         SELECT user_id, arm FROM assignments WHERE run_id = $run AND experiment = $experiment
     ),
-    o AS (
-        -- 0/1 multipliers instead of FILTER clauses: plain DOUBLE sums aggregate fastest
-        SELECT user_id,
-               sum(post) AS orders,
-               sum(post * paid) AS gmv,
-               sum(post * coupon * amount) AS redeemed_amount,
-               sum(post * coupon) AS redeemed_orders,
-               sum((1 - post) * paid) AS pre_gmv,
-               sum(1 - post) AS pre_orders
-        FROM (
-            SELECT user_id,
-                   CAST(ts >= $start AS DOUBLE) AS post,
-                   CAST(amount_fen - discount_fen AS DOUBLE) AS paid,
-                   CAST(amount_fen AS DOUBLE) AS amount,
-                   CAST(coupon_id IS NOT NULL AS DOUBLE) AS coupon
-            FROM orders
-            WHERE run_id = $run AND ts >= $lo AND ts < $end
-        )
-        GROUP BY user_id
-    )
+    o AS ({order_sums_sql()})
     SELECT a.user_id, a.arm, {by_sql} AS by_value,
            {values}
     FROM a LEFT JOIN o ON o.user_id = a.user_id {join_users}
@@ -225,9 +207,8 @@ def _stats(row: pd.Series, metric: str, covariate: str | None):
     return CupedStats(post=mean(metric), pre=pre, sum_products=float(row[f"{metric}__sx"]))
 
 
-def _planned_weights(store, run: str, experiment: str, arms: Sequence[str]) -> np.ndarray:
-    """Arm weights recorded in the run's strategy JSON, or equal weights."""
-    text = store.run(run).get("strategy_json")
+def _planned_weights(text, experiment: str, arms: Sequence[str]) -> np.ndarray:
+    """Arm weights recorded in the run's strategy JSON ``text``, or equal weights."""
     try:
         plan = json.loads(text) if isinstance(text, str) else {}
         for exp in plan.get("experiments", ()):
@@ -382,34 +363,43 @@ def analyze(
         raise ValueError(f"difference must be one of {DIFFERENCES}, got {difference!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    period = Period.of_run(store, run)
-    if covariate is not None and period.pre_start is None:
-        raise ValueError(
-            f"covariate={covariate!r} needs a pre-period, but run {run!r} has pre_days = 0"
-        )
-
-    select = ",\n       ".join(_aggregates(metrics, covariate))
-    sql = f"""
-    WITH per_user AS ({user_metrics_sql(by=by)})
-    SELECT arm, by_value, {select}
-    FROM per_user GROUP BY arm, by_value ORDER BY arm, by_value
-    """
-    params = {
-        "run": run,
-        "experiment": experiment,
-        "start": period.start,
-        "end": period.end,
-        "lo": period.pre_start or period.start,
-    }
-    sums = store.query(sql, params)
-    if sums.empty:
-        known = store.query(
-            "SELECT DISTINCT experiment FROM assignments WHERE run_id = ? ORDER BY 1", [run]
-        )["experiment"].tolist()
-        raise ValueError(
-            f"experiment {experiment!r} has no assignments in run {run!r} "
-            f"(experiments: {', '.join(known) or 'none'})"
-        )
+    with store.connect():  # one connection for every query: a file store opens one per block
+        period = Period.of_run(store, run)
+        if covariate is not None and period.pre_start is None:
+            raise ValueError(
+                f"covariate={covariate!r} needs a pre-period, but run {run!r} has pre_days = 0"
+            )
+        status = experiment_users_status(store, run)
+        if status == "stale":
+            warn(
+                f"experiment_users of run {run!r} no longer matches the run's orders or "
+                "assignments, so analyze recomputes from orders (slower); rebuild it with "
+                f"lab.experiments.refresh_experiment_users(store, {run!r})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        source = "experiment_users" if status == "fresh" else "orders"
+        params = {"run": run, "experiment": experiment}
+        if source == "orders":
+            params.update(period.params())
+        select = ",\n       ".join(_aggregates(metrics, covariate))
+        # without a breakdown, grouping by the all-NULL by_value too costs a third more
+        keys = "arm" if by is None else "arm, by_value"
+        sql = f"""
+        WITH per_user AS ({user_metrics_sql(by=by, source=source)})
+        SELECT arm, {"NULL AS by_value" if by is None else "by_value"}, {select}
+        FROM per_user GROUP BY {keys} ORDER BY {keys}
+        """
+        sums = store.query(sql, params)
+        if sums.empty:
+            known = store.query(
+                "SELECT DISTINCT experiment FROM assignments WHERE run_id = ? ORDER BY 1", [run]
+            )["experiment"].tolist()
+            raise ValueError(
+                f"experiment {experiment!r} has no assignments in run {run!r} "
+                f"(experiments: {', '.join(known) or 'none'})"
+            )
+        plan = store.run(run).get("strategy_json")
     sums["arm"] = sums["arm"].astype(object)
     arms = tuple(sorted(sums["arm"].unique()))
     if len(arms) < 2:
@@ -422,7 +412,7 @@ def analyze(
     counts = sums.groupby("arm")["n"].sum()
     srm = srm_check(
         [int(counts[a]) for a in arms],
-        _planned_weights(store, run, experiment, arms),
+        _planned_weights(plan, experiment, arms),
         arm_names=list(arms),
     )
     warnings = (

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from lab import schema
+from lab._outcomes import refresh_experiment_users
 from lab.ingest import _lab, _tianchi
 from lab.ingest._errors import LogImportError
 from lab.ingest._source import digest, load
@@ -145,6 +146,7 @@ def _record(
         source_sha256=sha,
         **size,
     )
+    refresh_experiment_users(store, run_id)  # derived table, in the import's transaction
 
 
 def _plan(src: Path, format: str, table: str | None) -> tuple[str, dict[str, Path]]:
@@ -197,10 +199,13 @@ def _lab_files(directory: Path) -> dict[str, Path]:
                 "(`python -m lab import` does this)",
             )
         if name not in _lab.TABLES:
+            spec = schema.TABLE_BY_NAME.get(name)
             reason = (
-                "truth tables come only from the simulator"
-                if schema.TABLE_BY_NAME.get(name)
-                else "not a lab table"
+                "not a lab table"
+                if spec is None
+                else f"{name} is derived from the logs on import"
+                if spec.derived
+                else "truth tables come only from the simulator"
             )
             raise LogImportError(
                 str(path), f"{reason}; table files are {', '.join(_lab.TABLES)} (.csv or .parquet)"

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from lab import schema
+from lab._outcomes import refresh_experiment_users
 from lab.store import Store, StoreError
 from lab.world._engine import REFUSED, Claims, Outcome, enforce, engine_metrics
 from lab.world._funnel import Offers, Plan, compile_plan, make_offers
@@ -89,6 +90,7 @@ def _landing(store: Store, run_id: str, new_run: dict, *, staged: bool) -> Itera
         with store.transaction():
             store.create_run(run_id, **new_run)
             yield lambda name, data: store.write(name, data, run_id=run_id)
+            refresh_experiment_users(store, run_id)
         return
     parent = Path(store.path).resolve().parent
     with tempfile.TemporaryDirectory(dir=parent, prefix=".simulate-") as tmp:
@@ -102,6 +104,7 @@ def _landing(store: Store, run_id: str, new_run: dict, *, staged: bool) -> Itera
             try:
                 store.create_run(run_id, **new_run)
                 staging.load(store, run_id)
+                refresh_experiment_users(store, run_id)
             finally:
                 con.execute("SET memory_limit = ?", [old_limit])
 

@@ -10,6 +10,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 import lab
+from lab.experiments import experiment_users_status, refresh_experiment_users
 from lab.experiments._analyze import analyze, default_control
 
 START = dt.datetime(2026, 3, 2)
@@ -101,9 +102,15 @@ def _reference(orders, users):
     return df
 
 
-@pytest.fixture(scope="module")
-def hand():
+@pytest.fixture(scope="module", params=["orders", "experiment_users"])
+def hand(request):
+    """The hand-built store, analysed from orders (never refreshed) or from the derived table."""
     store, orders, users = _store()
+    if request.param == "experiment_users":
+        refresh_experiment_users(store, "r")
+    assert experiment_users_status(store, "r") == (
+        "fresh" if request.param != "orders" else "missing"
+    )
     return store, _reference(orders, users)
 
 

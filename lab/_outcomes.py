@@ -1,0 +1,230 @@
+"""Per-user experiment outcomes, materialised: the derived ``experiment_users`` table.
+
+:func:`lab.analyze` needs, for every user assigned to an experiment, sums of the user's
+orders over the run's campaign period and pre-period. Grouping every order by user on
+every call costs seconds on a run of millions of users, so :func:`refresh_experiment_users`
+computes those sums once per run into ``experiment_users`` (see :mod:`lab.schema`), and
+``analyze`` reduces that table by arm in one scan.
+
+The table is derived data, a pure function of the run's ``runs`` row, ``assignments`` and
+``orders``. It lives in :mod:`lab`, not :mod:`lab.experiments`, because the code that
+writes runs refreshes it (``lab.simulate`` and ``lab.import_logs``, inside their
+transaction) and the world must not import a model. Staleness rule: a refresh records the
+run's ``created_at`` and its row counts of ``orders`` and ``assignments`` in
+``experiment_refreshes``; :func:`experiment_users_status` compares them with the store
+(counts, no grouping: about a millisecond). Rows are appended (``Store.write``) and runs
+are deleted whole (``Store.delete_run``, which removes the ``runs`` row), so any change
+to the sources through the store's API changes one of the three; a reader then ignores the
+table and recomputes from ``orders``. Editing rows in place with raw SQL is not detected.
+
+Example
+-------
+>>> import lab
+>>> from lab.world import simulate
+>>> store = lab.Store(":memory:")
+>>> run = simulate("aa_test", store=store, users=500, days=7, pre_days=7, progress=False)
+>>> experiment_users_status(store, run)  # simulate refreshed it
+'fresh'
+>>> refresh_experiment_users(store, run)  # idempotent: rebuilds the same rows
+500
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from lab import schema
+from lab.store import StoreError
+
+__all__ = [
+    "SUMS",
+    "Period",
+    "experiment_users_status",
+    "order_sums_sql",
+    "refresh_experiment_users",
+]
+
+_USERS = schema.table("experiment_users")
+_REFRESHES = schema.table("experiment_refreshes")
+#: Per-user order sums, as the ``experiment_users`` columns after ``user_id`` and ``arm``.
+SUMS: tuple[str, ...] = tuple(c.name for c in _USERS.columns[4:])
+
+
+@dataclass(frozen=True)
+class Period:
+    """Campaign and pre-period bounds of a run (half-open intervals)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    pre_start: dt.datetime | None
+
+    @classmethod
+    def of_run(cls, store, run: str) -> Period:
+        info = store.run(run)
+        start, days = info.get("start_date"), info.get("days")
+        if start is None or pd.isna(start) or days is None or pd.isna(days):
+            raise ValueError(
+                f"run {run!r} has no campaign period (runs.start_date and runs.days are NULL)"
+            )
+        start = pd.Timestamp(start).to_pydatetime().replace(tzinfo=None)
+        pre_days = info.get("pre_days")
+        pre = None if pre_days is None or pd.isna(pre_days) or pre_days <= 0 else int(pre_days)
+        return cls(
+            start=start,
+            end=start + dt.timedelta(days=int(days)),
+            pre_start=None if pre is None else start - dt.timedelta(days=pre),
+        )
+
+    def params(self) -> dict:
+        """The bounds as the named SQL parameters ``$start``, ``$end`` and ``$lo``."""
+        return {"start": self.start, "end": self.end, "lo": self.pre_start or self.start}
+
+
+def order_sums_sql() -> str:
+    """SQL of one row per user with orders in ``[$lo, $end)`` of run ``$run``.
+
+    Columns ``user_id`` and the DOUBLE sums :data:`SUMS` (campaign period from
+    ``$start``, pre-period before it). Users without orders have no row.
+    """
+    return """
+        -- 0/1 multipliers instead of FILTER clauses: plain DOUBLE sums aggregate fastest
+        SELECT user_id,
+               sum(post) AS orders,
+               sum(post * paid) AS gmv,
+               sum(post * coupon * amount) AS redeemed_amount,
+               sum(post * coupon) AS redeemed_orders,
+               sum((1 - post) * paid) AS pre_gmv,
+               sum(1 - post) AS pre_orders
+        FROM (
+            SELECT user_id,
+                   CAST(ts >= $start AS DOUBLE) AS post,
+                   CAST(amount_fen - discount_fen AS DOUBLE) AS paid,
+                   CAST(amount_fen AS DOUBLE) AS amount,
+                   CAST(coupon_id IS NOT NULL AS DOUBLE) AS coupon
+            FROM orders
+            WHERE run_id = $run AND ts >= $lo AND ts < $end
+        )
+        GROUP BY user_id
+    """
+
+
+def _fingerprint(con, run: str) -> tuple | None:
+    """(created_at, orders rows, assignments rows) of ``run`` now; None if it does not exist."""
+    return con.execute(
+        """
+        SELECT created_at,
+               (SELECT count(*) FROM orders WHERE run_id = $run),
+               (SELECT count(*) FROM assignments WHERE run_id = $run)
+        FROM runs WHERE run_id = $run
+        """,
+        {"run": run},
+    ).fetchone()
+
+
+def refresh_experiment_users(store, run: str) -> int:
+    """(Re)build the ``experiment_users`` rows of ``run`` in one transaction.
+
+    Deletes the run's rows (and those of runs no longer in the store), then inserts one
+    row per ``assignments`` row of the run with the user's order sums over the run's
+    periods (:class:`Period`), and records what they were built from in
+    ``experiment_refreshes``. A run without a campaign period (``start_date`` or
+    ``days`` NULL) gets no rows. Creates the derived tables if the store lacks them.
+    Inside an open :meth:`lab.Store.transaction`, joins it.
+
+    Parameters
+    ----------
+    store : lab.Store
+        A writable store.
+    run : str
+        Run id.
+
+    Returns
+    -------
+    int
+        Number of rows written.
+
+    Raises
+    ------
+    KeyError
+        No such run.
+    lab.StoreError
+        The store is read-only.
+
+    Example
+    -------
+    >>> import lab
+    >>> from lab.world import simulate
+    >>> store = lab.Store(":memory:")
+    >>> run = simulate("aa_test", store=store, users=300, days=7, pre_days=7, progress=False)
+    >>> refresh_experiment_users(store, run)
+    300
+    """
+    if store.read_only:
+        raise StoreError(f"{store.path} is open read-only; open it with read_only=False to refresh")
+    with store.transaction() as con:
+        created = _fingerprint(con, run)
+        if created is None:
+            store.run(run)  # raises the KeyError naming the known runs
+        for t in schema.DERIVED_TABLES:
+            con.execute(t.ddl())
+            con.execute(
+                f"DELETE FROM {t.name} WHERE run_id = ? OR run_id NOT IN (SELECT run_id FROM runs)",
+                [run],
+            )
+        try:
+            period = Period.of_run(store, run)
+        except ValueError:
+            return 0  # no campaign period: nothing to analyse, and analyze says why
+        sums = ", ".join(f"CAST(coalesce(o.{s}, 0) AS BIGINT)" for s in SUMS)
+        written = con.execute(
+            f"""
+            INSERT INTO experiment_users
+            WITH o AS ({order_sums_sql()})
+            SELECT a.run_id, a.experiment, a.user_id, a.arm, {sums}
+            FROM assignments a LEFT JOIN o ON o.user_id = a.user_id
+            WHERE a.run_id = $run
+            """,
+            {"run": run, **period.params()},
+        ).fetchone()[0]
+        con.execute(
+            "INSERT INTO experiment_refreshes VALUES (?, ?, ?, ?, ?)",
+            [run, *created, dt.datetime.now()],
+        )
+    return written
+
+
+def experiment_users_status(store, run: str) -> str:
+    """Whether the ``experiment_users`` rows of ``run`` match its sources.
+
+    Returns ``"fresh"`` (built by :func:`refresh_experiment_users` from the run as it is
+    now), ``"stale"`` (built, but the run's orders, assignments or ``runs`` row changed
+    since) or ``"missing"`` (never built, or a store without the derived tables).
+
+    Example
+    -------
+    >>> import lab
+    >>> store = lab.Store(":memory:")
+    >>> _ = store.create_run("r", origin="import")
+    >>> experiment_users_status(store, "r")
+    'missing'
+    """
+    with store.connect() as con:
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name = 'main' "
+            "AND table_name = ?",
+            [_REFRESHES.name],
+        ).fetchone()[0]
+        if not exists:
+            return "missing"
+        recorded = con.execute(
+            "SELECT run_created_at, orders_rows, assignments_rows "
+            "FROM experiment_refreshes WHERE run_id = ?",
+            [run],
+        ).fetchone()
+        if recorded is None:
+            return "missing"
+        return "fresh" if tuple(recorded) == _fingerprint(con, run) else "stale"
