@@ -3,6 +3,7 @@
 Commands
 --------
 ``generate``  simulate a strategy (a preset or a JSON file) into the store
+``rush``      send a burst of claim attempts through the issuance engine into the store
 ``import``    load a real log (Tianchi O2O CSV, lab-format files) or a ``lab export`` directory
 ``info``      list the runs with row counts and the file size (``--json`` for machines)
 ``export``    write one run as Parquet files, one per table
@@ -48,15 +49,14 @@ class Command:
 
 
 # -- generate -----------------------------------------------------------------------
-def _generate_arguments(p: argparse.ArgumentParser) -> None:
+def _strategy_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that run a strategy: which one, seed, run id."""
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--preset", metavar="NAME", help="a named strategy from lab.world")
     which.add_argument(
         "--strategy", metavar="FILE.json", type=Path, help="a strategy saved as JSON"
     )
     p.add_argument("--users", type=int, help="number of simulated users")
-    p.add_argument("--days", type=int, help="campaign length in days")
-    p.add_argument("--pre-days", type=int, help="days of coupon-free orders before the campaign")
     p.add_argument("--seed", type=int, help="random seed (same seed, same logs)")
     p.add_argument("--run-id", help="id of the new run")
     p.add_argument(
@@ -64,7 +64,8 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _generate(args: argparse.Namespace) -> int:
+def _run_strategy(args: argparse.Namespace, run, options: tuple[str, ...], verb: str) -> int:
+    """Load the strategy ``args`` name, ``run`` it with the options given, print the counts."""
     from lab import world  # the simulator is heavy: load it only when asked to simulate
 
     if args.preset:
@@ -74,19 +75,44 @@ def _generate(args: argparse.Namespace) -> int:
             strategy = world.Strategy.from_json(args.strategy.read_text(encoding="utf-8"))
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{args.strategy}: not a valid strategy ({exc})") from exc
-    options = {
-        k: getattr(args, k)
-        for k in ("users", "days", "pre_days", "seed", "run_id")
-        if getattr(args, k) is not None
-    }
+    given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     store = Store(args.db)
-    run_id = world.simulate(strategy, store=store, progress=args.progress, **options)
+    run_id = run(strategy, store=store, progress=args.progress, **given)
     counts = store.describe_run(run_id).query("rows > 0")
     print(
-        f"generated run {run_id} in {args.db}: "
+        f"{verb} run {run_id} in {args.db}: "
         + ", ".join(f"{r.table} {r.rows:,}" for r in counts.itertuples())
     )
     return 0
+
+
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
+    _strategy_arguments(p)
+    p.add_argument("--days", type=int, help="campaign length in days")
+    p.add_argument("--pre-days", type=int, help="days of coupon-free orders before the campaign")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from lab.world import simulate
+
+    options = ("users", "days", "pre_days", "seed", "run_id")
+    return _run_strategy(args, simulate, options, "generated")
+
+
+# -- rush -------------------------------------------------------------------------------
+def _rush_arguments(p: argparse.ArgumentParser) -> None:
+    _strategy_arguments(p)
+    p.add_argument("--claims", type=int, help="claim attempts in the burst")
+    p.add_argument("--seconds", type=float, help="length of the burst")
+    p.add_argument("--day", type=int, help="campaign day of the burst (0 = first)")
+    p.add_argument("--hour", type=int, help="hour at which the burst starts")
+
+
+def _rush(args: argparse.Namespace) -> int:
+    from lab.world import claim_rush
+
+    options = ("claims", "users", "seconds", "day", "hour", "seed", "run_id")
+    return _run_strategy(args, claim_rush, options, "rushed")
 
 
 # -- import ---------------------------------------------------------------------------
@@ -233,6 +259,9 @@ def _scorecard(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "generate": Command("simulate a strategy into the store", _generate_arguments, _generate),
+    "rush": Command(
+        "send a burst of claim attempts through the issuance engine", _rush_arguments, _rush
+    ),
     "import": Command("import a real log or an exported run", _import_arguments, _import),
     "info": Command("list the runs in the store", _info_arguments, _info),
     "export": Command("export one run as Parquet files", _export_arguments, _export),

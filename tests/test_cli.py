@@ -248,3 +248,16 @@ def test_calibrate_exits_non_zero_when_a_row_is_off(capsys, monkeypatch):
     code, out, _ = run(capsys, "calibrate", "--scale", "0.02", "--no-progress")
     assert code == 1
     assert "C12" in out and "False" in out
+
+
+def test_rush_lands_every_attempt(tmp_path, capsys):
+    db = str(tmp_path / "lab.duckdb")
+    argv = ["rush", "--preset", "morning_doubled", "--claims", "2000", "--users", "500"]
+    code, out, _ = run(capsys, *argv, "--seconds", "30", "--no-progress", "--db", db)
+    assert code == 0 and out.startswith(f"rushed run morning_doubled-rush-s0 in {db}: ")
+    assert "coupons 2,000" in out and "offers" not in out
+    store = lab.Store(db, read_only=True)
+    span = store.query("SELECT min(claimed_at) AS lo, max(claimed_at) AS hi FROM coupons")
+    assert str(span.lo[0]) == "2026-03-02 07:00:00" and str(span.hi[0]) <= "2026-03-02 07:00:29"
+    code, _, err = run(capsys, *argv, "--hour", "25", "--db", db)
+    assert code == 2 and err.startswith("error: hour must be an integer in 0..23")

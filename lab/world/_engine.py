@@ -234,11 +234,11 @@ def engine_metrics(
     ``deliveries`` is a (campaign, run day) count matrix; returns long arrays.
     """
     n_days = deliveries.shape[1]
-    camp = claims.campaign.astype(np.int64)
-    cell = camp * n_days + claims.claimed // DAY
+    cell = claims.claimed // DAY  # (campaign, day) cell; int32 holds any plan's cells
+    cell += claims.campaign.astype(np.int32) * n_days
     size = plan.n * n_days
     requests = np.bincount(cell, minlength=size).reshape(plan.n, n_days)
-    failures = np.bincount(cell, weights=out.status == COMPENSATED, minlength=size).reshape(
+    failures = np.bincount(cell[out.status == COMPENSATED], minlength=size).reshape(
         plan.n, n_days
     )
     rng = rng_for(seed, 7)

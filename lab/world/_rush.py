@@ -172,7 +172,11 @@ def claim_rush(
             )
         who[attempt] = eligible[rng.integers(0, len(eligible), len(attempt))]
     t0 = day * DAY + hour * 3600
-    claimed = np.sort(t0 + np.floor(rng.random(claims) * seconds).astype(np.int32))
+    # whole seconds of the burst, each as likely as its overlap with [0, seconds): counts
+    # per second come out in time order, so no sort of the attempts is needed
+    overlap = np.minimum(1.0, seconds - np.arange(int(np.ceil(seconds))))
+    per_second = rng.multinomial(claims, overlap / overlap.sum())
+    claimed = (t0 + np.repeat(np.arange(len(per_second)), per_second)).astype(np.int32)
 
     def of_users(field: str) -> np.ndarray:
         return np.concatenate([getattr(pop, field) for pop in pops])[who]
