@@ -51,7 +51,7 @@ from lab.experiments import (
 )
 from lab.funnel import FunnelResult, FunnelTrend, dropped_at, funnel, funnel_trend
 from lab.ingest import LogImportError, import_logs
-from lab.metrics import IncrementalGMV, MetricsResult, campaign_metrics
+from lab.metrics import IncrementalGMV, MetricsResult, PushFatigue, campaign_metrics, push_fatigue
 from lab.retention import RetentionResult, retention
 from lab.risk import (
     ReconciliationReport,
@@ -118,6 +118,7 @@ __all__ = [
     "LogImportError",
     "MeanStats",
     "MetricsResult",
+    "PushFatigue",
     "ProportionStats",
     "RatioStats",
     "ReconciliationReport",
@@ -162,6 +163,7 @@ __all__ = [
     "refresh_experiment_users",
     "predict_ladder",
     "preset",
+    "push_fatigue",
     "qini_curve",
     "reconcile",
     "redemption_cycle",

@@ -330,42 +330,30 @@ def _check_top_n(top_n) -> int | None:
 
 def _step_table(counts: pd.DataFrame, spec: _Spec, keys: list[str]) -> pd.DataFrame:
     """Wide ``n0..n{k}`` counts per group into the tidy per-step table."""
-    rows = []
-    for _, r in counts.iterrows():
-        first = int(r["n0"])
-        for i, step in enumerate(spec.steps):
-            c = int(r[f"n{i}"])
-            prev = int(r[f"n{i - 1}"]) if i else c
-            rows.append(
-                {
-                    **{key: r[key] for key in keys},
-                    "step_index": i,
-                    "step": step,
-                    "count": c,
-                    "conversion_from_start": c / first if first else np.nan,
-                    "conversion_from_previous": c / prev if prev else np.nan,
-                    "dropoff": prev - c,
-                }
-            )
-    cols = [
-        *keys,
-        "step_index",
-        "step",
-        "count",
-        "conversion_from_start",
-        "conversion_from_previous",
-        "dropoff",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    n, g = len(spec.steps), len(counts)
+    c = counts[[f"n{i}" for i in range(n)]].to_numpy(dtype="int64").reshape(g, n)
+    prev = np.concatenate([c[:, :1], c[:, :-1]], axis=1)
+    first = np.broadcast_to(c[:, :1], c.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        from_start = np.where(first > 0, c / first, np.nan)
+        from_previous = np.where(prev > 0, c / prev, np.nan)
+    table = counts[keys].iloc[np.repeat(np.arange(g), n)].reset_index(drop=True)
+    table["step_index"] = np.tile(np.arange(n, dtype="int64"), g)
+    table["step"] = pd.Series(np.tile(np.array(spec.steps, dtype=object), g), dtype="str")
+    table["count"] = c.ravel()
+    table["conversion_from_start"] = from_start.ravel()
+    table["conversion_from_previous"] = from_previous.ravel()
+    table["dropoff"] = (prev - c).ravel()
+    return table
 
 
-def _map_items(value) -> list[tuple[int, int]]:
-    """Items of a DuckDB MAP as returned in a DataFrame (a dict, or keys and values)."""
-    if value is None or (not isinstance(value, dict) and pd.isna(value)):
-        return []
-    if isinstance(value, dict) and set(value) == {"key", "value"}:
-        return list(zip(value["key"], value["value"], strict=True))
-    return list(value.items())
+def _durations(q: np.ndarray) -> np.ndarray:
+    """Float microseconds (NaN for none) as ``timedelta64[us]``, rounded to the
+    microsecond (interpolated quantiles can fall between two)."""
+    out = np.full(q.shape, np.timedelta64("NaT"), dtype="m8[us]")
+    ok = ~np.isnan(q)
+    out[ok] = np.rint(q[ok]).astype("int64").astype("m8[us]")
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -381,7 +369,8 @@ class FunnelResult:
     time_to_convert : DataFrame
         One row per group: ``converted`` (units that reached the last step) and the
         ``p25``, ``median``, ``p75``, ``p90`` of the time from first to last step
-        (Timedelta; linear interpolation, as ``Series.quantile``).
+        (``timedelta64[us]``; linear interpolation, as ``Series.quantile``, rounded to
+        the microsecond).
     histogram : DataFrame
         Per group and bin of :data:`HISTOGRAM_EDGES`: ``bin`` label, ``lower`` and
         ``upper`` (Timedelta; upper is NaT for the last bin) and ``count``.
@@ -499,13 +488,16 @@ def funnel(
     gby = f"GROUP BY {', '.join(f'g{i}' for i in range(k))}" if k else ""
     counts = ", ".join(f"count(t{i}) AS n{i}" for i in range(n))
     # histogram(x, bounds) counts x <= bound per bound (and the rest under the type's
-    # maximum): integer microseconds make "< next edge" exactly "<= next edge - 1"
+    # maximum): integer microseconds make "< next edge" exactly "<= next edge - 1".
+    # Its MAP is read back as a list over the bounds, so Python never loops over it.
     dur = f"epoch_us(t{n - 1}) - epoch_us(t0)"
     params["bounds"] = [e * 1_000_000 - 1 for e in HISTOGRAM_EDGES[1:]]
     sql = (
         _labelled_sql(spec, params, top_n)
-        + f" SELECT {gsel}{counts}, quantile_cont({dur}, {list(QUANTILES)}) AS q, "
-        f"histogram({dur}, $bounds) AS h FROM lab {gby}"
+        + f", agg AS (SELECT {gsel}{counts}, quantile_cont({dur}, {list(QUANTILES)}) AS q, "
+        f"histogram({dur}, $bounds) AS h FROM lab {gby}) "
+        "SELECT * EXCLUDE (h), "
+        "list_transform($bounds, lambda b: coalesce(map_extract_value(h, b), 0)) AS h FROM agg"
     )
     out = store.query(sql, _bind(sql, params))
     if k:
@@ -514,38 +506,27 @@ def funnel(
         out = pd.concat([out[~is_other], out[is_other]], ignore_index=True)
     table = _step_table(out, spec, keys)
 
-    ttc_rows, hist_rows = [], []
-    for _, r in out.iterrows():
-        group = {key: r[key] for key in keys}
-        q = r["q"] if isinstance(r["q"], list | np.ndarray) else [np.nan] * len(QUANTILES)
-        q = [
-            pd.Timedelta(microseconds=float(v)) if v is not None and not pd.isna(v) else pd.NaT
-            for v in q
-        ]
-        ttc_rows.append(
-            {
-                **group,
-                "converted": int(r[f"n{n - 1}"]),
-                **dict(zip(("p25", "median", "p75", "p90"), q, strict=True)),
-            }
-        )
-        bin_of = {b: j for j, b in enumerate(params["bounds"])}
-        hist = np.zeros(len(HISTOGRAM_EDGES), dtype="int64")
-        for bound, count in _map_items(r["h"]):
-            hist[bin_of.get(bound, len(HISTOGRAM_EDGES) - 1)] += count
-        for j, label in enumerate(HISTOGRAM_LABELS):
-            upper = HISTOGRAM_EDGES[j + 1] if j + 1 < len(HISTOGRAM_EDGES) else None
-            hist_rows.append(
-                {
-                    **group,
-                    "bin": label,
-                    "lower": pd.Timedelta(seconds=HISTOGRAM_EDGES[j]),
-                    "upper": pd.NaT if upper is None else pd.Timedelta(seconds=upper),
-                    "count": int(hist[j]),
-                }
-            )
-    ttc = pd.DataFrame(ttc_rows, columns=[*keys, "converted", "p25", "median", "p75", "p90"])
-    histogram = pd.DataFrame(hist_rows, columns=[*keys, "bin", "lower", "upper", "count"])
+    g, bins = len(out), len(HISTOGRAM_EDGES)
+    converted = out[f"n{n - 1}"].to_numpy(dtype="int64")
+    q = np.full((g, len(QUANTILES)), np.nan)
+    has_q = (converted > 0) & out["q"].notna().to_numpy()
+    if has_q.any():
+        q[has_q] = np.array(out["q"][has_q].tolist(), dtype="float64")
+    ttc = out[keys].reset_index(drop=True)
+    ttc["converted"] = converted
+    for j, name in enumerate(("p25", "median", "p75", "p90")):
+        ttc[name] = _durations(q[:, j])
+    hist = np.zeros((g, bins), dtype="int64")
+    if g:
+        hist[:, :-1] = np.array(out["h"].tolist(), dtype="int64").reshape(g, bins - 1)
+    hist[:, -1] = converted - hist[:, :-1].sum(axis=1)  # at or above the last edge
+    histogram = out[keys].iloc[np.repeat(np.arange(g), bins)].reset_index(drop=True)
+    histogram["bin"] = pd.Series(np.tile(np.array(HISTOGRAM_LABELS, dtype=object), g), dtype="str")
+    edges = pd.to_timedelta(np.array(HISTOGRAM_EDGES), unit="s").astype("m8[us]")
+    histogram["lower"] = np.tile(edges.to_numpy(), g)
+    upper = np.append(edges.to_numpy()[1:], np.timedelta64("NaT", "us"))
+    histogram["upper"] = np.tile(upper, g)
+    histogram["count"] = hist.ravel()
     return FunnelResult(
         spec.run,
         spec.steps,

@@ -1,4 +1,5 @@
-"""Campaign metrics: the seed's reported ROI per group next to a holdout-based incremental ROI.
+"""Campaign metrics: the seed's reported ROI per group next to a holdout-based incremental
+ROI, and push fatigue (claim rate per push against pushes per day).
 
 Example
 -------
@@ -9,6 +10,7 @@ Example
 True
 """
 
+from lab.metrics._fatigue import PushFatigue, push_fatigue
 from lab.metrics._metrics import IncrementalGMV, MetricsResult, campaign_metrics
 
-__all__ = ["IncrementalGMV", "MetricsResult", "campaign_metrics"]
+__all__ = ["IncrementalGMV", "MetricsResult", "PushFatigue", "campaign_metrics", "push_fatigue"]

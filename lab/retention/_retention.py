@@ -298,13 +298,19 @@ def retention(
         col = {"users": "u", "stocks": "s", "events": "m"}[t] + f".{c}"
         gexpr.append(f"coalesce(CAST({col} AS VARCHAR), '{MISSING}') AS g{i}")
     gs = "".join(f", g{i}" for i in range(len(keys)))
-    # period is one of PERIODS (checked above), so it is safe as a literal
-    trunc = f"date_trunc('{period}', {{}})"
+
+    # Periods are counted on DATE values (whole days), cheaper to bucket and subtract than
+    # timestamps. period is one of PERIODS (checked above), so it is safe as a literal.
+    def cohort_of(ts: str) -> str:
+        day = f"CAST({ts} AS DATE)"
+        return day if period == "day" else f"CAST(date_trunc('{period}', {day}) AS DATE)"
+
+    ret_day = "CAST(r.ts AS DATE)"
     if period == "month":
-        k_expr = f"date_diff('month', m.cohort, {trunc.format('r.ts')})"
+        k_expr = f"date_diff('month', m.cohort, {ret_day})"
     else:
-        days = f"date_diff('day', m.cohort, {trunc.format('r.ts')})"
-        k_expr = days if period == "day" else f"{days} // 7"
+        # a return is never before its cohort's first day: // (which truncates) floors
+        k_expr = f"({ret_day} - m.cohort)" + ("" if period == "day" else " // 7")
     after = (
         "(r.ts > m.ts OR (r.ts = m.ts AND r.id > m.id))"
         if start_event == return_event
@@ -315,7 +321,7 @@ def retention(
         if period == "month":
             horizon = "m.cohort + to_months($max_k + 1)"
         else:
-            horizon = f"m.cohort + to_days(($max_k + 1) * {7 if period == 'week' else 1})"
+            horizon = f"m.cohort + ($max_k + 1) * {7 if period == 'week' else 1}"
         counted = (
             f"SELECT cohort{gs}, k, count(*) AS n FROM (SELECT DISTINCT m.user_id, m.cohort{gs}, "
             f"{k_expr} AS k FROM mem m JOIN ret r ON r.user_id = m.user_id AND {after} "
@@ -336,13 +342,13 @@ def retention(
     carried += [
         c for _, t, c in breakdown if t == "events" and c not in ("user_id", "ts", *carried)
     ]
-    group = "user_id" if first_time else f"user_id, {trunc.format('ts')}"
+    group = "user_id" if first_time else f"user_id, {cohort_of('ts')}"
     sql = (
         f"WITH st AS ({st}), ret AS ({ret}), "
         f"anchor AS (SELECT user_id, min(ts) AS ts"
         f"{''.join(f', arg_min({c}, {key}) AS {c}' for c in carried)} FROM st GROUP BY {group}), "
         f"mem AS MATERIALIZED (SELECT m.user_id, m.ts{', m.id' if 'id' in carried else ''}, "
-        f"{trunc.format('m.ts')} AS cohort{''.join(', ' + g for g in gexpr)} "
+        f"{cohort_of('m.ts')} AS cohort{''.join(', ' + g for g in gexpr)} "
         f"FROM anchor m {' '.join(joins)}) "
         f"SELECT cohort{gs}, -1 AS k, count(*) AS n FROM mem GROUP BY ALL "
         f"UNION ALL {counted}"

@@ -24,7 +24,7 @@ from lab import calibration as cal
 from lab import schema
 from lab.cycle import redemption_cycle
 from lab.funnel import funnel
-from lab.metrics import campaign_metrics
+from lab.metrics import campaign_metrics, push_fatigue
 from lab.retention import retention
 from lab.world import simulate
 
@@ -205,11 +205,15 @@ def model_c12(store, run: str) -> tuple[float, int]:
 
 
 def model_c13(store, runs: dict[str, str]) -> dict[str, float]:
-    """Mean claim-to-redemption days per platform world, from the cycle model."""
-    return {
+    """Mean claim-to-redemption days per platform world, from the cycle model, and the
+    push-fatigue slope of the Meituan world's app pushes, from ``push_fatigue``."""
+    out = {
         key: float(redemption_cycle(store, run=runs[key]).to_frame()["mean_cycle_days"].iloc[0])
         for key in PLATFORM_WORLDS
     }
+    fatigue = push_fatigue(store, run=runs["meituan"], entry="app_push", platform="meituan")
+    out["fatigue_slope"] = fatigue.slope
+    return out
 
 
 def model_c16_error(store, run: str) -> float:
@@ -351,19 +355,24 @@ def test_c12_deliveries_per_active_wechat_user_day(worlds, figures):
 
 
 def test_c13_mean_cycle_per_platform(worlds, figures):
-    """C13 via ``redemption_cycle(run).to_frame()["mean_cycle_days"]`` per platform world.
+    """C13 via ``redemption_cycle(run).to_frame()["mean_cycle_days"]`` per platform world,
+    and ``push_fatigue(run=meituan, entry="app_push", platform="meituan").slope``.
 
-    Same definition: mean of ``redeemed_at − issued_at`` in days over redeemed coupons
-    (every redeemed coupon is issued and has an issue time). The fatigue slope of C13
-    is not a figure of these models and is left out of the check.
+    Same definitions: mean of ``redeemed_at − issued_at`` in days over redeemed coupons
+    (every redeemed coupon is issued and has an issue time); and the OLS slope of the
+    claim rate per push on the pushes a user got that day, over the Meituan app-push
+    user-days (``measure_c13`` fits it by WLS on the per-push-count means, which is the
+    same estimate), hence ``rel=1e-9``. The slope's cluster-robust interval lies below 0.
     """
     store, runs = worlds
     model = figures["C13"]
     sql = cal.measure_c13(store, runs={k: runs[k] for k in PLATFORM_WORLDS})
-    for key in PLATFORM_WORLDS:
+    for key in (*PLATFORM_WORLDS, "fatigue_slope"):
         assert model[key] == pytest.approx(sql[key], rel=1e-9), key
+    fatigue = push_fatigue(store, run=runs["meituan"], entry="app_push", platform="meituan")
+    assert fatigue.ci_high < 0
     res = cal.check({"C13": model})
-    assert set(res["metric"]) == {"C13.meituan", "C13.mix"}  # the slope rule is skipped
+    assert set(res["metric"]) == {"C13.meituan", "C13.mix", "C13.fatigue_slope"}
     assert res["ok"].all(), res.to_string()
 
 
