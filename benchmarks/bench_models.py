@@ -1,4 +1,4 @@
-"""Funnel and retention on large stores, and against vectorised pandas on 10M events.
+"""Funnel and retention on large stores, and against pandas on 10M events.
 
 Run from the repository root: ``python -m benchmarks.bench_models [--events N]``.
 
@@ -10,11 +10,25 @@ Run from the repository root: ``python -m benchmarks.bench_models [--events N]``
    ``lab.retention.retention`` (first claim → any order, daily) on the large store,
    median of ``--repeats``, each job in a child process so its peak resident memory
    (``ru_maxrss``) covers that job alone.
-3. On the compare store, times the same models against plain vectorised pandas versions
-   computed on DataFrames already in memory (loading them is timed separately).
+3. On the compare store, times the same two computations (steps exposure → rule_view →
+   claim → redeem, ordered, offers, 7-day window; first claim → any order, day periods,
+   exact mode, periods 0..14) three ways, on DataFrames already in memory (loading them
+   is timed separately):
+
+   * the **reference** implementations the model tests check against
+     (``tests/models/reference_funnel.py``, ``reference_retention.py``): plain pandas and
+     Python loops, as the issue's "pandas reference". They take minutes (the funnel
+     ~40 min at 10M events), so they run once (``repeats`` 1) and their timing and
+     results are cached in ``scratch/models-<N>-reference.json``; ``--fresh-reference``
+     runs them again.
+   * hand-vectorised pandas versions defined here (the stricter comparison).
+
+   Every comparison first asserts that the results agree: funnel step counts (and, with
+   the reference, the time-to-convert histogram), retention cohort sizes and retained
+   counts per cohort and period.
 
 Writes ``benchmarks/results/models.json``. Targets: funnel <= 2 s and retention <= 3 s at
-100M events, >= 20x faster than pandas at 10M, peak memory <= 3 GB.
+100M events, >= 20x faster than the pandas reference at 10M, peak memory <= 3 GB.
 """
 
 from __future__ import annotations
@@ -35,12 +49,14 @@ import pyarrow as pa
 from benchmarks._common import median_of, write_result
 
 SCRATCH = Path(__file__).parent / "scratch"
+TESTS = Path(__file__).parent.parent / "tests" / "models"
 START = np.datetime64("2026-03-02T00:00:00", "us")
 DAYS = 28
 N_STOCKS = 40
 CHUNK_OFFERS = 4_000_000
 STEPS = ("exposure", "rule_view", "claim", "redeem")
 WINDOW = pd.Timedelta(days=7)
+MAX_PERIODS = 14
 # conversion of each step from the previous one, and the mean delay (seconds)
 STEP_P = {"exposed_at": 0.75, "rule_viewed_at": 0.65, "claimed_at": 0.78, "redeemed_at": 0.4}
 STEP_DELAY = {"exposed_at": 600, "rule_viewed_at": 120, "claimed_at": 60, "redeemed_at": 2 * 86400}
@@ -213,6 +229,21 @@ def ensure_store(n_events: int) -> tuple[Path, dict]:
     return path, counts
 
 
+def ensure_reference(db: Path, n_events: int, *, fresh: bool) -> dict:
+    """Timings and results of the tests' reference implementations on the compare store,
+    run once and cached next to the store (they take tens of minutes)."""
+    path = SCRATCH / f"models-{n_events}-reference.json"
+    if path.exists() and not fresh:
+        return json.loads(path.read_text())
+    out = {}
+    for name in ("reference_funnel", "reference_retention"):
+        out[name] = run_job(name, db, 1)
+        out[name]["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        print(name, {k: v for k, v in out[name].items() if k != "check"}, flush=True)
+    path.write_text(json.dumps(out))
+    return out
+
+
 # -- pandas versions -----------------------------------------------------------------------
 def pandas_funnel(events: pd.DataFrame) -> list[int]:
     """Default offer funnel, ordered, 7-day window, from the event log."""
@@ -229,22 +260,73 @@ def pandas_funnel(events: pd.DataFrame) -> list[int]:
     return [int(r.sum()) for r in reached]
 
 
-def pandas_retention(
-    events: pd.DataFrame, orders: pd.DataFrame, max_periods: int = 14
-) -> pd.Series:
-    """First claim → any order, exact day, cohort × period counts."""
+def pandas_retention(events: pd.DataFrame, orders: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """First claim → any order, exact day: cohort sizes and (cohort, k) retained counts."""
     claims = events[events["event_type"] == "claim"].sort_values(["ts", "event_id"])
     first = claims.drop_duplicates("user_id")[["user_id", "ts"]]
     first = first.assign(cohort=first["ts"].dt.floor("D"))
     m = first.merge(orders[["user_id", "ts"]], on="user_id", suffixes=("", "_r"))
     m = m[m["ts_r"] >= m["ts"]]
     m["k"] = (m["ts_r"].dt.floor("D") - m["cohort"]).dt.days
-    m = m[m["k"] <= max_periods].drop_duplicates(["user_id", "k"])
-    first.groupby("cohort").size()
-    return m.groupby(["cohort", "k"]).size()
+    m = m[m["k"] <= MAX_PERIODS].drop_duplicates(["user_id", "k"])
+    return first.groupby("cohort").size(), m.groupby(["cohort", "k"]).size()
+
+
+def _day(ts) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d")
+
+
+def retention_cells(sizes: pd.Series, retained: pd.Series) -> list[list]:
+    """``[cohort day, period, cohort size, retained]`` for every cohort and period with a
+    return: the figures every retention version must agree on."""
+    size = {_day(c): int(n) for c, n in sizes.items()}
+    return sorted([_day(c), int(k), size[_day(c)], int(n)] for (c, k), n in retained.items() if n)
+
+
+def model_retention_cells(table: pd.DataFrame) -> list[list]:
+    t = table[table["retained"] > 0]
+    return sorted(
+        [_day(c), int(k), int(s), int(n)]
+        for c, k, s, n in t[["cohort", "period", "cohort_size", "retained"]].itertuples(index=False)
+    )
+
+
+def reference_funnel_check(logs: dict) -> dict:
+    """The model tests' plain reference: per-offer walk, then counts and histogram."""
+    from reference_funnel import reference_entities, reference_funnel
+
+    ent = reference_entities(logs, steps=STEPS, order="ordered", window=WINDOW, unit="offer")
+    table, ttc, hist = reference_funnel(ent, steps=STEPS, keys=[], top_n=None)
+    return {
+        "counts": [int(c) for c in table["count"]],
+        "histogram": [int(c) for c in hist[0]["counts"]],
+    }
+
+
+def reference_retention_check(logs: dict, run_end: pd.Timestamp) -> dict:
+    from reference_retention import reference_retention
+
+    table, _, _ = reference_retention(
+        logs,
+        start_event="claim",
+        return_event="order",
+        period="day",
+        mode="exact",
+        first_time=True,
+        max_periods=MAX_PERIODS,
+        run_end=run_end,
+    )
+    return {"cells": model_retention_cells(table)}
 
 
 # -- jobs (run in a child process) -------------------------------------------------------
+def _timed(fn, repeats: int) -> tuple[float, object]:
+    """Median seconds of ``repeats`` calls, and the last call's result."""
+    box = []
+    seconds = median_of(lambda: box.append(fn()), repeats)
+    return seconds, box[-1]
+
+
 def job(name: str, db: str, repeats: int) -> dict:
     import lab
     from lab.funnel import funnel
@@ -253,12 +335,32 @@ def job(name: str, db: str, repeats: int) -> dict:
     store = lab.Store(db, read_only=True)
     out: dict = {}
     with store.connect():  # one connection for the whole job: no reopen cost per call
-        if name == "funnel":
-            out["seconds"] = median_of(lambda: funnel(store, run="bench"), repeats)
-        elif name == "funnel_events":
-            out["seconds"] = median_of(lambda: funnel(store, run="bench", source="events"), repeats)
+        if name in ("funnel", "funnel_events"):
+            source = "auto" if name == "funnel" else "events"
+            out["seconds"], res = _timed(
+                lambda: funnel(
+                    store, run="bench", steps=STEPS, window=WINDOW, order="ordered", source=source
+                ),
+                repeats,
+            )
+            out["check"] = {
+                "counts": res.table["count"].astype(int).tolist(),
+                "histogram": res.histogram["count"].astype(int).tolist(),
+            }
         elif name == "retention":
-            out["seconds"] = median_of(lambda: retention(store, run="bench"), repeats)
+            out["seconds"], res = _timed(
+                lambda: retention(
+                    store,
+                    run="bench",
+                    start_event="claim",
+                    return_event="order",
+                    period="day",
+                    mode="exact",
+                    max_periods=MAX_PERIODS,
+                ),
+                repeats,
+            )
+            out["check"] = {"cells": model_retention_cells(res.table)}
         elif name in ("pandas_funnel", "pandas_retention"):
             t = time.perf_counter()
             events = store.query(
@@ -269,9 +371,34 @@ def job(name: str, db: str, repeats: int) -> dict:
             orders = store.query("SELECT user_id, ts FROM orders WHERE run_id = ?", ["bench"])
             out["load_seconds"] = time.perf_counter() - t
             if name == "pandas_funnel":
-                out["seconds"] = median_of(lambda: pandas_funnel(events), repeats)
+                out["seconds"], counts = _timed(lambda: pandas_funnel(events), repeats)
+                out["check"] = {"counts": counts}
             else:
-                out["seconds"] = median_of(lambda: pandas_retention(events, orders), repeats)
+                out["seconds"], (sizes, kept) = _timed(
+                    lambda: pandas_retention(events, orders), repeats
+                )
+                out["check"] = {"cells": retention_cells(sizes, kept)}
+        elif name in ("reference_funnel", "reference_retention"):
+            sys.path.insert(0, str(TESTS))
+            t = time.perf_counter()
+            tables = ("events", "users", "stocks", "orders", "coupons")
+            logs = {
+                tbl: store.query(
+                    f"SELECT * EXCLUDE (run_id) FROM {tbl} WHERE run_id = ?", ["bench"]
+                )
+                for tbl in tables
+            }
+            info = store.run("bench")
+            out["load_seconds"] = time.perf_counter() - t
+            out["repeats"] = 1  # minutes per call: once is enough against a 20x target
+            t = time.perf_counter()
+            if name == "reference_funnel":
+                out["check"] = reference_funnel_check(logs)
+            else:
+                run_end = pd.Timestamp(info["start_date"]) + pd.Timedelta(days=int(info["days"]))
+                out["check"] = reference_retention_check(logs, run_end)
+            out["seconds"] = time.perf_counter() - t
+            out["load_average"] = round(os.getloadavg()[0], 1)
         else:
             raise ValueError(f"unknown job {name!r}")
     out["peak_rss_mb"] = peak_rss_mb()
@@ -313,6 +440,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000_000)
     parser.add_argument("--compare-events", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--fresh-reference",
+        action="store_true",
+        help="run the tests' reference implementations again instead of using their cache",
+    )
+    parser.add_argument(
+        "--reference-only",
+        action="store_true",
+        help="only run (and cache) the reference implementations on the compare store",
+    )
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--job")
     parser.add_argument("--db")
@@ -325,26 +462,56 @@ def main() -> None:
     if args.job:
         print(json.dumps(job(args.job, args.db, args.repeats)))
         return
+    if args.reference_only:
+        small, _ = ensure_store(args.compare_events)
+        ensure_reference(small, args.compare_events, fresh=args.fresh_reference)
+        return
 
     # the machine is shared: record how busy it was, since timings scale with it
     figures: dict = {"repeats": args.repeats, "load_average_start": round(os.getloadavg()[0], 1)}
     small, small_counts = ensure_store(args.compare_events)
     figures["compare_store"] = small_counts
+    figures["compared"] = (
+        f"funnel: steps {' → '.join(STEPS)}, ordered, unit offer, window {WINDOW}; "
+        f"retention: first claim → any order, period day, mode exact, periods 0..{MAX_PERIODS}"
+    )
+    checks: dict = {}
+    reference = ensure_reference(small, args.compare_events, fresh=args.fresh_reference)
+    for name in ("reference_funnel", "reference_retention"):
+        checks[name] = reference[name].pop("check")
+        figures[f"compare_{name}"] = reference[name]
     for name in ("funnel", "funnel_events", "retention", "pandas_funnel", "pandas_retention"):
-        figures[f"compare_{name}"] = run_job(name, small, args.repeats)
-        print(name, figures[f"compare_{name}"], flush=True)
-    figures["funnel_speedup_vs_pandas"] = round(
-        figures["compare_pandas_funnel"]["seconds"] / figures["compare_funnel"]["seconds"], 1
-    )
-    figures["retention_speedup_vs_pandas"] = round(
-        figures["compare_pandas_retention"]["seconds"] / figures["compare_retention"]["seconds"], 1
-    )
+        result = run_job(name, small, args.repeats)
+        checks[name] = result.pop("check")
+        figures[f"compare_{name}"] = result
+        print(name, result, flush=True)
+
+    # the speedups compare like with like: the results must agree first
+    for name in ("funnel_events", "pandas_funnel", "reference_funnel"):
+        assert checks[name]["counts"] == checks["funnel"]["counts"], (name, checks[name])
+    assert checks["reference_funnel"]["histogram"] == checks["funnel"]["histogram"]
+    for name in ("pandas_retention", "reference_retention"):
+        assert checks[name]["cells"] == checks["retention"]["cells"], name
+    figures["results_agree"] = {
+        "funnel_step_counts": checks["funnel"]["counts"],
+        "retention_cells_compared": len(checks["retention"]["cells"]),
+    }
+    for model in ("funnel", "retention"):
+        seconds = figures[f"compare_{model}"]["seconds"]
+        figures[f"{model}_speedup_vs_reference"] = round(
+            figures[f"compare_reference_{model}"]["seconds"] / seconds, 1
+        )
+        figures[f"{model}_speedup_vs_vectorised_pandas"] = round(
+            figures[f"compare_pandas_{model}"]["seconds"] / seconds, 1
+        )
 
     big, big_counts = ensure_store(args.events)
     figures["large_store"] = big_counts
     for name in ("funnel", "retention"):
-        figures[f"large_{name}"] = run_job(name, big, args.repeats)
-        print(name, figures[f"large_{name}"], flush=True)
+        result = run_job(name, big, args.repeats)
+        result.pop("check")
+        figures[f"large_{name}"] = result
+        print(name, result, flush=True)
     figures["load_average_end"] = round(os.getloadavg()[0], 1)
     print(write_result("models", figures))
 
