@@ -131,7 +131,8 @@ true_800 = test[["user_id"]].merge(truth[truth["amount_fen"] == 800], on="user_i
 predicted = held_out.predict_uplift(test[list(UPLIFT_FEATURES)])
 qini = qini_curve(predicted, test["treatment"], test["outcome"], true_uplift=true_800)
 gain = {name: area - qini.areas["random"] for name, area in qini.areas.items() if name != "random"}
-print(f"Qini coefficient on held-out users: {qini.coefficient:,.0f} (above 0: ranks better than random)")
+verdict = "better than" if qini.coefficient > 0 else "no better than"
+print(f"Qini coefficient on held-out users: {qini.coefficient:,.0f} ({verdict} random on observed GMV)")
 print(f"oracle's Qini coefficient: {gain.get('oracle', float('nan')):,.0f}")
 print(f"rank correlation of predicted and true uplift: {pd.Series(predicted).corr(pd.Series(true_800), method='spearman'):.4f}")
 
