@@ -66,7 +66,7 @@ lab: $(VENV)/.installed ## Open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab --ip=$(ADDRESS) notebooks/
 
 bench: $(VENV)/.installed ## Run the benchmarks; figures go to benchmarks/results/*.json
-	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in benchmarks/bench_*.py; do m=$$(basename $$f .py); echo "== $$m"; $(PY) -m benchmarks.$$m || exit 1; done
 
 clean: ## Remove the virtualenv and generated data (keeps committed samples)
 	rm -rf $(VENV) $(DB) data/scratch benchmarks/scratch
