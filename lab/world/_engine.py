@@ -238,9 +238,7 @@ def engine_metrics(
     cell += claims.campaign.astype(np.int32) * n_days
     size = plan.n * n_days
     requests = np.bincount(cell, minlength=size).reshape(plan.n, n_days)
-    failures = np.bincount(cell[out.status == COMPENSATED], minlength=size).reshape(
-        plan.n, n_days
-    )
+    failures = np.bincount(cell[out.status == COMPENSATED], minlength=size).reshape(plan.n, n_days)
     rng = rng_for(seed, 7)
     noise = np.exp(rng.normal(0, p.cost_noise_sigma, (plan.n, n_days)))
     mult = np.where(plan.lbs, p.lbs_cost_mult, 1.0)[:, None]
