@@ -49,24 +49,28 @@ class Outcome:
 
 def _group_codes(cols: list[np.ndarray], limit: int) -> np.ndarray:
     """One int64 code per row, equal exactly when every column is equal, all below ``limit``."""
-    code = np.zeros(len(cols[0]), np.int64)
-    size = 1
+    code, size = None, 1
     for col in cols:
-        col = col.astype(np.int64)
+        col = col.astype(np.int64)  # a copy: shifted in place below
         lo = int(col.min())
         span = int(col.max()) - lo + 1
         if span > limit:  # sparse ids (device hashes): dense codes, by hashing
-            col = pd.factorize(col)[0]
-            lo, span = 0, int(col.max()) + 1
+            col = pd.factorize(col)[0].astype(np.int64)
+            span = int(col.max()) + 1
+        else:
+            col -= lo
+        if code is None:
+            code, size = col, span
+            continue
         if size * span > limit:
             code = np.unique(code, return_inverse=True)[1]
             size = int(code.max()) + 1
         if size * span > limit:
-            code = np.unique(np.column_stack([code, col - lo]), axis=0, return_inverse=True)[1]
+            code = np.unique(np.column_stack([code, col]), axis=0, return_inverse=True)[1]
             size = int(code.max()) + 1
             continue
         code *= span
-        code += col - lo
+        code += col
         size *= span
     return code
 
@@ -76,7 +80,8 @@ class _Timeline:
 
     A rule ranks attempts within groups of equal keys in time order. Packing the group
     code and the time position into one int64 makes that a single sort of integers
-    rather than a sort on several keys.
+    rather than a sort on several keys. Arrays are updated in place where possible:
+    at 10M attempts every fresh array costs page faults.
     """
 
     def __init__(self, t: np.ndarray) -> None:
@@ -85,37 +90,44 @@ class _Timeline:
         self.position = np.empty(n, np.int64)
         self.position[self.order] = np.arange(n)
         self.bits = max(1, (n - 1).bit_length())
+        self._by_attempt = np.empty(n, np.int64)  # scratch: a rule's result per attempt
 
     def _sorted(self, keys: list[np.ndarray], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``idx`` ordered by group then time, and where each group starts."""
-        code = _group_codes([k[idx] for k in keys], limit=1 << (62 - self.bits))
-        packed = (code << self.bits) | self.position[idx]
+        packed = _group_codes([k[idx] for k in keys], limit=1 << (62 - self.bits))
+        packed <<= self.bits
+        packed |= self.position[idx]
         packed.sort()
         group = packed >> self.bits
-        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        return self.order[packed & ((1 << self.bits) - 1)], starts
+        starts = np.flatnonzero(group[1:] != group[:-1])
+        del group
+        starts += 1
+        packed &= (1 << self.bits) - 1
+        return self.order[packed], np.r_[0, starts]
+
+    def _per_attempt(self, rows: np.ndarray, sorted_values: np.ndarray, idx: np.ndarray):
+        """``sorted_values`` (aligned with ``rows``) put back in the order of ``idx``."""
+        self._by_attempt[rows] = sorted_values
+        return self._by_attempt[idx]
 
     def rank(self, keys: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
         """Rank of each row of ``idx`` (0 = first in time) within its group of equal ``keys``."""
         if len(idx) == 0:
             return np.empty(0, np.int64)
         rows, starts = self._sorted(keys, idx)
-        sizes = np.diff(np.r_[starts, len(rows)])
-        rank = np.empty(len(self.order), np.int64)
-        rank[rows] = np.arange(len(rows)) - np.repeat(starts, sizes)
-        return rank[idx]
+        rank = np.arange(len(rows))
+        rank -= np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+        return self._per_attempt(rows, rank, idx)
 
     def running_sum(self, keys: list[np.ndarray], w: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Running sum of ``w`` (inclusive) in time order within groups of equal ``keys``."""
         if len(idx) == 0:
             return np.empty(0, np.int64)
         rows, starts = self._sorted(keys, idx)
-        sizes = np.diff(np.r_[starts, len(rows)])
-        cs = np.cumsum(w[rows], dtype=np.int64)
-        before = np.r_[0, cs[starts[1:] - 1]]  # running sum where each group starts
-        total = np.empty(len(self.order), np.int64)
-        total[rows] = cs - np.repeat(before, sizes)
-        return total[idx]
+        total = np.cumsum(w[rows], dtype=np.int64)
+        before = np.r_[0, total[starts[1:] - 1]]  # running sum where each group starts
+        total -= np.repeat(before, np.diff(np.r_[starts, len(rows)]))
+        return self._per_attempt(rows, total, idx)
 
 
 def _per_campaign(plan: Plan, value) -> np.ndarray:
