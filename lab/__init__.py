@@ -51,7 +51,15 @@ from lab.experiments import (
 )
 from lab.funnel import FunnelResult, FunnelTrend, dropped_at, funnel, funnel_trend
 from lab.ingest import LogImportError, import_logs
-from lab.metrics import IncrementalGMV, MetricsResult, PushFatigue, campaign_metrics, push_fatigue
+from lab.metrics import (
+    IncrementalGMV,
+    IssuanceTimeline,
+    MetricsResult,
+    PushFatigue,
+    campaign_metrics,
+    issuance_timeline,
+    push_fatigue,
+)
 from lab.retention import RetentionResult, retention
 from lab.risk import (
     ReconciliationReport,
@@ -113,6 +121,7 @@ __all__ = [
     "FunnelTrend",
     "GaussianPrior",
     "IncrementalGMV",
+    "IssuanceTimeline",
     "LadderFrontier",
     "LadderPrediction",
     "LogImportError",
@@ -155,6 +164,7 @@ __all__ = [
     "funnel",
     "funnel_trend",
     "import_logs",
+    "issuance_timeline",
     "mde_means",
     "mde_proportions",
     "optimize_ladder",

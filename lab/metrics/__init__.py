@@ -1,5 +1,6 @@
 """Campaign metrics: the seed's reported ROI per group next to a holdout-based incremental
-ROI, and push fatigue (claim rate per push against pushes per day).
+ROI, push fatigue (claim rate per push against pushes per day), and issuance over time
+(when a stock's budget runs out).
 
 Example
 -------
@@ -11,6 +12,15 @@ True
 """
 
 from lab.metrics._fatigue import PushFatigue, push_fatigue
+from lab.metrics._issuance import IssuanceTimeline, issuance_timeline
 from lab.metrics._metrics import IncrementalGMV, MetricsResult, campaign_metrics
 
-__all__ = ["IncrementalGMV", "MetricsResult", "PushFatigue", "campaign_metrics", "push_fatigue"]
+__all__ = [
+    "IncrementalGMV",
+    "IssuanceTimeline",
+    "MetricsResult",
+    "PushFatigue",
+    "campaign_metrics",
+    "issuance_timeline",
+    "push_fatigue",
+]
