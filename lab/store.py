@@ -42,6 +42,24 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _insert_select(table_name: str, names: Sequence[str]) -> str:
+    """SELECT list that casts source columns ``names`` (as ``src``) to ``table_name``'s schema.
+
+    Columns matched by name; schema columns missing from ``names`` are NULL; ``run_id``
+    is the first bound parameter; a name that is not a column of the table is an error.
+    """
+    spec = schema.table(table_name)
+    extra = sorted(set(names) - set(spec.column_names))
+    if extra:
+        raise ValueError(f"{table_name}: unknown column(s) {', '.join(extra)}")
+    return ", ".join(
+        "CAST(? AS VARCHAR) AS run_id"
+        if c.name == "run_id"
+        else (f'CAST(src."{c.name}" AS {c.type})' if c.name in names else f"CAST(NULL AS {c.type})")
+        for c in spec.columns
+    )
+
+
 class StoreError(RuntimeError):
     """A store operation failed; the message says what to do."""
 
@@ -338,22 +356,8 @@ class Store:
         :meth:`transaction` to make several writes atomic.
         """
         self._require_writable()
-        spec = schema.table(table_name)
         names = list(data.column_names if isinstance(data, pa.Table) else data.columns)
-        extra = sorted(set(names) - set(spec.column_names))
-        if extra:
-            raise ValueError(f"{table_name}: unknown column(s) {', '.join(extra)}")
-        names = [n for n in names if n != "run_id"]
-        select = ", ".join(
-            "CAST(? AS VARCHAR) AS run_id"
-            if c.name == "run_id"
-            else (
-                f'CAST(src."{c.name}" AS {c.type})'
-                if c.name in names
-                else f"CAST(NULL AS {c.type})"
-            )
-            for c in spec.columns
-        )
+        select = _insert_select(table_name, names)
         with self.connect() as con:
             con.register("_lab_src", data)
             try:
@@ -385,25 +389,10 @@ class Store:
         1
         """
         self._require_writable()
-        spec = schema.table(table_name)
         files = [str(p) for p in paths]
         if not files:
             raise ValueError("paths must name at least one Parquet file")
-        names = pq.read_schema(files[0]).names
-        extra = sorted(set(names) - set(spec.column_names))
-        if extra:
-            raise ValueError(f"{table_name}: unknown column(s) {', '.join(extra)}")
-        names = [n for n in names if n != "run_id"]
-        select = ", ".join(
-            "CAST(? AS VARCHAR) AS run_id"
-            if c.name == "run_id"
-            else (
-                f'CAST(src."{c.name}" AS {c.type})'
-                if c.name in names
-                else f"CAST(NULL AS {c.type})"
-            )
-            for c in spec.columns
-        )
+        select = _insert_select(table_name, pq.read_schema(files[0]).names)
         with self.connect() as con:
             return con.execute(
                 f"INSERT INTO {table_name} SELECT {select} FROM read_parquet(?) AS src",
