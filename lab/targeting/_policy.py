@@ -293,18 +293,32 @@ def allocate(
     )
 
 
-def _prefix_within(cost: np.ndarray, budget: float) -> np.ndarray:
-    """Rows (in the given order) taken while they fit: skip what no longer fits."""
+def _spend_in_order(
+    policy, frame, rows, *, budget_fen, cost_fen_col, uplift_col, user_col
+) -> Allocation:
+    """Allocation of ``rows`` taken in the given order while they fit the budget.
+
+    A row that no longer fits is skipped, and later cheaper rows may still be taken.
+    """
+    cost = frame[cost_fen_col].to_numpy(dtype=float)[rows]
     # budgets are usually met by the prefix; only the tail needs a row-by-row look
     cum = np.cumsum(cost)
-    k = int(np.searchsorted(cum, budget, side="right"))
+    k = int(np.searchsorted(cum, budget_fen, side="right"))
     taken = list(range(k))
     spent = cum[k - 1] if k else 0.0
     for i in range(k, len(cost)):
-        if spent + cost[i] <= budget:
+        if spent + cost[i] <= budget_fen:
             taken.append(i)
             spent += cost[i]
-    return np.asarray(taken, dtype=np.int64)
+    return _result(
+        policy,
+        frame,
+        rows[np.asarray(taken, dtype=np.int64)],
+        budget_fen=budget_fen,
+        cost_fen_col=cost_fen_col,
+        uplift_col=uplift_col,
+        user_col=user_col,
+    )
 
 
 def allocate_blanket(
@@ -359,11 +373,10 @@ def allocate_blanket(
         raise ValueError(f"option {dict(option)!r} matches no row of scores_frame")
     rows = np.flatnonzero(mask)
     rows = rows[np.random.default_rng(seed).permutation(len(rows))]
-    take = _prefix_within(frame[cost_fen_col].to_numpy(dtype=float)[rows], budget_fen)
-    return _result(
+    return _spend_in_order(
         "blanket",
         frame,
-        rows[take],
+        rows,
         budget_fen=budget_fen,
         cost_fen_col=cost_fen_col,
         uplift_col=uplift_col,
@@ -403,11 +416,10 @@ def allocate_random(
     first = ~pd.Series(frame[user_col].to_numpy()[shuffled]).duplicated().to_numpy()
     rows = shuffled[first]
     rows = rows[rng.permutation(len(rows))]
-    take = _prefix_within(frame[cost_fen_col].to_numpy(dtype=float)[rows], budget_fen)
-    return _result(
+    return _spend_in_order(
         "random",
         frame,
-        rows[take],
+        rows,
         budget_fen=budget_fen,
         cost_fen_col=cost_fen_col,
         uplift_col=uplift_col,
@@ -472,11 +484,10 @@ def allocate_by_rule(
         dist = frame[distance_col].to_numpy(dtype=float)
         rows = np.flatnonzero((frame[amount_col].to_numpy() == middle) & (dist <= radius_km))
         rows = rows[np.lexsort((tie[rows], dist[rows]))]
-    take = _prefix_within(frame[cost_fen_col].to_numpy(dtype=float)[rows], budget_fen)
-    return _result(
+    return _spend_in_order(
         rule,
         frame,
-        rows[take],
+        rows,
         budget_fen=budget_fen,
         cost_fen_col=cost_fen_col,
         uplift_col=uplift_col,
