@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,18 +31,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import write_result  # noqa: E402
+from dashboards.local import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
 
 SCRATCH = ROOT / "benchmarks" / "scratch"
 PRESETS = ("default", "platform_wechat", "platform_meituan", "platform_alipay")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FILTERS = ("WeChat", "Alipay", "Meituan", "All")
 # In the page: click the platform filter button labelled `label`, then resolve with the
 # milliseconds until `selector`'s HTML changed plus two animation frames (null: timeout).
@@ -89,45 +78,6 @@ def build_world(users: int, days: int) -> Path:
         print(f"  simulated {name}: {time.perf_counter() - start:.1f} s", flush=True)
     partial.rename(path)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [
-        str(Path(sys.executable).parent / "panel"),
-        "serve",
-        "dashboards/app.py",
-        "--address",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        f"--allow-websocket-origin=127.0.0.1:{port}",
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=dict(os.environ, LAB_DB=str(db)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/app"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=60):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"panel serve did not start:\n{log.read_text()}") from None
-            time.sleep(0.5)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -239,7 +189,7 @@ async def drive(url: str, args) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         try:
             figures = {"latency": await latency(browser, url, args.changes)}
             if args.sessions:
@@ -273,7 +223,7 @@ def main() -> None:
     print(f"world: {args.users:,} users x {len(PRESETS)} presets, {args.days} days", flush=True)
     db = build_world(args.users, args.days)
     log = SCRATCH / "dashboard-serve.log"
-    proc, url = serve(db, log)
+    proc, url = serve(db, log=log, timeout=120)
     try:
         figures = asyncio.run(drive(url, args))
     finally:

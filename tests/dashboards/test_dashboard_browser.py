@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import lab
+from dashboards.local import CHROMIUM, CHROMIUM_ARGS
 from dashboards.store import model_available
 from dashboards.views import fmt
 from lab.metrics import campaign_metrics
@@ -22,15 +23,6 @@ from lab.metrics import campaign_metrics
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ERROR_TEXT = re.compile(r"Traceback|Error|Exception")
 # Panel renders into shadow roots, which `inner_text("body")` does not enter
 DEEP_TEXT = """() => {
@@ -64,7 +56,7 @@ def page(served_app):
     # CI must run these: a missing browser is a failure, not a skip
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make chromium`"
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.goto(served_app.url)
         page.wait_for_selector("#comparison-table", timeout=30_000)

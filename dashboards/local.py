@@ -1,0 +1,78 @@
+"""Serve the app on a free localhost port, and the Chromium that drives it headless.
+
+Shared by the browser tests (``tests/dashboards``) and the dashboard benchmark, so both
+start the server and the browser the same way. ``make dashboard`` serves for people.
+
+Example
+-------
+>>> from dashboards.local import serve  # doctest: +SKIP
+>>> proc, url = serve("data/lab.duckdb", log=Path("panel.log"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Debian's chromium package (``make chromium``): nothing is downloaded at run time.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(db: str | Path, *, log: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
+    """Start ``panel serve dashboards/app.py`` over ``db`` on 127.0.0.1; return it and its URL.
+
+    The server's output goes to ``log`` (a file, not a pipe: an unread pipe fills up and
+    blocks the server). Returns once the app answers; RuntimeError with the log if the
+    server exits or does not answer within ``timeout`` seconds. The caller stops it.
+    """
+    port = free_port()
+    cmd = [
+        str(Path(sys.executable).parent / "panel"),
+        "serve",
+        "dashboards/app.py",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        f"--allow-websocket-origin=127.0.0.1:{port}",
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=dict(os.environ, LAB_DB=str(db)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/app"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=min(timeout, 60)):
+                return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"panel serve did not start:\n{log.read_text()}") from None
+            time.sleep(0.3)
