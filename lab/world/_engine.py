@@ -130,13 +130,6 @@ class _Timeline:
         return self._per_attempt(rows, total, idx)
 
 
-def _per_campaign(plan: Plan, value) -> np.ndarray:
-    """``value(stock)`` of every campaign's stock, -1 where it is None."""
-    return np.array(
-        [-1 if (v := value(c.stock)) is None else v for c in plan.strategy.campaigns], np.int64
-    )
-
-
 def enforce(claims: Claims, plan: Plan, p: Params, *, seed: int) -> Outcome:
     """Decide every claim attempt's outcome.
 
@@ -168,9 +161,8 @@ def enforce(claims: Claims, plan: Plan, p: Params, *, seed: int) -> Outcome:
     r = timeline.rank([camp, claims.ip // 256, day], idx)
     refuse(idx[r >= p.ip_block_day_cap], "risk_blocked")
     u = rng.random(n)
-    real_name_limit = np.array([c.stock.real_name_limit for c in plan.strategy.campaigns], bool)
     refuse(
-        np.flatnonzero(alive & (strict | real_name_limit[camp]) & ~claims.real_name),
+        np.flatnonzero(alive & (strict | plan.real_name_limit[camp]) & ~claims.real_name),
         "real_name_failed",
     )
     idx = np.flatnonzero(alive & strict)
@@ -179,14 +171,9 @@ def enforce(claims: Claims, plan: Plan, p: Params, *, seed: int) -> Outcome:
     del u, face_fail
 
     # limits per natural person, phone number and account
-    cs = plan.strategy.campaigns
     for flag, key, why in (
-        (
-            np.array([c.stock.natural_person_limit for c in cs], bool),
-            claims.person,
-            "natural_person_limit",
-        ),
-        (np.array([c.stock.phone_limit for c in cs], bool), claims.phone, "phone_limit"),
+        (plan.natural_person_limit, claims.person, "natural_person_limit"),
+        (plan.phone_limit, claims.phone, "phone_limit"),
         (np.ones(plan.n, bool), claims.user_id, "per_user_limit"),
     ):
         idx = np.flatnonzero(alive & flag[camp])
@@ -194,18 +181,15 @@ def enforce(claims: Claims, plan: Plan, p: Params, *, seed: int) -> Outcome:
         refuse(idx[r >= plan.max_per_user[camp[idx]]], why)
 
     # budgets: daily, total, coupon count (a refused attempt does not spend)
-    daily = _per_campaign(plan, lambda s: s.daily_budget_fen)
-    idx = np.flatnonzero(alive & (daily >= 0)[camp])
+    idx = np.flatnonzero(alive & (plan.daily_budget >= 0)[camp])
     spent = timeline.running_sum([camp, day], claims.amount, idx)
-    refuse(idx[spent > daily[camp[idx]]], "daily_budget_exhausted")
-    total = _per_campaign(plan, lambda s: s.total_budget_fen)
+    refuse(idx[spent > plan.daily_budget[camp[idx]]], "daily_budget_exhausted")
     idx = np.flatnonzero(alive)
     spent = timeline.running_sum([camp], claims.amount, idx)
-    refuse(idx[spent > total[camp[idx]]], "budget_exhausted")
-    max_coupons = _per_campaign(plan, lambda s: s.max_coupons)
-    idx = np.flatnonzero(alive & (max_coupons >= 0)[camp])
+    refuse(idx[spent > plan.total_budget[camp[idx]]], "budget_exhausted")
+    idx = np.flatnonzero(alive & (plan.max_coupons >= 0)[camp])
     r = timeline.rank([camp], idx)
-    refuse(idx[r >= max_coupons[camp[idx]]], "max_coupons_reached")
+    refuse(idx[r >= plan.max_coupons[camp[idx]]], "max_coupons_reached")
     del timeline, idx, r, spent, day
 
     lat = rng.normal(0, p.latency_sigma, n)

@@ -42,6 +42,13 @@ class Plan:
     max_amount: np.ndarray
     discount_rate: np.ndarray
     max_per_user: np.ndarray
+    # issuance limits the engine enforces; -1 where the stock sets none
+    real_name_limit: np.ndarray
+    natural_person_limit: np.ndarray
+    phone_limit: np.ndarray
+    daily_budget: np.ndarray
+    total_budget: np.ndarray
+    max_coupons: np.ndarray
     lbs: np.ndarray
     # campaign day windows in run days [first, last)
     first_day: np.ndarray
@@ -61,6 +68,10 @@ class Plan:
     @property
     def end_ts(self) -> int:
         return (self.pre_days + self.days) * DAY
+
+
+def _or_none(value: int | None) -> int:
+    return -1 if value is None else value
 
 
 def compile_plan(strategy: Strategy, *, pre_days: int, days: int, weekday0: int) -> Plan:
@@ -92,6 +103,12 @@ def compile_plan(strategy: Strategy, *, pre_days: int, days: int, weekday0: int)
         max_amount=arr((c.stock.max_amount_fen or c.stock.amount_fen for c in cs), np.int64),
         discount_rate=arr((c.stock.discount_rate or 1.0 for c in cs), np.float64),
         max_per_user=arr((c.stock.max_per_user for c in cs), np.int64),
+        real_name_limit=arr((c.stock.real_name_limit for c in cs), bool),
+        natural_person_limit=arr((c.stock.natural_person_limit for c in cs), bool),
+        phone_limit=arr((c.stock.phone_limit for c in cs), bool),
+        daily_budget=arr((_or_none(c.stock.daily_budget_fen) for c in cs), np.int64),
+        total_budget=arr((c.stock.total_budget_fen for c in cs), np.int64),
+        max_coupons=arr((_or_none(c.stock.max_coupons) for c in cs), np.int64),
         lbs=arr((c.targeting.lbs_radius_km is not None for c in cs), bool),
         first_day=arr(first, np.int64),
         last_day=arr(last, np.int64),
