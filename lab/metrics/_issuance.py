@@ -113,7 +113,8 @@ def issuance_timeline(store, *, run: str, bucket_seconds: int = 1) -> IssuanceTi
                time_bucket(to_seconds(CAST($seconds AS BIGINT)), claimed_at) AS bucket,
                status, refusal_reason,
                count(*) AS n,
-               sum(amount_fen) AS face_fen
+               sum(amount_fen) AS face_fen,
+               min(claimed_at) AS first_at
         FROM coupons WHERE run_id = $run
         GROUP BY ALL
         """,
@@ -154,13 +155,10 @@ def issuance_timeline(store, *, run: str, bucket_seconds: int = 1) -> IssuanceTi
     table["budget_used"] = table["cumulative_fen"] / table["total_budget_fen"]
     table = table[columns].reset_index(drop=True)
 
-    first = store.query(
-        """
-        SELECT stock_id, min(claimed_at) AS exhausted_at FROM coupons
-        WHERE run_id = ? AND refusal_reason IN (SELECT unnest(?))
-        GROUP BY stock_id
-        """,
-        [run, list(BUDGET_REASONS)],
+    first = (
+        counts[counts["refusal_reason"].isin(BUDGET_REASONS)]
+        .groupby("stock_id", as_index=False)
+        .agg(exhausted_at=("first_at", "min"))
     )
     totals = table.groupby("stock_id")[["attempts", "issued", "issued_fen"]].sum()
     summary = (
