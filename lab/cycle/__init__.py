@@ -1,4 +1,5 @@
-"""Redemption cycle: Kaplan-Meier days from issue to redemption, and the log-rank test.
+"""Redemption cycle: share redeemed by day since issue (cumulative incidence or
+Kaplan-Meier), and the log-rank test.
 
 Example
 -------
@@ -9,6 +10,12 @@ Example
 True
 """
 
-from lab.cycle._cycle import CycleComparison, CycleResult, compare_cycles, redemption_cycle
+from lab.cycle._cycle import (
+    ESTIMATORS,
+    CycleComparison,
+    CycleResult,
+    compare_cycles,
+    redemption_cycle,
+)
 
-__all__ = ["CycleComparison", "CycleResult", "compare_cycles", "redemption_cycle"]
+__all__ = ["ESTIMATORS", "CycleComparison", "CycleResult", "compare_cycles", "redemption_cycle"]

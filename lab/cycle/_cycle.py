@@ -2,15 +2,19 @@
 
 Each issued coupon is one subject. Its clock starts when the coupon lands in the
 wallet (``coupons.issued_at``, or ``claimed_at`` when the log has no issue time) and
-stops at redemption (the event) or, unredeemed, at the first of its expiry
-(``expired_at``, else ``valid_until``) and the end of the data (censoring). DuckDB
-reduces the coupons to one row per distinct (group, duration, redeemed) with a count;
-Kaplan-Meier curves (``statsmodels.duration.survfunc.SurvfuncRight`` with frequency
-weights, which is exact) and the log-rank test (``survdiff``) run in Python.
+stops at redemption, at expiry (``expired_at``, else ``valid_until``) or at the end of
+the data, whichever comes first. DuckDB reduces the coupons to one row per distinct
+(group, duration, outcome) with a count; both estimators run on those counts, one
+vectorised pass over every group, never one row per coupon.
 
-Treating expiry as censoring makes the Kaplan-Meier curve the redemption-time
-distribution a coupon would follow if it never expired; the raw shares next to it
-(``share_redeemed``, ``share_redeemed_by_expiry``) say what actually happened.
+Two estimators (see docs/models.md):
+
+* ``"incidence"`` (default): the cumulative incidence of redemption with expiry as a
+  competing event (Aalen-Johansen). It is the share of coupons redeemed by day t; on a
+  fully observed log it ends at the share actually redeemed.
+* ``"kaplan_meier"``: 1 - S(t) of the Kaplan-Meier curve with expiry treated as
+  censoring: the share that *would* be redeemed by day t if coupons never expired.
+  It answers "how fast do people redeem", not "how many redeemed".
 """
 
 from __future__ import annotations
@@ -22,23 +26,29 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.duration.survfunc import SurvfuncRight, survdiff
+from statsmodels.duration.survfunc import survdiff
 
 from lab import _filters, schema
 from lab.store import Store
 
-__all__ = ["CycleComparison", "CycleResult", "compare_cycles", "redemption_cycle"]
+__all__ = ["ESTIMATORS", "CycleComparison", "CycleResult", "compare_cycles", "redemption_cycle"]
 
 _MICROSECONDS_PER_DAY = 86_400_000_000
 WEIGHT_TYPES = (None, "gb", "tw")
 MISSING = "(none)"
 
 
+ESTIMATORS = ("incidence", "kaplan_meier")
+# round-off of the products and sums below: a curve meant to sit exactly at 0.5 may land
+# a few ulps off, and the median convention ("reaches 0.5") must still hold there
+_HALF_TOLERANCE = 1e-12
+
+
 def _expand(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per-coupon durations and event flags from (duration, outcome, coupons) rows.
 
-    SurvfuncRight's frequency-weight path switches to Tsiatis' variance, which is not
-    Greenwood's; expanding the counts keeps the textbook standard errors exactly.
+    Only the log-rank test (``survdiff`` takes subjects) uses it; the curves are
+    computed from the grouped counts.
     """
     counts = rows["coupons"].to_numpy(dtype=np.int64)
     time = np.repeat(rows["duration_days"].to_numpy(dtype=float), counts)
@@ -46,95 +56,202 @@ def _expand(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return time, event
 
 
-def _restricted_mean(times: np.ndarray, surv: np.ndarray, horizon: float) -> float:
-    """Area under the Kaplan-Meier step function from 0 to ``horizon`` (days)."""
-    keep = times < horizon
-    edges = np.concatenate([[0.0], times[keep], [horizon]])
-    heights = np.concatenate([[1.0], surv[keep]])
-    return float(np.sum(heights * np.diff(edges)))
+def _event_table(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per group and distinct duration: ``redeemed``, ``expired``, ``censored`` counts
+    and ``at_risk`` (coupons whose clock had not stopped before that duration).
+
+    Sorted by group code ``g`` then ``time_days``; one vectorised pass, however many
+    groups and coupons.
+    """
+    code = rows.groupby(names, dropna=False, sort=True).ngroup() if names else 0
+    counts = rows["coupons"].to_numpy(dtype=np.int64)
+    outcome = rows["outcome"].to_numpy()
+    table = (
+        pd.DataFrame(
+            {
+                "g": np.broadcast_to(np.asarray(code, dtype=np.int64), len(rows)),
+                "time_days": rows["duration_days"].to_numpy(dtype=float),
+                "redeemed": np.where(outcome == "redeemed", counts, 0),
+                "expired": np.where(outcome == "expired", counts, 0),
+                "censored": np.where(outcome == "open", counts, 0),
+            }
+        )
+        .groupby(["g", "time_days"], sort=True, as_index=False)
+        .sum()
+    )
+    removed = table[["redeemed", "expired", "censored"]].sum(axis=1)
+    by_group = removed.groupby(table["g"])
+    # at risk at t: the group's coupons minus those that stopped strictly before t
+    table["at_risk"] = by_group.transform("sum") - by_group.cumsum() + removed
+    return table
 
 
-def _loglog_band(surv: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise log-log confidence band for S(t); degenerate where S is 0 or 1."""
-    low, high = surv.copy(), surv.copy()
-    ok = (surv > 0) & (surv < 1) & np.isfinite(se)
-    s = surv[ok]
-    half = z * se[ok] / (s * np.abs(np.log(s)))
-    theta = np.log(-np.log(s))
+def _kaplan_meier(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """1 - S(t) of redemption with expiry censored, and Greenwood's standard error of S."""
+    n = table["at_risk"].to_numpy(dtype=float)
+    d = table["redeemed"].to_numpy(dtype=float)
+    g = table["g"]
+    surv = pd.Series(1 - d / n).groupby(g.to_numpy()).cumprod().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(d > 0, d / (n * (n - d)), 0.0)
+    greenwood = pd.Series(terms).groupby(g.to_numpy()).cumsum().to_numpy()
+    with np.errstate(invalid="ignore"):
+        se = np.where(surv > 0, surv * np.sqrt(greenwood), np.nan)
+    return 1 - surv, se
+
+
+def _aalen_johansen(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative incidence F(t) of redemption with expiry competing, and its variance.
+
+    F(t) = sum over t_i <= t of S(t_i-) d1_i / n_i, with S the Kaplan-Meier curve of
+    either event. The variance is the delta-method (Greenwood-type) estimate of
+    Collett (2015, p. 411), the one lifelines' ``AalenJohansenFitter`` reports:
+    sum (F(t) - F_i)^2 d_i / (n_i (n_i - d_i)) + sum S_i-^2 d1_i (n_i - d1_i) / n_i^3
+    - 2 sum (F(t) - F_i) S_i- d1_i / n_i^2. Its squares are expanded into running sums
+    so every time point costs O(1).
+    """
+    g = table["g"].to_numpy()
+    n = table["at_risk"].to_numpy(dtype=float)
+    d1 = table["redeemed"].to_numpy(dtype=float)
+    d = d1 + table["expired"].to_numpy(dtype=float)
+    overall = pd.Series(1 - d / n).groupby(g).cumprod()
+    before = overall.groupby(g).shift(1, fill_value=1.0).to_numpy()
+    incidence = pd.Series(before * d1 / n).groupby(g).cumsum().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # n == d only at a group's last time, where F(t) - F_i = 0: the term is 0
+        a = np.where(n > d, d / (n * (n - d)), 0.0)
+    b = before**2 * d1 * (n - d1) / n**3
+    c = before * d1 / n**2
+    running = (
+        pd.DataFrame(
+            {
+                "a": a,
+                "fa": incidence * a,
+                "ffa": incidence**2 * a,
+                "b": b,
+                "c": c,
+                "fc": incidence * c,
+            }
+        )
+        .groupby(g)
+        .cumsum()
+    )
+    f = incidence
+    variance = (
+        f**2 * running["a"].to_numpy()
+        - 2 * f * running["fa"].to_numpy()
+        + running["ffa"].to_numpy()
+        + running["b"].to_numpy()
+        - 2 * (f * running["c"].to_numpy() - running["fc"].to_numpy())
+    )
+    return incidence, np.maximum(variance, 0.0)
+
+
+def _loglog_band(value: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise log-log interval for a probability; degenerate where it is 0 or 1."""
+    low, high = value.copy(), value.copy()
+    ok = (value > 0) & (value < 1) & np.isfinite(se)
+    v = value[ok]
+    half = z * se[ok] / (v * np.abs(np.log(v)))
+    theta = np.log(-np.log(v))
     low[ok] = np.exp(-np.exp(theta + half))
     high[ok] = np.exp(-np.exp(theta - half))
     return low, high
 
 
-def _fit_group(
-    rows: pd.DataFrame, *, horizon: float, alpha: float
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """Summary numbers and the share-redeemed curve of one group."""
-    time, event = _expand(rows)
-    n = len(time)
-    redeemed = int(event.sum())
-    expired = int(rows.loc[rows["outcome"] == "expired", "coupons"].sum())
-    summary: dict[str, float] = {
-        "coupons": n,
-        "redeemed": redeemed,
-        "expired": expired,
-        "open_at_end": n - redeemed - expired,
-        "share_redeemed": redeemed / n if n else np.nan,
-        "share_redeemed_by_expiry": (
-            redeemed / (redeemed + expired) if redeemed + expired else np.nan
-        ),
-        "mean_cycle_days": float(time[event == 1].mean()) if redeemed else np.nan,
-    }
-    curve = pd.DataFrame(
-        {
-            "time_days": [0.0],
-            "share_redeemed": [0.0],
-            "ci_low": [0.0],
-            "ci_high": [0.0],
-            "at_risk": [n],
-            "redeemed": [0],
-        }
-    )
-    if redeemed == 0:
-        # no event: the curve stays flat at 0 and no quantile exists
-        summary |= {
-            "restricted_mean_days": horizon,
-            "median_cycle_days": np.nan,
-            "median_ci_low": np.nan,
-            "median_ci_high": np.nan,
-        }
-        return summary, curve
-    sf = SurvfuncRight(time, event)
-    surv = np.asarray(sf.surv_prob, dtype=float)
-    times = np.asarray(sf.surv_times, dtype=float)
-    low, high = _loglog_band(
-        surv, np.asarray(sf.surv_prob_se, dtype=float), stats.norm.ppf(1 - alpha / 2)
-    )
-    median_low, median_high = _median_ci(sf, alpha)
-    summary |= {
-        "restricted_mean_days": _restricted_mean(times, surv, horizon),
-        "median_cycle_days": float(sf.quantile(0.5)),
-        "median_ci_low": median_low,
-        "median_ci_high": median_high,
-    }
+def _curve(table: pd.DataFrame, *, estimator: str, alpha: float) -> pd.DataFrame:
+    """Share-redeemed step curve per group code ``g``: a start row at time 0, then one
+    row per duration with a redemption (the only times the curve moves)."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    if estimator == "kaplan_meier":
+        share, se = _kaplan_meier(table)
+        # the band of S, turned around for 1 - S
+        surv_low, surv_high = _loglog_band(1 - share, se, z)
+        low, high = 1 - surv_high, 1 - surv_low
+    else:
+        share, variance = _aalen_johansen(table)
+        low, high = _loglog_band(share, np.sqrt(variance), z)
+    moves = table["redeemed"].to_numpy() > 0
     steps = pd.DataFrame(
         {
-            "time_days": times,
-            "share_redeemed": 1 - surv,
-            "ci_low": 1 - high,
-            "ci_high": 1 - low,
-            "at_risk": np.asarray(sf.n_risk, dtype=np.int64),
-            "redeemed": np.asarray(sf.n_events, dtype=np.int64),
+            "g": table["g"].to_numpy()[moves],
+            "time_days": table["time_days"].to_numpy()[moves],
+            "share_redeemed": share[moves],
+            "ci_low": low[moves],
+            "ci_high": high[moves],
+            "at_risk": table["at_risk"].to_numpy()[moves],
+            "redeemed": table["redeemed"].to_numpy()[moves],
         }
     )
-    return summary, pd.concat([curve, steps], ignore_index=True)
+    first = table.groupby("g", sort=True)["at_risk"].max()
+    start = pd.DataFrame(
+        {
+            "g": first.index.to_numpy(),
+            "time_days": 0.0,
+            "share_redeemed": 0.0,
+            "ci_low": 0.0,
+            "ci_high": 0.0,
+            "at_risk": first.to_numpy(),
+            "redeemed": 0,
+        }
+    )
+    # the start row sorts first within its group (stable sort keeps it before a t=0 step)
+    out = pd.concat([start, steps], ignore_index=True)
+    return out.sort_values(["g", "time_days"], kind="stable", ignore_index=True)
 
 
-def _median_ci(sf: SurvfuncRight, alpha: float) -> tuple[float, float]:
-    """statsmodels' cloglog interval for the median; NaN where it is not defined."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low, high = sf.quantile_ci(0.5, alpha=alpha)
-    return float(low), float(high)
+def _restricted_mean(times: np.ndarray, share: np.ndarray, horizon: float) -> float:
+    """Area under 1 - share (a right-continuous step curve from 0) up to ``horizon``."""
+    keep = times < horizon
+    edges = np.concatenate([times[keep], [horizon]])
+    return float(np.sum((1 - share[keep]) * np.diff(edges)))
+
+
+def _median(
+    times: np.ndarray, share: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> tuple[float, float, float]:
+    """Median and its interval from a share-redeemed curve without its start row.
+
+    The median is the first time the share reaches 0.5 (S(t) <= 0.5 for Kaplan-Meier,
+    F(t) >= 0.5 for the incidence); NaN if it never does. The interval inverts the
+    pointwise log-log test as statsmodels' ``quantile_ci`` and SAS do: from the first
+    time whose band holds 0.5 to the time after the last one (``inf`` if that is the
+    last time).
+    """
+    reached = np.flatnonzero(share >= 0.5 - _HALF_TOLERANCE)
+    median = float(times[reached[0]]) if len(reached) else np.nan
+    inside = np.flatnonzero((low <= 0.5) & (high >= 0.5) & (low < high))
+    if not len(inside):
+        return median, np.nan, np.nan
+    upper = np.inf if inside[-1] == len(times) - 1 else float(times[inside[-1] + 1])
+    return median, float(times[inside[0]]), upper
+
+
+def _summaries(table: pd.DataFrame, curve: pd.DataFrame, *, horizon: float) -> pd.DataFrame:
+    """Per group code: counts, shares, mean cycle, restricted mean and median."""
+    per = table.groupby("g", sort=True)
+    coupons = per["at_risk"].max()
+    redeemed = per["redeemed"].sum()
+    expired = per["expired"].sum()
+    weighted = (table["time_days"] * table["redeemed"]).groupby(table["g"]).sum()
+    out = pd.DataFrame({"coupons": coupons, "redeemed": redeemed, "expired": expired})
+    out["open_at_end"] = out["coupons"] - out["redeemed"] - out["expired"]
+    out["share_redeemed"] = out["redeemed"] / out["coupons"]
+    known = out["redeemed"] + out["expired"]
+    out["share_redeemed_by_expiry"] = out["redeemed"] / known.where(known > 0)
+    out["mean_cycle_days"] = weighted / out["redeemed"].where(out["redeemed"] > 0)
+    stats_rows = []
+    for _, c in curve.groupby("g", sort=True):
+        t = c["time_days"].to_numpy()
+        share = c["share_redeemed"].to_numpy()
+        median, low, high = _median(
+            t[1:], share[1:], c["ci_low"].to_numpy()[1:], c["ci_high"].to_numpy()[1:]
+        )
+        stats_rows.append((_restricted_mean(t, share, horizon), median, low, high))
+    out[["restricted_mean_days", "median_cycle_days", "median_ci_low", "median_ci_high"]] = (
+        np.array(stats_rows, dtype=float).reshape(len(out), 4)
+    )
+    return out
 
 
 # Breakdowns read from the coupon (or offer) row itself when it has them: they equal the
@@ -237,7 +354,7 @@ def _durations(
 
 @dataclass(frozen=True)
 class CycleResult:
-    """Kaplan-Meier redemption cycle per group.
+    """Redemption cycle per group: share redeemed against days since issue.
 
     Attributes
     ----------
@@ -248,8 +365,11 @@ class CycleResult:
     summary : DataFrame
         One row per group, see :func:`redemption_cycle`.
     curve : DataFrame
-        Tidy share-redeemed curves: breakdown columns, ``group``, ``time_days``,
-        ``share_redeemed`` (1 - S(t)), ``ci_low``, ``ci_high``, ``at_risk``, ``redeemed``.
+        Tidy share-redeemed step curves: breakdown columns, ``group``, ``estimator``,
+        ``time_days``, ``share_redeemed`` (the cumulative incidence F(t), or 1 - S(t)
+        for ``"kaplan_meier"``), its pointwise log-log interval ``ci_low``/``ci_high``,
+        ``at_risk`` and ``redeemed`` at that time. One start row at 0, then one row
+        per duration with a redemption.
     durations : DataFrame
         The sufficient statistics from DuckDB: breakdown columns, ``outcome``
         (``redeemed``, ``expired``, ``open``), ``duration_days``, ``coupons``.
@@ -259,6 +379,8 @@ class CycleResult:
         Where unexpired, unredeemed coupons are censored.
     alpha : float
         Intervals have level ``1 - alpha``.
+    estimator : {"incidence", "kaplan_meier"}
+        Which curve ``curve`` and the median describe.
     """
 
     run: str
@@ -269,6 +391,7 @@ class CycleResult:
     horizon_days: float
     data_end: dt.datetime | None
     alpha: float
+    estimator: str = "incidence"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per group: counts, shares, mean, restricted mean and median cycle."""
@@ -319,6 +442,7 @@ def _step_points(curve: pd.DataFrame, horizon: float) -> pd.DataFrame:
 
 _SUMMARY_COLUMNS = (
     "group",
+    "estimator",
     "coupons",
     "redeemed",
     "expired",
@@ -333,6 +457,7 @@ _SUMMARY_COLUMNS = (
 )
 _CURVE_COLUMNS = (
     "group",
+    "estimator",
     "time_days",
     "share_redeemed",
     "ci_low",
@@ -347,32 +472,25 @@ def group_label(key: tuple) -> str:
     return " / ".join(MISSING if pd.isna(v) else str(v) for v in key) if key else "all"
 
 
-def _groups(rows: pd.DataFrame, names: list[str]):
-    """(key tuple, rows) per group, missing breakdown values kept as their own group."""
-    if not names:
-        return [((), rows)] if not rows.empty else []
-    return [
-        (key if isinstance(key, tuple) else (key,), g)
-        for key, g in rows.groupby(names, dropna=False, sort=True)
-    ]
-
-
 def _fit_all(
-    rows: pd.DataFrame, names: list[str], *, horizon: float, alpha: float
+    rows: pd.DataFrame, names: list[str], *, estimator: str, horizon: float, alpha: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    summaries, curves = [], []
-    for key, g in _groups(rows, names):
-        summary, curve = _fit_group(g, horizon=horizon, alpha=alpha)
-        label = group_label(key)
-        summaries.append({**dict(zip(names, key, strict=True)), "group": label, **summary})
-        curves.append(curve.assign(group=label, **dict(zip(names, key, strict=True))))
-    summary = pd.DataFrame(summaries, columns=[*names, *_SUMMARY_COLUMNS])
-    curve = (
-        pd.concat(curves, ignore_index=True)
-        if curves
-        else pd.DataFrame(columns=[*names, *_CURVE_COLUMNS])
-    )
-    return summary, curve[[*names, *_CURVE_COLUMNS]]
+    """Summary and curve of every group, from the grouped counts in one pass."""
+    if rows.empty:
+        return (
+            pd.DataFrame(columns=[*names, *_SUMMARY_COLUMNS]),
+            pd.DataFrame(columns=[*names, *_CURVE_COLUMNS]),
+        )
+    table = _event_table(rows, names)
+    curve = _curve(table, estimator=estimator, alpha=alpha)
+    summary = _summaries(table, curve, horizon=horizon)
+    code = rows.groupby(names, dropna=False, sort=True).ngroup() if names else 0
+    keys = rows[names].assign(g=code).drop_duplicates("g").set_index("g").sort_index()
+    keys["group"] = [group_label(tuple(k)) for k in keys[names].itertuples(index=False)]
+    keys["estimator"] = estimator
+    summary = keys.join(summary).reset_index(drop=True)
+    curve = curve.join(keys, on="g")
+    return summary[[*names, *_SUMMARY_COLUMNS]], curve[[*names, *_CURVE_COLUMNS]]
 
 
 def redemption_cycle(
@@ -384,24 +502,38 @@ def redemption_cycle(
     end=None,
     horizon_days: float | None = None,
     alpha: float = 0.05,
+    estimator: str = "incidence",
 ) -> CycleResult:
-    """Kaplan-Meier redemption cycle: days from issue to redemption, per group.
+    """Redemption cycle: share of coupons redeemed against days since issue, per group.
 
     One subject per issued coupon (``status`` ``issued`` or ``compensated``). The
     clock starts at ``issued_at`` (``claimed_at`` if missing) and stops at
-    ``redeemed_at`` (event) or, unredeemed, at the coupon's expiry (``expired_at``,
-    else ``valid_until``) or the end of the data (:func:`data_end`), whichever is
-    first (censored). Durations are in days; a stop before the start counts as 0.
+    ``redeemed_at`` (redemption), at the coupon's expiry (``expired_at``, else
+    ``valid_until``; the competing event) or at the end of the data
+    (:func:`data_end`; censored), whichever is first. Durations are in days; a stop
+    before the start counts as 0.
 
-    Per group the summary holds ``coupons``, ``redeemed``, ``expired`` (expired
-    unredeemed before the data end), ``open_at_end`` (still valid at the data end),
-    ``share_redeemed`` (redeemed / coupons), ``share_redeemed_by_expiry`` (redeemed /
-    (redeemed + expired): coupons whose fate is known), ``mean_cycle_days`` (mean
-    duration of the redeemed coupons), ``restricted_mean_days`` (area under the
-    Kaplan-Meier survival curve up to ``horizon_days``: the mean of min(T, horizon)),
-    ``median_cycle_days`` (statsmodels' Kaplan-Meier median: the first event time at
-    which S(t) < 0.5, NaN if never) and its ``median_ci_low``/``median_ci_high``
-    (statsmodels' cloglog interval; ``inf`` when the upper limit is never reached).
+    ``estimator="incidence"`` (default) gives the Aalen-Johansen cumulative incidence
+    of redemption with expiry as a competing event: the share redeemed by day t. Its
+    pointwise interval is the log-log transform of the delta-method variance that
+    lifelines' ``AalenJohansenFitter`` reports (Collett). ``estimator="kaplan_meier"``
+    treats expiry as censoring and gives 1 - S(t), the share that would be redeemed
+    if coupons never expired, with Greenwood's variance and the log-log interval.
+    Both run on the grouped counts, with events before censorings at tied times.
+
+    Per group the summary holds ``estimator``, ``coupons``, ``redeemed``,
+    ``expired`` (expired unredeemed before the data end), ``open_at_end`` (still
+    valid at the data end), ``share_redeemed`` (redeemed / coupons),
+    ``share_redeemed_by_expiry`` (redeemed / (redeemed + expired): coupons whose fate
+    is known), ``mean_cycle_days`` (mean duration of the redeemed coupons),
+    ``restricted_mean_days`` (area under 1 - curve up to ``horizon_days``: for the
+    Kaplan-Meier view the mean of min(T, horizon); for the incidence the same with
+    unredeemed coupons counted at the horizon), ``median_cycle_days`` (the first
+    time the curve reaches 0.5: S(t) <= 0.5, or F(t) >= 0.5; NaN if never, which
+    for the incidence means fewer than half were redeemed) and its
+    ``median_ci_low``/``median_ci_high`` (the times whose pointwise interval holds
+    0.5, as statsmodels' ``quantile_ci`` and SAS; ``inf`` when the upper limit is
+    never reached).
 
     Parameters
     ----------
@@ -419,6 +551,9 @@ def redemption_cycle(
         same for every group so they compare.
     alpha : float
         Curve bands and median intervals have level ``1 - alpha``.
+    estimator : {"incidence", "kaplan_meier"}
+        Cumulative incidence with expiry competing (the share redeemed), or the
+        Kaplan-Meier view with expiry censored (the share redeemed without expiry).
 
     Returns
     -------
@@ -431,7 +566,11 @@ def redemption_cycle(
     >>> _ = store.create_run("r", origin="import")
     >>> redemption_cycle(store, run="r").to_frame().empty
     True
+    >>> redemption_cycle(store, run="r", estimator="kaplan_meier").estimator
+    'kaplan_meier'
     """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     if horizon_days is not None and not horizon_days > 0:
@@ -441,7 +580,9 @@ def redemption_cycle(
     names = [name for name, _, _ in breakdown]
     if horizon_days is None:
         horizon_days = float(rows["duration_days"].max()) if not rows.empty else 0.0
-    summary, curve = _fit_all(rows, names, horizon=float(horizon_days), alpha=alpha)
+    summary, curve = _fit_all(
+        rows, names, estimator=estimator, horizon=float(horizon_days), alpha=alpha
+    )
     return CycleResult(
         run=run,
         by=tuple(names),
@@ -451,6 +592,7 @@ def redemption_cycle(
         horizon_days=float(horizon_days),
         data_end=stop,
         alpha=alpha,
+        estimator=estimator,
     )
 
 
@@ -511,8 +653,9 @@ def compare_cycles(
 ) -> CycleComparison:
     """Test whether redemption-time curves differ between groups (log-rank).
 
-    Same subjects and censoring as :func:`redemption_cycle`; the test is
-    ``statsmodels.duration.survfunc.survdiff``.
+    Same subjects as :func:`redemption_cycle`, expiry censored; the test is
+    ``statsmodels.duration.survfunc.survdiff`` on the redemption hazards, and the
+    comparison carries the ``"kaplan_meier"`` curves.
 
     Parameters
     ----------
@@ -541,7 +684,9 @@ def compare_cycles(
         raise ValueError(f"weight_type must be one of {WEIGHT_TYPES}, got {weight_type!r}")
     if not by:
         raise ValueError("by: name at least one breakdown to compare groups")
-    cycle = redemption_cycle(store, run=run, by=by, start=start, end=end)
+    # the log-rank test compares redemption hazards, the quantity behind the
+    # Kaplan-Meier view, so that is the view the comparison carries and plots
+    cycle = redemption_cycle(store, run=run, by=by, start=start, end=end, estimator="kaplan_meier")
     if len(cycle.summary) < 2:
         raise ValueError(
             f"by={by!r} gives {len(cycle.summary)} group(s) with coupons; need at least 2"

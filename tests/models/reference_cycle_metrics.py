@@ -286,8 +286,8 @@ def manual_restricted_mean(km: pd.DataFrame, horizon: float) -> float:
 
 
 def manual_median(km: pd.DataFrame) -> float:
-    """First event time at which S(t) < 0.5 (statsmodels/SAS convention), NaN if none."""
-    below = km[km["surv"] < 0.5]
+    """First event time at which S(t) <= 0.5 (lifelines, R's survival), NaN if none."""
+    below = km[km["surv"] <= 0.5 + 1e-12]
     return float(below["time"].iloc[0]) if not below.empty else np.nan
 
 
@@ -388,3 +388,69 @@ def loglog_band(surv: float, se: float, z: float = 1.959963984540054) -> tuple[f
     half = z * se / (surv * abs(np.log(surv)))
     theta = np.log(-np.log(surv))
     return float(np.exp(-np.exp(theta + half))), float(np.exp(-np.exp(theta - half)))
+
+
+# -- competing risks -----------------------------------------------------------------
+
+
+def cycle_log(stops) -> dict[str, pd.DataFrame]:
+    """A coupons log from ``(days, outcome)`` pairs, every coupon issued at START.
+
+    ``"redeemed"`` redeems at ``days``, ``"expired"`` expires at ``days`` and
+    ``"open"`` is valid past the data end (the DAYS-day run window), so it is
+    censored there; ``days`` of an open coupon is ignored.
+    """
+    rows = []
+    for i, (days, outcome) in enumerate(stops):
+        at = START + pd.Timedelta(days=days)
+        valid = at if outcome == "expired" else START + pd.Timedelta(days=DAYS + 30)
+        rows.append(
+            {
+                "coupon_id": i + 1,
+                "stock_id": 1,
+                "user_id": i + 1,
+                "platform": "wechat",
+                "entry": "pay_page",
+                "claimed_at": START,
+                "status": "issued",
+                "issued_at": START,
+                "valid_until": valid,
+                "expired_at": at if outcome == "expired" else pd.NaT,
+                "redeemed_at": at if outcome == "redeemed" else pd.NaT,
+            }
+        )
+    return {"coupons": pd.DataFrame(rows)}
+
+
+def manual_aalen_johansen(time, cause) -> pd.DataFrame:
+    """Cumulative incidence of cause 1 (cause 2 competing, 0 censored), subject by subject.
+
+    At each distinct time with a cause-1 event: F(t) = F(t-) + S(t-) d1 / n, with S the
+    Kaplan-Meier curve of either cause (events before censorings at ties). The variance
+    is Collett's delta-method formula, summed term by term over every earlier event time.
+    """
+    time = np.asarray(time, dtype=float)
+    cause = np.asarray(cause, dtype=int)
+    steps = []  # (t, n, d, d1, S(t-), F(t)) at each time with an event of either cause
+    surv, incidence = 1.0, 0.0
+    for t in sorted(set(time[cause > 0])):
+        n = int(np.sum(time >= t))
+        d1 = int(np.sum((time == t) & (cause == 1)))
+        d = int(np.sum((time == t) & (cause > 0)))
+        incidence += surv * d1 / n
+        steps.append((t, n, d, d1, surv, incidence))
+        surv *= 1 - d / n
+    rows = []
+    for t, n_t, _, d1_t, _, f_t in steps:
+        if d1_t == 0:
+            continue
+        variance = 0.0
+        for ti, n, d, d1, s_before, f_i in steps:
+            if ti > t:
+                break
+            if n > d:
+                variance += (f_t - f_i) ** 2 * d / (n * (n - d))
+            variance += s_before**2 * d1 * (n - d1) / n**3
+            variance -= 2 * (f_t - f_i) * s_before * d1 / n**2
+        rows.append({"time": t, "at_risk": n_t, "events": d1_t, "cif": f_t, "variance": variance})
+    return pd.DataFrame(rows, columns=["time", "at_risk", "events", "cif", "variance"])

@@ -1,4 +1,5 @@
-"""lab.cycle: Kaplan-Meier redemption cycle against hand-derived and plain references."""
+"""lab.cycle: redemption cycle (Aalen-Johansen incidence and Kaplan-Meier) against
+hand-derived values, plain references and lifelines."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from reference_cycle_metrics import (
     START,
     STOCKS,
     coupon_logs,
+    cycle_log,
     load,
     loglog_band,
+    manual_aalen_johansen,
     manual_km,
     manual_logrank,
     manual_median,
@@ -66,7 +70,7 @@ def store():
 
 def test_five_coupon_golden_values(store):
     load(store, "r", five_coupons(), days=4)
-    result = redemption_cycle(store, run="r")
+    result = redemption_cycle(store, run="r", estimator="kaplan_meier")
     assert isinstance(result, CycleResult)
     row = result.to_frame().iloc[0]
     assert (row["coupons"], row["redeemed"], row["expired"], row["open_at_end"]) == (5, 3, 1, 1)
@@ -93,7 +97,7 @@ def test_five_coupon_golden_values(store):
 
 def test_horizon_and_issue_time_filter(store):
     load(store, "r", five_coupons(), days=4)
-    result = redemption_cycle(store, run="r", horizon_days=2.5)
+    result = redemption_cycle(store, run="r", horizon_days=2.5, estimator="kaplan_meier")
     # 1*1 + 0.8*1 + 0.6*0.5
     assert result.to_frame()["restricted_mean_days"].iloc[0] == pytest.approx(2.1)
     assert redemption_cycle(store, run="r", start=day(0.5)).to_frame().empty
@@ -113,7 +117,7 @@ def test_compensated_coupon_clock_starts_at_issue(store):
 def test_matches_manual_kaplan_meier(log):
     store = lab.Store(":memory:")
     load(store, "r", log)
-    result = redemption_cycle(store, run="r", by="platform")
+    result = redemption_cycle(store, run="r", by="platform", estimator="kaplan_meier")
     ref = reference_durations(log["coupons"], reference_data_end(log))
     summary = result.to_frame().set_index("platform")
     assert sorted(summary.index) == sorted(ref["platform"].unique())
@@ -247,3 +251,186 @@ def test_data_end_uses_events_but_not_expiry_events(store):
     row = result.to_frame().iloc[0]
     # coupon 5 (valid to day 7) is now censored at day 5
     assert (row["open_at_end"], result.horizon_days) == (1, pytest.approx(5.0))
+
+
+# -- cumulative incidence (the default) and the lifelines references ------------------
+
+
+def test_five_coupon_incidence_golden_values(store):
+    """Aalen-Johansen by hand on the five coupons (expiry competes at day 2):
+    t=1: 5 at risk, S(1-) = 1, F = 1/5 = 0.2; S(1) = 0.8
+    t=2: 4 at risk, S(2-) = 0.8, one redemption, F = 0.2 + 0.8/4 = 0.4; S(2) = 0.4
+    t=3: 2 at risk, S(3-) = 0.4, F = 0.4 + 0.4/2 = 0.6 (3 of the 5 were redeemed)."""
+    load(store, "r", five_coupons(), days=4)
+    result = redemption_cycle(store, run="r")
+    assert result.estimator == "incidence"
+    curve = result.curves()
+    assert curve["estimator"].unique().tolist() == ["incidence"]
+    assert curve["share_redeemed"].tolist() == pytest.approx([0, 0.2, 0.4, 0.6])
+    row = result.to_frame().iloc[0]
+    assert row["estimator"] == "incidence"
+    assert row["restricted_mean_days"] == pytest.approx(1 + 0.8 + 0.6 + 0.4)
+    assert row["median_cycle_days"] == pytest.approx(3.0)  # first t with F(t) >= 0.5
+
+
+def test_incidence_ends_at_the_share_redeemed_when_every_fate_is_known(store):
+    """No coupon open at the data end: the incidence curve ends at redeemed / coupons,
+    while 1 - KM overstates it (expired coupons counted as if they could still redeem)."""
+    rng = np.random.default_rng(7)
+    stops = [(float(d), "redeemed") for d in rng.uniform(0, 5, 30).round(1)]
+    stops += [(float(d), "expired") for d in rng.uniform(0, 5, 70).round(0)]
+    load(store, "r", cycle_log(stops))
+    incidence = redemption_cycle(store, run="r")
+    km = redemption_cycle(store, run="r", estimator="kaplan_meier")
+    assert incidence.to_frame()["open_at_end"].iloc[0] == 0
+    assert incidence.curves()["share_redeemed"].iloc[-1] == pytest.approx(0.3, abs=1e-12)
+    assert km.curves()["share_redeemed"].iloc[-1] > 0.3 + 0.1
+
+
+@st.composite
+def untied_competing_stops(draw):
+    """(days, outcome) pairs on a grid where redemptions (odd hours) never tie with
+    expiries (whole days), so lifelines' Aalen-Johansen needs no jitter; ties within a
+    kind and censoring at the data end are common."""
+    stops = []
+    for _ in range(draw(st.integers(1, 25))):
+        kind = draw(st.sampled_from(["redeemed", "redeemed", "expired", "open"]))
+        if kind == "redeemed":
+            days = (2 * draw(st.integers(0, 60)) + 1) / 24
+        else:
+            days = float(draw(st.integers(1, 6)))
+        stops.append((days, kind))
+    return stops
+
+
+def _lifelines_frames(result):
+    """Per-coupon durations and causes (1 redeemed, 2 expired, 0 open) from the counts."""
+    rows = result.durations
+    cause = rows["outcome"].map({"redeemed": 1, "expired": 2, "open": 0}).to_numpy()
+    counts = rows["coupons"].to_numpy()
+    return np.repeat(rows["duration_days"].to_numpy(), counts), np.repeat(cause, counts)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stops=untied_competing_stops())
+def test_incidence_matches_lifelines_aalen_johansen(stops):
+    from lifelines import AalenJohansenFitter
+
+    store = lab.Store(":memory:")
+    load(store, "r", cycle_log(stops))
+    result = redemption_cycle(store, run="r")
+    store.close()
+    time, cause = _lifelines_frames(result)
+    curve = result.curves().iloc[1:]
+    if not (cause == 1).any():
+        assert curve.empty
+        return
+    aj = AalenJohansenFitter(calculate_variance=True).fit(time, cause, event_of_interest=1)
+    at = curve["time_days"].to_numpy()
+    expected = aj.cumulative_density_.iloc[:, 0].reindex(at).to_numpy()
+    assert curve["share_redeemed"].to_numpy() == pytest.approx(expected, rel=1e-12, abs=1e-14)
+    # lifelines labels its AJ bounds the wrong way round ("upper" holds the lower one)
+    bounds = aj.confidence_interval_.reindex(at).to_numpy()
+    low, high = np.nanmin(bounds, axis=1), np.nanmax(bounds, axis=1)
+    inner = (expected > 0) & (expected < 1)
+    assert curve["ci_low"].to_numpy()[inner] == pytest.approx(low[inner], rel=1e-9)
+    assert curve["ci_high"].to_numpy()[inner] == pytest.approx(high[inner], rel=1e-9)
+    assert curve["at_risk"].tolist() == aj.event_table["at_risk"].reindex(at).tolist()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(log=coupon_logs(max_coupons=14))
+def test_incidence_matches_plain_aalen_johansen_with_ties(log):
+    """Redemptions tie with expiries on the half-day grid: lifelines would jitter them,
+    the plain subject-by-subject reference handles them as simultaneous."""
+    store = lab.Store(":memory:")
+    load(store, "r", log)
+    result = redemption_cycle(store, run="r", by="platform")
+    store.close()
+    ref = reference_durations(log["coupons"], reference_data_end(log))
+    z = 1.959963984540054
+    for platform, g in ref.groupby("platform"):
+        cause = g["outcome"].map({"redeemed": 1, "expired": 2, "open": 0})
+        expected = manual_aalen_johansen(g["duration_days"], cause)
+        curve = result.curves().query("platform == @platform").iloc[1:]
+        assert curve["time_days"].tolist() == pytest.approx(expected["time"].tolist())
+        assert curve["share_redeemed"].tolist() == pytest.approx(expected["cif"].tolist())
+        assert curve["at_risk"].tolist() == expected["at_risk"].tolist()
+        for (_, row), var in zip(curve.iterrows(), expected["variance"], strict=True):
+            if 0 < row["share_redeemed"] < 1 and var > 0:
+                low, high = loglog_band(row["share_redeemed"], np.sqrt(var), z)
+                assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-7)
+        row = result.to_frame().set_index("platform").loc[platform]
+        reached = expected[expected["cif"] >= 0.5 - 1e-12]
+        median = reached["time"].iloc[0] if len(reached) else np.nan
+        assert row["median_cycle_days"] == pytest.approx(median, nan_ok=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(log=coupon_logs(max_coupons=14))
+def test_kaplan_meier_matches_lifelines(log):
+    from lifelines import KaplanMeierFitter
+
+    store = lab.Store(":memory:")
+    load(store, "r", log)
+    result = redemption_cycle(store, run="r", estimator="kaplan_meier")
+    store.close()
+    time, cause = _lifelines_frames(result)
+    if not (cause == 1).any():
+        return
+    km = KaplanMeierFitter().fit(time, cause == 1)
+    curve = result.curves().iloc[1:]
+    at = curve["time_days"].to_numpy()
+    surv = km.survival_function_.iloc[:, 0].reindex(at).to_numpy()
+    assert curve["share_redeemed"].to_numpy() == pytest.approx(1 - surv, rel=1e-12, abs=1e-14)
+    bounds = km.confidence_interval_.reindex(at).to_numpy()  # lower, upper of S
+    inner = (surv > 0) & (surv < 1)
+    assert curve["ci_low"].to_numpy()[inner] == pytest.approx(1 - bounds[inner, 1], rel=1e-9)
+    assert curve["ci_high"].to_numpy()[inner] == pytest.approx(1 - bounds[inner, 0], rel=1e-9)
+    median = km.median_survival_time_
+    row = result.to_frame().iloc[0]
+    assert row["median_cycle_days"] == pytest.approx(
+        median if np.isfinite(median) else np.nan, nan_ok=True
+    )
+
+
+@pytest.mark.parametrize("estimator", ["kaplan_meier", "incidence"])
+def test_median_when_the_curve_sits_exactly_at_one_half(store, estimator):
+    """Two of four coupons redeem at day 1 and the rest stay open: the curve is exactly
+    0.5 from day 1, so the median is day 1 (lifelines, R's survival), not NaN."""
+    from lifelines import AalenJohansenFitter, KaplanMeierFitter
+
+    stops = [(1.0, "redeemed"), (1.0, "redeemed"), (0.0, "open"), (0.0, "open")]
+    load(store, "r", cycle_log(stops))
+    result = redemption_cycle(store, run="r", estimator=estimator)
+    assert result.curves()["share_redeemed"].iloc[-1] == 0.5
+    time, cause = _lifelines_frames(result)
+    if estimator == "kaplan_meier":
+        expected = KaplanMeierFitter().fit(time, cause == 1).median_survival_time_
+    else:
+        cif = AalenJohansenFitter().fit(time, cause, event_of_interest=1).cumulative_density_
+        expected = cif.index[cif.iloc[:, 0] >= 0.5][0]
+    assert expected == 1.0
+    assert result.to_frame()["median_cycle_days"].iloc[0] == expected
+
+
+def test_median_interval_matches_statsmodels_test_inversion(store):
+    """The Kaplan-Meier median interval inverts the log-log test as statsmodels does."""
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    rng = np.random.default_rng(3)
+    stops = [(float(d), "redeemed") for d in rng.uniform(0, 6, 40).round(2)]
+    stops += [(float(d), "expired") for d in rng.uniform(0, 6, 20).round(2)]
+    stops += [(0.0, "open")] * 10
+    load(store, "r", cycle_log(stops))
+    result = redemption_cycle(store, run="r", estimator="kaplan_meier")
+    time, cause = _lifelines_frames(result)
+    sf = SurvfuncRight(time, (cause == 1).astype(float))
+    row = result.to_frame().iloc[0]
+    assert (row["median_ci_low"], row["median_ci_high"]) == pytest.approx(sf.quantile_ci(0.5))
+
+
+def test_unknown_estimator(store):
+    load(store, "r", five_coupons(), days=4)
+    with pytest.raises(ValueError, match="estimator"):
+        redemption_cycle(store, run="r", estimator="nelson_aalen")
