@@ -7,16 +7,28 @@ Two ways to compute the same funnel
 * **events**: the raw log, for ``strict`` order, ``unit="user"``, logs imported without
   an ``offers`` table, or breakdowns by an event column that ``offers`` lacks.
 
-``source="auto"`` picks ``offers`` whenever it can; both give the same counts.
+``source="auto"`` picks ``offers`` only when the offers table represents the event
+rules exactly: synthetic runs, whose offers and events come from the same facts with
+one event per step, and imported logs whose events name no offer. An imported log with
+both is read from its events, since a step may repeat there (a rule view before and
+after the exposure) and the event rules below are the contract.
 
 Matching rules (documented contract)
 ------------------------------------
 * A *unit* is an offer (``unit="offer"``) or a user across all of their offers
   (``unit="user"``).
 * Only events with ``start <= ts < end`` exist for the funnel (half-open range).
-* The unit's **first** occurrence of the first step anchors the funnel (earliest ``ts``,
-  ties broken by the smaller ``event_id``); later re-entries are ignored. Breakdown
-  values of stock and event columns are read from the anchor's event (or offer).
+* ``entry="first"`` (default): the unit's **first** occurrence of the first step
+  anchors the funnel (earliest ``ts``, ties broken by the smaller ``event_id``); later
+  re-entries are ignored.
+* ``entry="any"``: every occurrence of the first step is an entry; the steps are
+  matched from each entry by the rules below and the entry that reaches the furthest
+  step wins (ties: the earliest entry, by ``(ts, event_id)``). With ``ordered`` this is
+  ClickHouse's ``windowFunnel`` (default mode) and PostHog's funnel; with no window
+  it equals ``first``.
+* The winning entry is the unit's anchor. Breakdown values of stock and event columns
+  are read from the anchor's event (or offer), NULL included: a NULL is reported as
+  ``"(none)"``, never as the value of a later event.
 * ``ordered``: other events may come between steps; step *i* is the earliest event of
   its type with ``ts`` at or after the time matched for step *i-1*. Equal timestamps
   count as "after", whatever the event ids, so a claim logged in the same instant as its
@@ -64,6 +76,7 @@ OFFER_COLUMNS = {
     "expire": "expired_at",
 }
 ORDERS = ("ordered", "strict")
+ENTRIES = ("first", "any")
 UNITS = ("offer", "user")
 SOURCES = ("auto", "offers", "events")
 INTERVALS = ("day", "week")
@@ -124,9 +137,29 @@ class _Spec:
     start: object
     end: object
     source: str
+    entry: str = "first"
 
 
-def _spec(store, *, run, steps, order, window, unit, by, start, end, source) -> _Spec:
+def _offers_represent_events(store, run: str) -> bool:
+    """Whether the offers table can stand in for the event rules of ``run``.
+
+    A synthetic run writes offers and events from the same facts, one event per
+    lifecycle step of an offer, so both give the same funnel. An imported log may
+    repeat a step (a rule view before and after the exposure) or carry offers
+    timestamps that disagree with its events; the event rules are the contract, so
+    such a log is read from its events. A log whose events name no offer has only
+    its offers table to go by.
+    """
+    origin = store.query("SELECT origin FROM runs WHERE run_id = ?", [run])["origin"]
+    if len(origin) and origin.iloc[0] == "synthetic":
+        return True
+    offer_events = "SELECT 1 FROM events WHERE run_id = ? AND offer_id IS NOT NULL LIMIT 1"
+    return store.query(offer_events, [run]).empty
+
+
+def _spec(
+    store, *, run, steps, order, window, unit, by, start, end, source, entry="first"
+) -> _Spec:
     _filters.require_run(store, run)
     steps = (steps,) if isinstance(steps, str) else tuple(steps)
     if len(steps) < 2:
@@ -142,6 +175,8 @@ def _spec(store, *, run, steps, order, window, unit, by, start, end, source) -> 
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    if entry not in ENTRIES:
+        raise ValueError(f"entry must be one of {ENTRIES}, got {entry!r}")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if window is not None:
@@ -162,8 +197,9 @@ def _spec(store, *, run, steps, order, window, unit, by, start, end, source) -> 
         )
     if source == "auto":
         has_offers = not store.query("SELECT 1 FROM offers WHERE run_id = ? LIMIT 1", [run]).empty
-        source = "offers" if offers_ok and has_offers else "events"
-    return _Spec(run, steps, order, window, unit, breakdown, start, end, source)
+        fast = offers_ok and has_offers and _offers_represent_events(store, run)
+        source = "offers" if fast else "events"
+    return _Spec(run, steps, order, window, unit, breakdown, start, end, source, entry)
 
 
 def _params(spec: _Spec) -> dict:
@@ -251,31 +287,56 @@ def _entity_sql(spec: _Spec, params: dict) -> str:
         f"e.stock_id{extra} FROM events e WHERE {where}"
     )
     g, joins = _group_sql(spec, "a")
+    carried = ["user_id"] + (["stock_id"] if any(t == "stocks" for _, t, _ in spec.by) else [])
+    carried += [f"e_{c}" for _, t, c in spec.by if t == "events"]
     if spec.order == "ordered":
-        # The anchor is the earliest first-step event by (ts, event_id). An aggregate
-        # finds it faster than a window sort; the HUGEINT key orders by ts, then id.
-        key = "epoch_us(ts)::HUGEINT * 18446744073709551616 + event_id + 9223372036854775808"
-        carried = ["user_id"] + (["stock_id"] if any(t == "stocks" for _, t, _ in spec.by) else [])
-        carried += [f"e_{c}" for _, t, c in spec.by if t == "events"]
-        anchored = "".join(f", arg_min({c}, {key}) AS {c}" for c in carried)
+        if spec.entry == "first":
+            # The anchor is the earliest first-step event by (ts, event_id). An aggregate
+            # finds it faster than a window sort; the HUGEINT key orders by ts, then id.
+            # arg_min skips NULL values, so each value rides in a struct: a NULL breakdown
+            # of the anchor stays NULL instead of taking a later event's value.
+            key = "epoch_us(ts)::HUGEINT * 18446744073709551616 + event_id + 9223372036854775808"
+            anchored = "".join(f", arg_min({{'v': {c}}}, {key}).v AS {c}" for c in carried)
+            entries = (
+                f"a AS (SELECT unit_id, arg_min(event_id, {key}) AS entry_id, min(ts) AS ts"
+                f"{anchored} FROM ev WHERE event_type = $s0 GROUP BY unit_id)"
+            )
+        else:
+            # every first-step event is an entry; the best one is chosen below
+            entries = (
+                f"a AS (SELECT unit_id, event_id AS entry_id, ts, {', '.join(carried)} "
+                "FROM ev WHERE event_type = $s0)"
+            )
         ctes = [
             # read once: every step joins it
             f"ev AS MATERIALIZED ({ev})",
-            f"a AS (SELECT unit_id, min(ts) AS ts{anchored} FROM ev WHERE event_type = $s0 "
-            "GROUP BY unit_id)",
-            "m0 AS (SELECT unit_id, ts AS t0, ts AS t FROM a)",
+            entries,
+            "m0 AS (SELECT unit_id, entry_id, ts AS t0, ts AS t FROM a)",
         ]
         for i in range(1, n):
             ctes.append(
-                f"m{i} AS (SELECT p.unit_id, p.t0, min(e.ts) AS t FROM m{i - 1} p JOIN ev e "
-                f"ON e.unit_id = p.unit_id AND e.event_type = $s{i} AND e.ts >= p.t"
-                f"{within('e.ts', 'p.t0')} GROUP BY p.unit_id, p.t0)"
+                f"m{i} AS (SELECT p.unit_id, p.entry_id, p.t0, min(e.ts) AS t FROM m{i - 1} p "
+                f"JOIN ev e ON e.unit_id = p.unit_id AND e.event_type = $s{i} AND e.ts >= p.t"
+                f"{within('e.ts', 'p.t0')} GROUP BY p.unit_id, p.entry_id, p.t0)"
             )
         ts = ", ".join(f"m{i}.t AS t{i}" for i in range(n))
-        mjoins = " ".join(f"LEFT JOIN m{i} ON m{i}.unit_id = a.unit_id" for i in range(1, n))
+        mjoins = " ".join(
+            f"LEFT JOIN m{i} ON m{i}.unit_id = a.unit_id AND m{i}.entry_id = a.entry_id"
+            for i in range(1, n)
+        )
+        best = ""
+        if spec.entry == "any":
+            # the entry reaching the furthest step wins; ties go to the earliest entry
+            reached = " + ".join(f"(m{i}.t IS NOT NULL)::INT" for i in range(1, n))
+            best = (
+                f"QUALIFY row_number() OVER (PARTITION BY a.unit_id ORDER BY {reached} DESC, "
+                "a.ts, a.entry_id) = 1"
+            )
         return (
-            f"WITH {', '.join(ctes)} SELECT a.unit_id, a.user_id{g}, {ts} "
-            f"FROM a JOIN m0 ON m0.unit_id = a.unit_id {mjoins} {joins}"
+            f"WITH {', '.join(ctes)}, chosen AS (SELECT a.*, {ts} FROM a "
+            f"JOIN m0 ON m0.unit_id = a.unit_id AND m0.entry_id = a.entry_id {mjoins} {best}) "
+            f"SELECT a.unit_id, a.user_id{g}, {', '.join(f't{i}' for i in range(n))} "
+            f"FROM chosen a {joins}"
         )
 
     win = "(PARTITION BY unit_id ORDER BY ts, event_id)"
@@ -288,15 +349,26 @@ def _entity_sql(spec: _Spec, params: dict) -> str:
         f"THEN a.nt{k} END AS t{k}"
         for k in range(1, n)
     ]
+    first, best = "", ""
+    if spec.entry == "first":
+        first = "QUALIFY row_number() OVER (PARTITION BY unit_id ORDER BY ts, event_id) = 1"
+    else:
+        # the entry reaching the furthest step wins; ties go to the earliest entry
+        reached = " + ".join(f"(t{k} IS NOT NULL)::INT" for k in range(1, n))
+        best = (
+            f"QUALIFY row_number() OVER (PARTITION BY unit_id ORDER BY {reached} DESC, "
+            "ts, event_id) = 1"
+        )
     return (
         f"WITH ev AS ({ev}), "
         f"lagged AS (SELECT *, lag(event_type) OVER w AS prev_type FROM ev WINDOW w AS {win}), "
         "collapsed AS (SELECT * EXCLUDE (prev_type) FROM lagged "
         "WHERE prev_type IS DISTINCT FROM event_type), "
         f"seq AS (SELECT *{leads} FROM collapsed WINDOW w AS {win}), "
-        "a AS (SELECT * FROM seq WHERE event_type = $s0 "
-        "QUALIFY row_number() OVER (PARTITION BY unit_id ORDER BY ts, event_id) = 1) "
-        f"SELECT a.unit_id, a.user_id{g}, {', '.join(ts)} FROM a {joins}"
+        f"a AS (SELECT * FROM seq WHERE event_type = $s0 {first}), "
+        f"steps AS (SELECT a.*, {', '.join(ts)} FROM a {best}) "
+        f"SELECT a.unit_id, a.user_id{g}, {', '.join(f't{k}' for k in range(n))} "
+        f"FROM steps a {joins}"
     )
 
 
@@ -425,6 +497,7 @@ def funnel(
     end=None,
     unit: str = "offer",
     source: str = "auto",
+    entry: str = "first",
 ) -> FunnelResult:
     """Count the units that reach each step, with conversion, drop-off and time to convert.
 
@@ -451,8 +524,15 @@ def funnel(
     unit : {"offer", "user"}
         What converts: each offer, or each user across all of their offers.
     source : {"auto", "offers", "events"}
-        Table to compute from; ``auto`` uses ``offers`` for ordered offer funnels when
-        the run has offers. Both sources give the same counts.
+        Table to compute from. ``auto`` uses ``offers`` for ordered offer funnels only
+        where offers represent the event rules exactly (synthetic runs, or logs whose
+        events name no offer) and the events otherwise; there both give the same
+        counts. ``"offers"`` on an imported log reads the offers table's own timestamps.
+    entry : {"first", "any"}
+        ``first``: the unit's first first-step event anchors the funnel and later
+        re-entries are ignored. ``any``: every first-step event is an entry and the
+        unit counts the furthest step reached from any of them within ``window``
+        (ClickHouse's ``windowFunnel``, PostHog); see the module docstring.
 
     Returns
     -------
@@ -479,6 +559,7 @@ def funnel(
         start=start,
         end=end,
         source=source,
+        entry=entry,
     )
     top_n = _check_top_n(top_n)
     params = {**_params(spec), "top_n": top_n}
@@ -596,6 +677,7 @@ def funnel_trend(
     end=None,
     unit: str = "offer",
     source: str = "auto",
+    entry: str = "first",
 ) -> FunnelTrend:
     """Funnel counts and conversion per day or ISO week of the unit's first step.
 
@@ -624,6 +706,7 @@ def funnel_trend(
         start=start,
         end=end,
         source=source,
+        entry=entry,
     )
     top_n = _check_top_n(top_n)
     params = {**_params(spec), "top_n": top_n}
@@ -656,6 +739,7 @@ def dropped_at(
     end=None,
     unit: str = "offer",
     source: str = "auto",
+    entry: str = "first",
 ) -> pd.DataFrame:
     """Users who reached the step before ``step`` but not ``step`` itself.
 
@@ -683,6 +767,7 @@ def dropped_at(
         start=start,
         end=end,
         source=source,
+        entry=entry,
     )
     if step not in spec.steps[1:]:
         raise ValueError(

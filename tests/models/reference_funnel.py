@@ -53,12 +53,20 @@ def make_logs(
     n_orders: int,
     slots: int = 40,
     p_step: float = 0.6,
+    p_repeat: float = 0.0,
+    p_null: float = 0.0,
 ) -> dict[str, pd.DataFrame]:
     """Users, stocks, offers, events and orders; rows are shuffled (not in time order).
 
     Step times of an offer are drawn independently, so lifecycles may run backwards
     (a claim before the exposure); ``event_id`` is a random permutation, so ties in
     ``ts`` are broken in an order unrelated to insertion.
+
+    ``p_repeat``: each offer event is logged a second time, at another random slot,
+    with this probability (a rule view before and after the exposure); the offers
+    table then holds each step's first occurrence, as an export of such a log would.
+    ``p_null``: each event's ``stock_id``, ``platform`` and ``entry`` are NULL with
+    this probability (imported logs often lack them).
     """
     rng = np.random.default_rng(seed)
     n_offers = n_offers if n_users else 0
@@ -126,9 +134,25 @@ def make_logs(
             "offer_id": pd.array([None] * n_extra, dtype="Int64"),
         }
     )
-    events = pd.concat([*parts, extra], ignore_index=True)
+    offer_events = pd.concat(parts, ignore_index=True)
+    if p_repeat and len(offer_events):
+        again = offer_events[rng.random(len(offer_events)) < p_repeat].copy()
+        moved = pd.DatetimeIndex(BASE + SLOT * rng.integers(0, slots, len(again)))
+        again["ts"] = moved.astype("datetime64[us]").to_numpy()
+        offer_events = pd.concat([offer_events, again], ignore_index=True)
+        first = offer_events.groupby(["offer_id", "event_type"])["ts"].min().unstack()
+        for step, col in OFFER_COLUMNS.items():
+            at = first[step] if step in first else pd.Series(dtype="datetime64[us]")
+            at = at.reindex(offers["offer_id"].to_numpy())
+            offers[col] = at.astype("datetime64[us]").to_numpy()
+    events = pd.concat([offer_events, extra], ignore_index=True)
     events["offer_id"] = events["offer_id"].astype("Int64")
     events = events.merge(stocks[["stock_id", "platform", "entry"]], on="stock_id", how="left")
+    if p_null:
+        blank = rng.random(len(events)) < p_null
+        events["stock_id"] = events["stock_id"].astype("Int64").mask(blank)
+        events["platform"] = events["platform"].mask(blank, None)
+        events["entry"] = events["entry"].mask(blank, None)
     events["event_id"] = rng.permutation(len(events)).astype("int64") + 1
     events = events.sample(frac=1, random_state=seed % 2**32).reset_index(drop=True)
     offers = offers.sample(frac=1, random_state=seed % 2**32).reset_index(drop=True)
@@ -175,10 +199,12 @@ def reference_entities(
     start=None,
     end=None,
     by=(),
+    entry="first",
 ) -> pd.DataFrame:
     """One row per unit that reached the first step: unit_id, user_id, by..., t0..t{n-1}.
 
-    ``by`` is a sequence of ``(name, table, column)``.
+    ``by`` is a sequence of ``(name, table, column)``. ``entry="any"`` walks the steps
+    from every first-step event and keeps the one that gets furthest (ties: earliest).
     """
     ev = logs["events"].copy()
     if start is not None:
@@ -196,37 +222,46 @@ def reference_entities(
         recs = g.to_dict("records")
         if order == "ordered":
             recs = [r for r in recs if r["event_type"] in steps]
-            anchor = next((r for r in recs if r["event_type"] == steps[0]), None)
-            if anchor is None:
-                continue
-            t = [anchor["ts"]]
-            for s in steps[1:]:
-                cands = [
-                    r["ts"]
-                    for r in recs
-                    if r["event_type"] == s
-                    and r["ts"] >= t[-1]
-                    and (window is None or r["ts"] <= t[0] + window)
-                ]
-                if not cands:
-                    break
-                t.append(min(cands))
+            entries = [r for r in recs if r["event_type"] == steps[0]]
+
+            def walk(anchor, recs=recs):
+                t = [anchor["ts"]]
+                for s in steps[1:]:
+                    cands = [
+                        r["ts"]
+                        for r in recs
+                        if r["event_type"] == s
+                        and r["ts"] >= t[-1]
+                        and (window is None or r["ts"] <= t[0] + window)
+                    ]
+                    if not cands:
+                        break
+                    t.append(min(cands))
+                return t
         else:
             seq = _collapse(recs)
-            pos = next((i for i, r in enumerate(seq) if r["event_type"] == steps[0]), None)
-            if pos is None:
-                continue
-            anchor = seq[pos]
-            t = [anchor["ts"]]
-            for k, s in enumerate(steps[1:], 1):
-                if (
-                    pos + k < len(seq)
-                    and seq[pos + k]["event_type"] == s
-                    and (window is None or seq[pos + k]["ts"] <= t[0] + window)
-                ):
-                    t.append(seq[pos + k]["ts"])
-                else:
-                    break
+            entries = [(i, r) for i, r in enumerate(seq) if r["event_type"] == steps[0]]
+
+            def walk(entry, seq=seq):
+                pos, anchor = entry
+                t = [anchor["ts"]]
+                for k, s in enumerate(steps[1:], 1):
+                    if (
+                        pos + k < len(seq)
+                        and seq[pos + k]["event_type"] == s
+                        and (window is None or seq[pos + k]["ts"] <= t[0] + window)
+                    ):
+                        t.append(seq[pos + k]["ts"])
+                    else:
+                        break
+                return t
+
+        if not entries:
+            continue
+        # entries are in (ts, event_id) order: max() keeps the first of equal lengths
+        walks = [(walk(e), e) for e in (entries if entry == "any" else entries[:1])]
+        t, chosen = max(walks, key=lambda w: len(w[0]))
+        anchor = chosen if order == "ordered" else chosen[1]
         row = {"unit_id": int(uid), "user_id": int(anchor["user_id"])}
         for name, table, col in by:
             if table == "users":
@@ -313,3 +348,32 @@ def vectorized_offer_counts(events: pd.DataFrame, *, steps, window) -> list[int]
         prev = first[s].where(ok)
         reached.append(ok)
     return [int(r.sum()) for r in reached]
+
+
+def window_funnel_levels(logs, *, steps, window, unit="offer") -> dict[int, int]:
+    """Furthest step reached per unit (1 = first step only), ClickHouse ``windowFunnel``
+    style: a single pass over the unit's events sorted by time (ties: the earlier
+    step first), remembering for each step the start of the latest chain that
+    reached it. A first-step event starts a chain; a step-k event extends the chain
+    that reached step k-1 if it is no later than that chain's start + ``window``.
+    Units without a first-step event are absent.
+    """
+    ev = logs["events"]
+    if unit == "offer":
+        ev = ev[ev["offer_id"].notna()]
+    ev = ev[ev["event_type"].isin(steps)]
+    key = "offer_id" if unit == "offer" else "user_id"
+    index = {s: i for i, s in enumerate(steps)}
+    levels = {}
+    for uid, g in ev.groupby(key):
+        pairs = sorted(zip(g["ts"], g["event_type"].map(index), strict=True))
+        starts = [None] * len(steps)
+        for ts, k in pairs:
+            if k == 0:
+                starts[0] = ts
+            elif starts[k - 1] is not None and (window is None or ts <= starts[k - 1] + window):
+                starts[k] = starts[k - 1]
+        reached = [k for k, s in enumerate(starts) if s is not None]
+        if reached:
+            levels[int(uid)] = max(reached) + 1
+    return levels

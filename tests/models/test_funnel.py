@@ -17,6 +17,7 @@ from reference_funnel import (
     reference_entities,
     reference_funnel,
     week_start,
+    window_funnel_levels,
     write_logs,
 )
 
@@ -175,7 +176,9 @@ def test_offers_path_equals_events_path(logs_kw, steps, window, by, top_n, rng):
     slow = funnel(STORE, source="events", **kw)
     auto = funnel(STORE, **kw)
     assert (fast.source, slow.source) == ("offers", "events")
-    assert auto.source == ("offers" if len(logs["offers"]) else "events")
+    # an imported log whose events name offers is read from its events (the contract)
+    offer_events = logs["events"]["offer_id"].notna().any()
+    assert auto.source == ("offers" if len(logs["offers"]) and not offer_events else "events")
     for a, b in ((fast, slow), (auto, slow)):
         pd.testing.assert_frame_equal(a.table, b.table)
         pd.testing.assert_frame_equal(a.time_to_convert, b.time_to_convert)
@@ -405,3 +408,127 @@ def test_small_world_paths_agree_with_pandas():
         want = vectorized_offer_counts(events, steps=steps, window=window)
         assert fast.table.groupby("step_index")["count"].sum().tolist() == want
     assert want[0] > 1000 and 0 < want[-1] < want[0]  # the world has a real funnel
+
+
+# -- imported logs: NULL breakdowns, repeated steps, offers tables (issue 15) -------------
+
+IMPORTED = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32 - 1),
+        "n_users": st.integers(1, 4),
+        "n_offers": st.integers(0, 10),
+        "n_extra": st.integers(0, 8),
+        "n_orders": st.just(0),
+        "p_repeat": st.sampled_from([0.0, 0.3, 0.6]),
+        "p_null": st.sampled_from([0.0, 0.4]),
+    }
+)
+IMPORTED_BYS = st.sampled_from([None, "events.entry", "platform", "stock_type", "segment"])
+
+
+@SETTINGS
+@given(
+    IMPORTED,
+    STEPS,
+    st.sampled_from(["ordered", "strict"]),
+    WINDOWS,
+    st.sampled_from(["offer", "user"]),
+    IMPORTED_BYS,
+    st.sampled_from(["first", "any"]),
+)
+def test_imported_logs_auto_follows_the_event_rules(logs_kw, steps, order, window, unit, by, entry):
+    """Repeated steps, NULL breakdown columns and an offers table holding each step's
+    first occurrence: source='auto' gives what the documented event rules give."""
+    logs = make_logs(**logs_kw)
+    run = fresh(logs)
+    kw = dict(run=run, steps=steps, order=order, window=window, unit=unit, by=by, top_n=None)
+    auto = funnel(STORE, entry=entry, **kw)
+    slow = funnel(STORE, entry=entry, source="events", **kw)
+    pd.testing.assert_frame_equal(auto.table, slow.table)
+    pd.testing.assert_frame_equal(auto.time_to_convert, slow.time_to_convert)
+    ent = reference_entities(
+        logs, steps=steps, order=order, window=window, unit=unit, by=_by(by), entry=entry
+    )
+    keys = [n for n, _, _ in _by(by)]
+    check_against_reference(auto, ent, steps=steps, keys=keys, top_n=None)
+
+
+@SETTINGS
+@given(IMPORTED, STEPS, WINDOWS, st.sampled_from(["offer", "user"]))
+def test_entry_any_matches_window_funnel(logs_kw, steps, window, unit):
+    """entry='any' counts, step by step, the units whose windowFunnel level reaches it."""
+    logs = make_logs(**logs_kw)
+    run = fresh(logs)
+    res = funnel(STORE, run=run, steps=steps, window=window, unit=unit, entry="any")
+    levels = window_funnel_levels(logs, steps=steps, window=window, unit=unit)
+    want = [sum(level > i for level in levels.values()) for i in range(len(steps))]
+    assert res.table["count"].tolist() == want
+    first = funnel(STORE, run=run, steps=steps, window=window, unit=unit, entry="first")
+    assert (res.table["count"] >= first.table["count"]).all()
+    assert res.table["count"].iloc[0] == first.table["count"].iloc[0]
+
+
+def test_repeated_step_with_an_offers_table_uses_the_event_rules():
+    """The issue's case: offer 1 views the rules before and after its exposure. The
+    offers table keeps the first view (before the exposure), the event rules carry the
+    offer on to the claim from the second view."""
+    t = [BASE + i * SLOT for i in range(5)]
+    ev = _events(
+        [
+            (1, 0, 1, "rule_view", 1),
+            (2, 6 * 60, 1, "exposure", 1),
+            (3, 12 * 60, 1, "rule_view", 1),
+            (4, 18 * 60, 1, "claim", 1),
+            (5, 0, 2, "exposure", 2),
+            (6, 6 * 60, 2, "rule_view", 2),
+        ]
+    )
+    offers = pd.DataFrame(
+        {
+            "offer_id": [1, 2],
+            "user_id": [1, 2],
+            "stock_id": 1,
+            "delivered_at": [t[0], t[0]],
+            "exposed_at": [t[1], t[0]],
+            "rule_viewed_at": [t[0], t[1]],
+            "claimed_at": [t[3], pd.NaT],
+        }
+    )
+    run = f"rep{next(_RUNS)}"
+    write_logs(STORE, run, {"offers": offers, "events": ev})
+    steps = ("exposure", "rule_view", "claim")
+    auto = funnel(STORE, run=run, steps=steps)
+    assert auto.source == "events"
+    assert auto.table["count"].tolist() == [2, 2, 1]
+    assert funnel(STORE, run=run, steps=steps, source="offers").table["count"].tolist() == [2, 1, 0]
+
+
+def test_breakdown_is_read_from_the_anchor_even_when_null():
+    """User 1's first exposure has no entry, a later one has: the user is '(none)'.
+    Same for the stock (NULL stock_id on the anchor) and for retention's anchor claim."""
+    ev = _events(
+        [
+            (1, 0, 1, "exposure", None),
+            (2, 60, 1, "exposure", None),
+            (3, 120, 1, "claim", None),
+            (4, 0, 2, "exposure", None),
+            (5, 30, 2, "claim", None),
+        ]
+    )
+    ev["entry"] = [None, "pay_page", "pay_page", "app_push", "app_push"]
+    ev["stock_id"] = pd.array([None, 1, 1, 2, 2], dtype="Int64")
+    stocks = pd.DataFrame({"stock_id": [1, 2], "stock_type": ["threshold", "random"]})
+    run = f"null{next(_RUNS)}"
+    write_logs(STORE, run, {"events": ev, "stocks": stocks})
+    kw = dict(run=run, steps=("exposure", "claim"), unit="user", top_n=None)
+    for by, values in (
+        ("events.entry", ["(none)", "app_push"]),
+        ("stock_type", ["(none)", "random"]),
+    ):
+        table = funnel(STORE, by=by, **kw).table
+        col = table.columns[0]
+        got = table[table["step_index"] == 0].set_index(col)["count"]
+        assert sorted(got.index) == sorted(values) and (got == 1).all()
+        for entry in ("first", "any"):
+            strict = funnel(STORE, by=by, order="strict", entry=entry, **kw).table
+            assert sorted(strict[col].unique()) == sorted(values)
