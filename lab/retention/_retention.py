@@ -21,8 +21,16 @@ Rules (documented contract)
 * **Returns.** A return is a return event at or after the anchor's timestamp; when the
   start and return events are the same kind (``"order"`` → ``"order"``), it must come
   strictly after the anchor in ``(ts, id)`` order, so the anchor is not its own return.
-  Its period index ``k`` is the number of calendar periods between the anchor's period
-  and the return's period (``k = 0``: the same period, after the anchor).
+  Its period index ``k`` depends on ``buckets``:
+
+  - ``"calendar"`` (default): the number of calendar periods between the anchor's
+    period and the return's period (``k = 0``: the same period, after the anchor). A
+    claim at 23:59 and an order at 00:01 the next day is a day-1 return.
+  - ``"rolling"``: periods are counted from the anchor's own timestamp, as Mixpanel
+    does by default: period ``k`` is ``[anchor + k P, anchor + (k + 1) P)`` with ``P``
+    24 hours, 7 × 24 hours or one calendar month (``anchor + k months``). The 23:59
+    claim and 00:01 order is then a period-0 return. Cohorts are still the calendar
+    period of the anchor.
 * ``mode="exact"``: retained in period ``k`` if the user returned in period ``k``
   (N-day retention). ``mode="on_or_after"``: retained in ``k`` if the user returned in
   period ``k`` or later (unbounded retention).
@@ -30,7 +38,8 @@ Rules (documented contract)
   (``runs.start_date + runs.days``), whichever is earlier; if neither is known, the
   midnight after the latest start or return event. Period ``k`` of a cohort is complete
   when the data end is at or after the end of that period
-  (``cohort + (k + 1) periods``). The curves average over complete cohorts only,
+  (``cohort + (k + 1) periods``; with rolling buckets ``cohort + (k + 2) periods``,
+  since the cohort's last anchor may come just before the cohort period ends). The curves average over complete cohorts only,
   weighting each cohort by its size (returned users ÷ cohort users, pooled).
 
 Example
@@ -55,6 +64,9 @@ import pandas as pd
 from lab import _filters, schema
 
 PERIODS = ("day", "week", "month")
+BUCKETS = ("calendar", "rolling")
+# length of a rolling day or week, microseconds (rolling months add calendar months)
+_ROLLING_US = {"day": 86_400_000_000, "week": 7 * 86_400_000_000}
 MODES = ("exact", "on_or_after")
 MISSING = "(none)"
 ORDER = "order"
@@ -159,6 +171,7 @@ class RetentionResult:
     data_end: pd.Timestamp | None
     table: pd.DataFrame
     curves: pd.DataFrame
+    buckets: str = "calendar"
 
     def to_frame(self) -> pd.DataFrame:
         """The tidy cohort × period table."""
@@ -212,6 +225,7 @@ def retention(
     start=None,
     end=None,
     start_where: Mapping[str, object] | None = None,
+    buckets: str = "calendar",
 ) -> RetentionResult:
     """Cohort retention table and curves.
 
@@ -243,6 +257,10 @@ def retention(
         ``{"platform": "wechat", "entry": "pay_page"}``. Keys are columns of ``events``
         (of ``orders`` when ``start_event="order"``); ``None`` matches NULL. Return
         events are not filtered.
+    buckets : {"calendar", "rolling"}
+        How return periods are counted: calendar periods (days from midnight, weeks
+        from Monday, months from the 1st) or rolling ones measured from the anchor's
+        timestamp (24-hour days, as Mixpanel's default); see the module docstring.
 
     Returns
     -------
@@ -263,6 +281,8 @@ def retention(
         raise ValueError(f"period must be one of {PERIODS}, got {period!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if buckets not in BUCKETS:
+        raise ValueError(f"buckets must be one of {BUCKETS}, got {buckets!r}")
     if not isinstance(first_time, bool | np.bool_):
         raise ValueError(f"first_time must be True or False, got {first_time!r}")
     if (
@@ -306,7 +326,14 @@ def retention(
         return day if period == "day" else f"CAST(date_trunc('{period}', {day}) AS DATE)"
 
     ret_day = "CAST(r.ts AS DATE)"
-    if period == "month":
+    if buckets == "rolling" and period == "month":
+        # month boundaries crossed, less one if the anchor's day-of-month is not reached
+        crossed = "date_diff('month', m.ts, r.ts)"
+        k_expr = f"({crossed} - CASE WHEN m.ts + to_months({crossed}) > r.ts THEN 1 ELSE 0 END)"
+    elif buckets == "rolling":
+        # a return is never before its anchor: // (which truncates) floors
+        k_expr = f"((epoch_us(r.ts) - epoch_us(m.ts)) // {_ROLLING_US[period]})"
+    elif period == "month":
         k_expr = f"date_diff('month', m.cohort, {ret_day})"
     else:
         # a return is never before its cohort's first day: // (which truncates) floors
@@ -318,7 +345,11 @@ def retention(
     )
     if mode == "exact":
         # returns after period max_k cannot count: bound the join (k <= max_k exactly)
-        if period == "month":
+        if buckets == "rolling" and period == "month":
+            horizon = "m.ts + to_months($max_k + 1)"
+        elif buckets == "rolling":
+            horizon = f"m.ts + to_days(($max_k + 1) * {7 if period == 'week' else 1})"
+        elif period == "month":
             horizon = "m.cohort + to_months($max_k + 1)"
         else:
             horizon = f"m.cohort + ($max_k + 1) * {7 if period == 'week' else 1}"
@@ -335,6 +366,8 @@ def retention(
         )
     # The anchor is the earliest start event by (ts, id). An aggregate finds it faster
     # than a window sort; the HUGEINT key orders by ts, then id, for any BIGINT id.
+    # arg_min skips NULL values, so each value rides in a struct: a NULL breakdown of
+    # the anchor stays NULL instead of taking a later event's value.
     key = "epoch_us(ts)::HUGEINT * 18446744073709551616 + id + 9223372036854775808"
     carried = ["id"] if start_event == return_event else []
     if any(t == "stocks" for _, t, _ in breakdown):
@@ -343,10 +376,11 @@ def retention(
         c for _, t, c in breakdown if t == "events" and c not in ("user_id", "ts", *carried)
     ]
     group = "user_id" if first_time else f"user_id, {cohort_of('ts')}"
+    anchored = "".join(f", arg_min({{'v': {c}}}, {key}).v AS {c}" for c in carried)
     sql = (
         f"WITH st AS ({st}), ret AS ({ret}), "
         f"anchor AS (SELECT user_id, min(ts) AS ts"
-        f"{''.join(f', arg_min({c}, {key}) AS {c}' for c in carried)} FROM st GROUP BY {group}), "
+        f"{anchored} FROM st GROUP BY {group}), "
         f"mem AS MATERIALIZED (SELECT m.user_id, m.ts{', m.id' if 'id' in carried else ''}, "
         f"{cohort_of('m.ts')} AS cohort{''.join(', ' + g for g in gexpr)} "
         f"FROM anchor m {' '.join(joins)}) "
@@ -371,8 +405,10 @@ def retention(
     table["cohort"] = pd.to_datetime(table["cohort"]).astype("datetime64[us]")
     table["cohort_size"] = table["cohort_size"].astype("int64")
     table["rate"] = table["retained"] / table["cohort_size"]
+    # a rolling period k ends up to one cohort period later than the calendar one
+    shift = 1 if buckets == "rolling" else 0
     table["complete"] = (
-        _period_end(table["cohort"], table["period"], period) <= data_end
+        _period_end(table["cohort"], table["period"] + shift, period) <= data_end
         if data_end is not None
         else False
     )
@@ -403,6 +439,7 @@ def retention(
         data_end,
         table,
         curves,
+        buckets,
     )
 
 

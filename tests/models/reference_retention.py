@@ -34,6 +34,14 @@ def _offset(period: str, n: int) -> pd.DateOffset:
     }[period]
 
 
+def _rolling_index(anchor: pd.Timestamp, ts: pd.Timestamp, period: str) -> int:
+    """Whole rolling periods from ``anchor`` to ``ts`` (``ts >= anchor``)."""
+    k = 0
+    while anchor + _offset(period, k + 1) <= ts:
+        k += 1
+    return k
+
+
 def _source(logs, event, start, end, where=None) -> pd.DataFrame:
     if event == "order":
         df = logs["orders"].assign(id=logs["orders"]["order_id"])
@@ -74,8 +82,13 @@ def reference_retention(
     end=None,
     run_end=None,
     start_where=None,
+    buckets="calendar",
 ):
-    """(table, curves, data_end); ``by`` is a sequence of ``(name, table, column)``."""
+    """(table, curves, data_end); ``by`` is a sequence of ``(name, table, column)``.
+
+    ``buckets="rolling"`` counts a return's period from the anchor's timestamp: the
+    number of whole 24-hour days (7-day weeks, calendar months) between them.
+    """
     starts = _with_index(_source(logs, start_event, start, end, start_where), period)
     returns = _with_index(_source(logs, return_event, start, end), period)
     users = logs["users"].set_index("user_id")
@@ -115,7 +128,11 @@ def reference_retention(
                 else r["ts"] >= m["ts"]
             )
             if after:
-                ks.add(r["pidx"] - m["pidx"])
+                ks.add(
+                    _rolling_index(m["ts"], r["ts"], period)
+                    if buckets == "rolling"
+                    else r["pidx"] - m["pidx"]
+                )
         if mode == "exact":
             for k in ks:
                 if k <= max_periods:
@@ -133,7 +150,9 @@ def reference_retention(
     rows = []
     for (cohort, *group), cell in sorted(cells.items()):
         for k in range(max_periods + 1):
-            complete = data_end is not None and cohort + _offset(period, k + 1) <= data_end
+            # a rolling period ends up to one cohort period after the calendar one
+            last = k + 2 if buckets == "rolling" else k + 1
+            complete = data_end is not None and cohort + _offset(period, last) <= data_end
             rows.append(
                 {
                     "cohort": cohort,

@@ -342,3 +342,87 @@ def test_small_world_matches_reference():
         by = _filters.breakdowns(kw.pop("by", None))
         check(res, *reference_retention(logs, by=by, run_end=run_end, **kw))
     assert res.table["retained"].sum() > 100
+
+
+# -- rolling periods and NULL anchors (issue 15) ---------------------------------------
+
+
+@SETTINGS
+@given(
+    LOGS,
+    st.sampled_from(["claim", "exposure", "order"]),
+    st.sampled_from(["order", "claim"]),
+    st.sampled_from(["day", "week", "month"]),
+    st.sampled_from(["exact", "on_or_after"]),
+    st.booleans(),
+    st.sampled_from([0, 3, 14]),
+    st.sampled_from([None, "segment", "events.entry", "stock_type"]),
+    RUN_DAYS,
+    st.sampled_from([0.0, 0.4]),
+)
+def test_rolling_and_null_anchors_match_reference(
+    logs_kw, start_event, return_event, period, mode, first_time, max_periods, by, days, p_null
+):
+    """Rolling periods on a 6-hour grid (returns land exactly on 24-hour boundaries) and
+    imported logs whose events lack stock, platform or entry."""
+    breakdown = _filters.breakdowns(by)
+    assume(start_event != "order" or all(t == "users" for _, t, _ in breakdown))
+    logs = make_logs(**logs_kw, p_null=p_null)
+    run = fresh(logs, days)
+    kw = dict(
+        start_event=start_event,
+        return_event=return_event,
+        period=period,
+        mode=mode,
+        first_time=first_time,
+        max_periods=max_periods,
+    )
+    run_end = None if days is None else BASE + pd.Timedelta(days=days)
+    for buckets in ("calendar", "rolling"):
+        res = retention(STORE, run=run, by=by, buckets=buckets, **kw)
+        assert res.buckets == buckets
+        ref = reference_retention(logs, by=breakdown, run_end=run_end, buckets=buckets, **kw)
+        check(res, *ref)
+
+
+def test_golden_rolling_day_around_midnight():
+    """A claim at 23:59 and an order two minutes later: a day-1 return on calendar days,
+    a day-0 return on rolling 24-hour days; an order 24 hours after the claim is day 1."""
+    claim = BASE + pd.Timedelta(hours=23, minutes=59)
+    events = pd.DataFrame({"event_id": [1], "ts": [claim], "user_id": [1], "event_type": "claim"})
+    orders = pd.DataFrame(
+        {
+            "order_id": [1, 2],
+            "user_id": [1, 1],
+            "ts": [claim + pd.Timedelta(minutes=2), claim + pd.Timedelta(hours=24)],
+            "amount_fen": 1000,
+            "discount_fen": 0,
+        }
+    )
+    run = f"mid{next(_RUNS)}"
+    write_logs(STORE, run, {"events": events, "orders": orders}, start_date=BASE.date(), days=5)
+    calendar = retention(STORE, run=run, max_periods=2).table["retained"].tolist()
+    rolling = retention(STORE, run=run, max_periods=2, buckets="rolling")
+    assert calendar == [0, 1, 0]  # both orders fall on the next calendar day
+    assert rolling.table["retained"].tolist() == [1, 1, 0]
+    # rolling period 2 of the day-0 cohort ends by day 4: complete in a 5-day run
+    assert rolling.table["complete"].tolist() == [True, True, True]
+    with pytest.raises(ValueError, match="buckets"):
+        retention(STORE, run=run, buckets="hourly")
+
+
+def test_breakdown_reads_a_null_anchor_as_none():
+    """The first claim has no platform, a later one has: the user is '(none)'."""
+    events = pd.DataFrame(
+        {
+            "event_id": [1, 2],
+            "ts": [BASE, BASE + pd.Timedelta(hours=1)],
+            "user_id": [1, 1],
+            "event_type": "claim",
+            "platform": [None, "wechat"],
+        }
+    )
+    run = f"nul{next(_RUNS)}"
+    write_logs(STORE, run, {"events": events}, start_date=BASE.date(), days=2)
+    res = retention(STORE, run=run, by="events.platform", max_periods=0)
+    assert res.table[res.by[0]].tolist() == ["(none)"]
