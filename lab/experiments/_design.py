@@ -9,12 +9,13 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import integrate, optimize, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
 __all__ = [
+    "POWER_METHODS",
     "SrmResult",
     "adjust_pvalues",
     "mde_means",
@@ -27,6 +28,11 @@ __all__ = [
 ]
 
 _MULTIPLETESTS_METHODS = {"holm": "holm", "bh": "fdr_bh"}
+# "arcsine": normal approximation on Cohen's h (statsmodels' NormalIndPower);
+# "pooled_z": the pooled-variance z formula most online A/B calculators use
+POWER_METHODS = ("arcsine", "pooled_z")
+# brentq's tolerances for the MDE: the root is exact to well under 1e-12 in power
+_XTOL, _RTOL = 1e-15, 4 * np.finfo(float).eps
 # Root-finding in statsmodels' solve_power is accurate to about 1e-8; without
 # this slack an exact answer of 400 could come back as 400.00000001 and round to 401.
 _SOLVER_SLACK = 1e-6
@@ -218,6 +224,83 @@ def _check_units(n_per_arm: float) -> None:
         raise ValueError(f"n_per_arm must be >= 2, got {n_per_arm!r}")
 
 
+def _check_method(method: str) -> None:
+    if method not in POWER_METHODS:
+        raise ValueError(f"method must be one of {POWER_METHODS}, got {method!r}")
+
+
+def _pooled_z_power(p1: float, p2: float, n1: float, *, alpha: float, ratio: float) -> float:
+    """Power of the pooled two-proportion z-test, the near tail only (as calculators do).
+
+    With ``n2 = ratio * n1`` and the pooled rate ``p = (p1 + ratio p2) / (1 + ratio)``:
+    power = Phi((|p2 - p1| sqrt(n1) - z_(1-alpha/2) sqrt(p q (1 + 1/ratio)))
+    / sqrt(p1 q1 + p2 q2 / ratio)).
+    """
+    pooled = (p1 + ratio * p2) / (1 + ratio)
+    null_sd = math.sqrt(pooled * (1 - pooled) * (1 + 1 / ratio))
+    alt_sd = math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / ratio)
+    z_alpha = stats.norm.ppf(1 - alpha / 2)
+    return float(stats.norm.cdf((abs(p2 - p1) * math.sqrt(n1) - z_alpha * null_sd) / alt_sd))
+
+
+def _pooled_z_sample_size(p1: float, p2: float, *, alpha: float, power: float, ratio: float):
+    """Control-arm units of the pooled z formula, unrounded: the inverse of
+    :func:`_pooled_z_power`,
+    n1 = (z_(1-alpha/2) sqrt(p q (1 + 1/ratio)) + z_power sqrt(p1 q1 + p2 q2 / ratio))^2
+    / (p2 - p1)^2."""
+    pooled = (p1 + ratio * p2) / (1 + ratio)
+    null_sd = math.sqrt(pooled * (1 - pooled) * (1 + 1 / ratio))
+    alt_sd = math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / ratio)
+    z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    return (z_alpha * null_sd + z_power * alt_sd) ** 2 / (p2 - p1) ** 2
+
+
+def _t_test_power(effect_size: float, n_per_arm: float, *, alpha: float, ratio: float) -> float:
+    """Two-sided power of the two-sample t-test: statsmodels' ``TTestIndPower``.
+
+    scipy's noncentral t (which statsmodels calls) returns NaN for some large
+    noncentrality parameters; there the power is the same probability integrated
+    over the chi-square variance, P(|Z + nc| > c sqrt(V / df)), by quadrature.
+    """
+    value = float(
+        TTestIndPower().power(
+            effect_size=effect_size,
+            nobs1=n_per_arm,
+            alpha=alpha,
+            ratio=ratio,
+            alternative="two-sided",
+        )
+    )
+    if not math.isnan(value):
+        return value
+    n2 = ratio * n_per_arm
+    df = n_per_arm + n2 - 2
+    nc = effect_size * math.sqrt(n_per_arm * n2 / (n_per_arm + n2))
+    crit = stats.t.isf(alpha / 2, df)
+
+    def density(v: float) -> float:
+        scaled = crit * math.sqrt(v / df)
+        tails = stats.norm.cdf(nc - scaled) + stats.norm.cdf(-nc - scaled)
+        return tails * stats.chi2.pdf(v, df)
+
+    low, high = stats.chi2.ppf(1e-17, df), stats.chi2.isf(1e-17, df)
+    return float(
+        integrate.quad(density, low, high, points=[df], epsabs=1e-14, epsrel=1e-12, limit=400)[0]
+    )
+
+
+def _increasing_root(power_gap, low: float, high: float, *, limit: float = math.inf) -> float:
+    """Root of an increasing ``power_gap`` (power minus its target) on ``(low, ...)``:
+    ``high`` doubles until the gap turns positive (never past ``limit``), then brentq
+    solves to machine precision."""
+
+    while power_gap(high) < 0:
+        if high >= limit:
+            raise ValueError("the sample is too small to detect any increase from this baseline")
+        high = min(2 * high, limit)
+    return float(optimize.brentq(power_gap, low, high, xtol=_XTOL, rtol=_RTOL, maxiter=500))
+
+
 def sample_size_proportions(
     baseline: float,
     mde: float,
@@ -226,11 +309,15 @@ def sample_size_proportions(
     power: float = 0.8,
     relative: bool = False,
     ratio: float = 1.0,
+    method: str = "arcsine",
 ) -> int:
     """Units needed in the control arm to detect a change in a rate.
 
-    Uses the normal approximation on Cohen's arcsine effect size ``h``
-    (:class:`statsmodels.stats.power.NormalIndPower`), two-sided.
+    ``method="arcsine"`` (default) uses the normal approximation on Cohen's arcsine
+    effect size ``h`` (:class:`statsmodels.stats.power.NormalIndPower`), two-sided.
+    ``method="pooled_z"`` uses the pooled-variance z formula that most online A/B
+    test calculators use (Fleiss, without continuity correction), so a plan can be
+    reconciled with such a calculator; it is usually a few units larger.
 
     Parameters
     ----------
@@ -248,6 +335,9 @@ def sample_size_proportions(
     ratio : float
         Treatment units per control unit; the treatment arm needs
         ``ceil(ratio * n)``.
+    method : {"arcsine", "pooled_z"}
+        Cohen's h with statsmodels, or the pooled-variance z formula (see
+        docs/models.md for both formulas).
 
     Returns
     -------
@@ -260,9 +350,16 @@ def sample_size_proportions(
     3835
     >>> sample_size_proportions(0.10, 0.2, relative=True)
     3835
+    >>> sample_size_proportions(0.10, 0.02, method="pooled_z")
+    3841
     """
     _check_design(alpha, ratio, power)
+    _check_method(method)
     effect_size = _cohens_h(baseline, mde, relative=relative)
+    if method == "pooled_z":
+        target = baseline * (1 + mde) if relative else baseline + mde
+        n = _pooled_z_sample_size(baseline, target, alpha=alpha, power=power, ratio=ratio)
+        return math.ceil(n - _SOLVER_SLACK)
     n = NormalIndPower().solve_power(
         effect_size=effect_size, alpha=alpha, power=power, ratio=ratio, alternative="two-sided"
     )
@@ -321,12 +418,15 @@ def mde_proportions(
     power: float = 0.8,
     relative: bool = False,
     ratio: float = 1.0,
+    method: str = "arcsine",
 ) -> float:
     """Smallest upward change in a rate detectable with ``n_per_arm`` control units.
 
-    Inverts :func:`sample_size_proportions`: solves for Cohen's ``h`` and maps
-    it back to a rate.  Because the arcsine scale is not symmetric, the
-    detectable decrease is slightly different.
+    Inverts :func:`power_proportions`: finds the change at which the power equals
+    ``power`` exactly (:func:`scipy.optimize.brentq` on the power function, to
+    machine precision). With ``"arcsine"`` it solves for Cohen's ``h`` and maps it
+    back to a rate; because the arcsine scale is not symmetric, the detectable
+    decrease is slightly different.
 
     Parameters
     ----------
@@ -334,7 +434,7 @@ def mde_proportions(
         Control rate, strictly between 0 and 1.
     n_per_arm : float
         Control-arm units; the treatment arm has ``ratio * n_per_arm``.
-    alpha, power, relative, ratio
+    alpha, power, relative, ratio, method
         As in :func:`sample_size_proportions`.
 
     Returns
@@ -346,20 +446,40 @@ def mde_proportions(
     --------
     >>> round(mde_proportions(0.10, 3835), 4)
     0.02
+    >>> round(mde_proportions(0.10, 3841, method="pooled_z"), 4)
+    0.02
     """
     _check_design(alpha, ratio, power)
     _check_units(n_per_arm)
+    _check_method(method)
     if not 0 < baseline < 1:
         raise ValueError(f"baseline must be a rate strictly between 0 and 1, got {baseline!r}")
-    h = float(
-        NormalIndPower().solve_power(
-            nobs1=n_per_arm, alpha=alpha, power=power, ratio=ratio, alternative="two-sided"
+    if power <= alpha:
+        raise ValueError(f"power must exceed alpha for an effect to be detectable, got {power!r}")
+    if method == "pooled_z":
+        absolute = _increasing_root(
+            lambda d: (
+                _pooled_z_power(baseline, baseline + d, n_per_arm, alpha=alpha, ratio=ratio) - power
+            ),
+            0.0,
+            min(0.01, 1 - baseline),
+            limit=1 - baseline,
         )
+        return absolute / baseline if relative else absolute
+    start = math.asin(math.sqrt(baseline))
+    h = _increasing_root(
+        lambda h: (
+            NormalIndPower().power(
+                effect_size=h, nobs1=n_per_arm, alpha=alpha, ratio=ratio, alternative="two-sided"
+            )
+            - power
+        ),
+        0.0,
+        min(0.1, math.pi - 2 * start),
+        # the rate reaches 1 at h = pi - 2 asin(sqrt(baseline))
+        limit=math.pi - 2 * start,
     )
-    angle = math.asin(math.sqrt(baseline)) + h / 2
-    if angle >= math.pi / 2:
-        raise ValueError("the sample is too small to detect any increase from this baseline")
-    absolute = math.sin(angle) ** 2 - baseline
+    absolute = math.sin(start + h / 2) ** 2 - baseline
     return absolute / baseline if relative else absolute
 
 
@@ -372,6 +492,10 @@ def mde_means(
     ratio: float = 1.0,
 ) -> float:
     """Smallest change in a mean detectable with ``n_per_arm`` control units.
+
+    The effect size ``d = mde / std`` at which the two-sample t-test's power
+    (:class:`statsmodels.stats.power.TTestIndPower`) equals ``power`` exactly,
+    found by :func:`scipy.optimize.brentq` to machine precision.
 
     Parameters
     ----------
@@ -396,10 +520,12 @@ def mde_means(
     _check_units(n_per_arm)
     if not (math.isfinite(std) and std > 0):
         raise ValueError(f"std must be > 0, got {std!r}")
-    d = TTestIndPower().solve_power(
-        nobs1=n_per_arm, alpha=alpha, power=power, ratio=ratio, alternative="two-sided"
+    if power <= alpha:
+        raise ValueError(f"power must exceed alpha for an effect to be detectable, got {power!r}")
+    d = _increasing_root(
+        lambda d: _t_test_power(d, n_per_arm, alpha=alpha, ratio=ratio) - power, 0.0, 1.0
     )
-    return float(d) * std
+    return d * std
 
 
 def power_proportions(
@@ -410,8 +536,13 @@ def power_proportions(
     alpha: float = 0.05,
     relative: bool = False,
     ratio: float = 1.0,
+    method: str = "arcsine",
 ) -> float:
     """Probability of detecting a change of ``mde`` in a rate.
+
+    ``"arcsine"``: statsmodels' ``NormalIndPower`` on Cohen's h, both tails.
+    ``"pooled_z"``: the pooled two-proportion z-test, the near tail only, as the
+    calculators that use its sample-size formula do.
 
     Parameters
     ----------
@@ -419,7 +550,7 @@ def power_proportions(
         As in :func:`sample_size_proportions`.
     n_per_arm : float
         Control-arm units; the treatment arm has ``ratio * n_per_arm``.
-    alpha, ratio
+    alpha, ratio, method
         As in :func:`sample_size_proportions`.
 
     Returns
@@ -430,10 +561,16 @@ def power_proportions(
     --------
     >>> round(power_proportions(0.10, 0.02, 3835), 3)
     0.8
+    >>> round(power_proportions(0.10, 0.02, 3841, method="pooled_z"), 3)
+    0.8
     """
     _check_design(alpha, ratio)
     _check_units(n_per_arm)
+    _check_method(method)
     effect_size = _cohens_h(baseline, mde, relative=relative)
+    if method == "pooled_z":
+        target = baseline * (1 + mde) if relative else baseline + mde
+        return _pooled_z_power(baseline, target, n_per_arm, alpha=alpha, ratio=ratio)
     return float(
         NormalIndPower().power(
             effect_size=effect_size,
@@ -475,12 +612,5 @@ def power_means(
     """
     _check_design(alpha, ratio)
     _check_units(n_per_arm)
-    return float(
-        TTestIndPower().power(
-            effect_size=_check_std_and_mde(std, mde),
-            nobs1=n_per_arm,
-            alpha=alpha,
-            ratio=ratio,
-            alternative="two-sided",
-        )
-    )
+    effect_size = _check_std_and_mde(std, mde)
+    return _t_test_power(effect_size, n_per_arm, alpha=alpha, ratio=ratio)

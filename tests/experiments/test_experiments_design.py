@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
@@ -205,14 +205,13 @@ def test_planned_sample_size_reaches_planned_power_in_simulation():
 
 @pytest.mark.parametrize(("baseline", "n", "ratio"), [(0.10, 3835, 1.0), (0.02, 20_000, 1.5)])
 def test_mde_and_power_invert_sample_size_for_proportions(baseline, n, ratio):
-    # statsmodels' root finder for the effect size is accurate to about 1e-4 in power.
     mde = mde_proportions(baseline, n, ratio=ratio)
-    assert power_proportions(baseline, mde, n, ratio=ratio) == pytest.approx(0.8, abs=1e-4)
+    assert power_proportions(baseline, mde, n, ratio=ratio) == pytest.approx(0.8, abs=1e-9)
     assert abs(sample_size_proportions(baseline, mde, ratio=ratio) - n) <= 1 + 2e-4 * n
     relative = mde_proportions(baseline, n, ratio=ratio, relative=True)
     assert relative == pytest.approx(mde / baseline, rel=1e-12)
     assert power_proportions(baseline, relative, n, ratio=ratio, relative=True) == pytest.approx(
-        0.8, abs=1e-4
+        0.8, abs=1e-9
     )
 
 
@@ -223,7 +222,7 @@ def test_mde_proportions_golden_value():
 
 def test_mde_and_power_invert_sample_size_for_means():
     mde = mde_means(std=50.0, n_per_arm=394)
-    assert power_means(std=50.0, mde=mde, n_per_arm=394) == pytest.approx(0.8, abs=1e-4)
+    assert power_means(std=50.0, mde=mde, n_per_arm=394) == pytest.approx(0.8, abs=1e-9)
     assert mde == pytest.approx(50.0 * 0.2, rel=0.01)
     assert power_means(std=50.0, mde=10.0, n_per_arm=394) > 0.8
     assert power_means(std=50.0, mde=10.0, n_per_arm=393) < 0.8
@@ -250,3 +249,89 @@ def test_mde_and_power_invert_sample_size_for_means():
 def test_power_functions_reject_invalid_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# Exact roots and the pooled-variance z formula (issue 15) -------------------------
+
+
+@SETTINGS
+@given(
+    st.floats(0.01, 0.6),
+    st.floats(50, 200_000),
+    st.sampled_from([0.5, 1.0, 2.0]),
+    st.sampled_from([0.01, 0.05, 0.1]),
+    st.sampled_from([0.5, 0.8, 0.9, 0.95]),
+    st.sampled_from(["arcsine", "pooled_z"]),
+)
+def test_mde_proportions_is_the_exact_root(baseline, n, ratio, alpha, power, method):
+    """Power at the returned MDE equals the target to 1e-9, and brentq (scipy) on
+    statsmodels' power function lands on the same effect size."""
+    mde = mde_proportions(baseline, n, alpha=alpha, power=power, ratio=ratio, method=method)
+    got = power_proportions(baseline, mde, n, alpha=alpha, ratio=ratio, method=method)
+    assert got == pytest.approx(power, abs=1e-9)
+    if method == "arcsine":
+        h = proportion_effectsize(baseline + mde, baseline)
+
+        def gap(e):
+            return NormalIndPower().power(e, n, alpha, ratio=ratio) - power
+
+        assert abs(h) == pytest.approx(optimize.brentq(gap, 1e-12, 10, xtol=1e-14), rel=1e-9)
+
+
+@SETTINGS
+@given(
+    st.floats(10, 100_000),
+    st.sampled_from([0.5, 1.0, 3.0]),
+    st.sampled_from([0.01, 0.05]),
+    st.sampled_from([0.5, 0.8, 0.9]),
+)
+def test_mde_means_is_the_exact_root(n, ratio, alpha, power):
+    mde = mde_means(std=2.0, n_per_arm=n, alpha=alpha, power=power, ratio=ratio)
+    assert power_means(std=2.0, mde=mde, n_per_arm=n, alpha=alpha, ratio=ratio) == pytest.approx(
+        power, abs=1e-9
+    )
+
+    def gap(d):
+        return TTestIndPower().power(d, n, alpha, ratio=ratio) - power
+
+    # statsmodels' own power changes sign within 1e-9 (relative) of the returned root
+    # (where it is defined: scipy's noncentral t is NaN for some large parameters)
+    d = mde / 2.0
+    below, above = gap(d * (1 - 1e-9)), gap(d * (1 + 1e-9))
+    if np.isfinite(below) and np.isfinite(above):
+        assert below < 0 < above
+
+
+def test_pooled_z_golden_value():
+    """By hand, 10 % -> 12 %, alpha 0.05 two-sided, power 0.8, equal arms:
+    pooled p = 0.11, z_0.975 = 1.959964, z_0.8 = 0.841621,
+    sqrt(2 * 0.11 * 0.89) = 0.442493, sqrt(0.10 * 0.90 + 0.12 * 0.88) = 0.442267,
+    n = (1.959964 * 0.442493 + 0.841621 * 0.442267)^2 / 0.02^2
+      = 1.239492^2 / 0.0004 = 3840.85 -> 3841 per arm (the arcsine formula gives 3835)."""
+    n = (1.959964 * math.sqrt(2 * 0.11 * 0.89) + 0.841621 * math.sqrt(0.09 + 0.1056)) ** 2 / 4e-4
+    assert n == pytest.approx(3840.85, abs=0.01)
+    assert sample_size_proportions(0.10, 0.02, method="pooled_z") == 3841
+    assert sample_size_proportions(0.10, 0.02, method="arcsine") == 3835
+    assert power_proportions(0.10, 0.02, 3840.85, method="pooled_z") == pytest.approx(0.8, abs=1e-4)
+    # unequal arms (ratio 2): pooled p = (0.10 + 2 * 0.12) / 3, by the same formula
+    p = 0.34 / 3
+    n2 = (
+        stats.norm.ppf(0.975) * math.sqrt(p * (1 - p) * 1.5)
+        + stats.norm.ppf(0.8) * math.sqrt(0.09 + 0.1056 / 2)
+    ) ** 2 / 4e-4
+    assert sample_size_proportions(0.10, 0.02, ratio=2.0, method="pooled_z") == math.ceil(n2)
+    with pytest.raises(ValueError, match="method"):
+        sample_size_proportions(0.10, 0.02, method="wald")
+
+
+def test_power_means_where_scipys_noncentral_t_fails():
+    """scipy's noncentral t is NaN at these parameters; the power must still be right.
+    Reference: Monte Carlo of |Z + nc| / sqrt(V / df) > t_crit with V ~ chi2(df)."""
+    n, ratio, alpha, d = 3.0, 0.5, 0.01, 8.0  # df = 2.5, nc = 8
+    assert np.isnan(TTestIndPower().power(d, n, alpha, ratio=ratio))
+    rng = np.random.default_rng(0)
+    df, nc = n * (1 + ratio) - 2, d * math.sqrt(n * ratio * n / (n + ratio * n))
+    t = (rng.standard_normal(400_000) + nc) / np.sqrt(rng.chisquare(df, 400_000) / df)
+    expected = np.mean(np.abs(t) > stats.t.isf(alpha / 2, df))
+    got = power_means(std=1.0, mde=d, n_per_arm=n, alpha=alpha, ratio=ratio)
+    assert got == pytest.approx(expected, abs=0.003)
