@@ -56,51 +56,73 @@ def _expand(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return time, event
 
 
-def _event_table(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Per group and distinct duration: ``redeemed``, ``expired``, ``censored`` counts
-    and ``at_risk`` (coupons whose clock had not stopped before that duration).
+def _segment_cumsum(values: np.ndarray, first: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Running sum restarting at each group: ``first`` holds each group's first row,
+    ``segment`` each row's group number (rows sorted by group)."""
+    total = np.cumsum(values)
+    return total - (total - values)[first][segment]
 
-    Sorted by group code ``g`` then ``time_days``; one vectorised pass, however many
-    groups and coupons.
+
+def _event_table(rows: pd.DataFrame, code: np.ndarray) -> dict[str, np.ndarray]:
+    """Per group code ``g`` and distinct duration ``time_days``: ``redeemed``,
+    ``expired``, ``censored`` counts and ``at_risk`` (coupons whose clock had not
+    stopped before that duration), sorted by group then time.
+
+    Plain numpy on the grouped rows (sort, reduceat, running sums): one pass however
+    many groups and coupons. Also ``first`` (first row of each group) and ``segment``
+    (each row's group number) for the running sums that follow.
     """
-    code = rows.groupby(names, dropna=False, sort=True).ngroup() if names else 0
+    time = rows["duration_days"].to_numpy(dtype=float)
     counts = rows["coupons"].to_numpy(dtype=np.int64)
-    outcome = rows["outcome"].to_numpy()
-    table = (
-        pd.DataFrame(
-            {
-                "g": np.broadcast_to(np.asarray(code, dtype=np.int64), len(rows)),
-                "time_days": rows["duration_days"].to_numpy(dtype=float),
-                "redeemed": np.where(outcome == "redeemed", counts, 0),
-                "expired": np.where(outcome == "expired", counts, 0),
-                "censored": np.where(outcome == "open", counts, 0),
-            }
-        )
-        .groupby(["g", "time_days"], sort=True, as_index=False)
-        .sum()
-    )
-    removed = table[["redeemed", "expired", "censored"]].sum(axis=1)
-    by_group = removed.groupby(table["g"])
+    redeemed = np.where((rows["outcome"] == "redeemed").to_numpy(dtype=bool), counts, 0)
+    expired = np.where((rows["outcome"] == "expired").to_numpy(dtype=bool), counts, 0)
+    order = np.lexsort((time, code))
+    code, time = code[order], time[order]
+    counts, redeemed, expired = counts[order], redeemed[order], expired[order]
+    new_row = np.ones(len(time), dtype=bool)
+    new_row[1:] = (code[1:] != code[:-1]) | (time[1:] != time[:-1])
+    starts = np.flatnonzero(new_row)
+    table = {
+        "g": code[starts],
+        "time_days": time[starts],
+        "redeemed": np.add.reduceat(redeemed, starts),
+        "expired": np.add.reduceat(expired, starts),
+        "removed": np.add.reduceat(counts, starts),
+    }
+    table["censored"] = table["removed"] - table["redeemed"] - table["expired"]
+    g = table["g"]
+    new_group = np.ones(len(g), dtype=bool)
+    new_group[1:] = g[1:] != g[:-1]
+    first = np.flatnonzero(new_group)
+    segment = np.cumsum(new_group) - 1
+    removed = table["removed"]
+    group_total = np.add.reduceat(removed, first)[segment]
     # at risk at t: the group's coupons minus those that stopped strictly before t
-    table["at_risk"] = by_group.transform("sum") - by_group.cumsum() + removed
+    table["at_risk"] = group_total - _segment_cumsum(removed, first, segment) + removed
+    table["first"], table["segment"] = first, segment
     return table
 
 
-def _kaplan_meier(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _segment_cumprod(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Running product restarting at each group (pandas' grouped cumprod, in C)."""
+    return pd.Series(values).groupby(segment, sort=False).cumprod().to_numpy()
+
+
+def _kaplan_meier(table: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """1 - S(t) of redemption with expiry censored, and Greenwood's standard error of S."""
-    n = table["at_risk"].to_numpy(dtype=float)
-    d = table["redeemed"].to_numpy(dtype=float)
-    g = table["g"]
-    surv = pd.Series(1 - d / n).groupby(g.to_numpy()).cumprod().to_numpy()
+    n = table["at_risk"].astype(float)
+    d = table["redeemed"].astype(float)
+    first, segment = table["first"], table["segment"]
+    surv = _segment_cumprod(1 - d / n, segment)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(d > 0, d / (n * (n - d)), 0.0)
-    greenwood = pd.Series(terms).groupby(g.to_numpy()).cumsum().to_numpy()
+    greenwood = _segment_cumsum(terms, first, segment)
     with np.errstate(invalid="ignore"):
         se = np.where(surv > 0, surv * np.sqrt(greenwood), np.nan)
     return 1 - surv, se
 
 
-def _aalen_johansen(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _aalen_johansen(table: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative incidence F(t) of redemption with expiry competing, and its variance.
 
     F(t) = sum over t_i <= t of S(t_i-) d1_i / n_i, with S the Kaplan-Meier curve of
@@ -110,41 +132,32 @@ def _aalen_johansen(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     - 2 sum (F(t) - F_i) S_i- d1_i / n_i^2. Its squares are expanded into running sums
     so every time point costs O(1).
     """
-    g = table["g"].to_numpy()
-    n = table["at_risk"].to_numpy(dtype=float)
-    d1 = table["redeemed"].to_numpy(dtype=float)
-    d = d1 + table["expired"].to_numpy(dtype=float)
-    overall = pd.Series(1 - d / n).groupby(g).cumprod()
-    before = overall.groupby(g).shift(1, fill_value=1.0).to_numpy()
-    incidence = pd.Series(before * d1 / n).groupby(g).cumsum().to_numpy()
+    first, segment = table["first"], table["segment"]
+    n = table["at_risk"].astype(float)
+    d1 = table["redeemed"].astype(float)
+    d = d1 + table["expired"]
+    overall = _segment_cumprod(1 - d / n, segment)
+    before = np.empty_like(overall)  # S(t_i-): the previous row's value within the group
+    before[1:] = overall[:-1]
+    before[first] = 1.0
+    f = _segment_cumsum(before * d1 / n, first, segment)
     with np.errstate(divide="ignore", invalid="ignore"):
         # n == d only at a group's last time, where F(t) - F_i = 0: the term is 0
         a = np.where(n > d, d / (n * (n - d)), 0.0)
     b = before**2 * d1 * (n - d1) / n**3
     c = before * d1 / n**2
-    running = (
-        pd.DataFrame(
-            {
-                "a": a,
-                "fa": incidence * a,
-                "ffa": incidence**2 * a,
-                "b": b,
-                "c": c,
-                "fc": incidence * c,
-            }
-        )
-        .groupby(g)
-        .cumsum()
-    )
-    f = incidence
+
+    def running(x: np.ndarray) -> np.ndarray:
+        return _segment_cumsum(x, first, segment)
+
     variance = (
-        f**2 * running["a"].to_numpy()
-        - 2 * f * running["fa"].to_numpy()
-        + running["ffa"].to_numpy()
-        + running["b"].to_numpy()
-        - 2 * (f * running["c"].to_numpy() - running["fc"].to_numpy())
+        f**2 * running(a)
+        - 2 * f * running(f * a)
+        + running(f**2 * a)
+        + running(b)
+        - 2 * (f * running(c) - running(f * c))
     )
-    return incidence, np.maximum(variance, 0.0)
+    return f, np.maximum(variance, 0.0)
 
 
 def _loglog_band(value: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +172,7 @@ def _loglog_band(value: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarra
     return low, high
 
 
-def _curve(table: pd.DataFrame, *, estimator: str, alpha: float) -> pd.DataFrame:
+def _curve(table: dict[str, np.ndarray], *, estimator: str, alpha: float) -> pd.DataFrame:
     """Share-redeemed step curve per group code ``g``: a start row at time 0, then one
     row per duration with a redemption (the only times the curve moves)."""
     z = stats.norm.ppf(1 - alpha / 2)
@@ -171,87 +184,71 @@ def _curve(table: pd.DataFrame, *, estimator: str, alpha: float) -> pd.DataFrame
     else:
         share, variance = _aalen_johansen(table)
         low, high = _loglog_band(share, np.sqrt(variance), z)
-    moves = table["redeemed"].to_numpy() > 0
-    steps = pd.DataFrame(
-        {
-            "g": table["g"].to_numpy()[moves],
-            "time_days": table["time_days"].to_numpy()[moves],
-            "share_redeemed": share[moves],
-            "ci_low": low[moves],
-            "ci_high": high[moves],
-            "at_risk": table["at_risk"].to_numpy()[moves],
-            "redeemed": table["redeemed"].to_numpy()[moves],
-        }
-    )
-    first = table.groupby("g", sort=True)["at_risk"].max()
-    start = pd.DataFrame(
-        {
-            "g": first.index.to_numpy(),
-            "time_days": 0.0,
-            "share_redeemed": 0.0,
-            "ci_low": 0.0,
-            "ci_high": 0.0,
-            "at_risk": first.to_numpy(),
-            "redeemed": 0,
-        }
-    )
-    # the start row sorts first within its group (stable sort keeps it before a t=0 step)
-    out = pd.concat([start, steps], ignore_index=True)
-    return out.sort_values(["g", "time_days"], kind="stable", ignore_index=True)
+    first = table["first"]
+    moves = table["redeemed"] > 0
+    # the start row of each group, then its moves; a stable sort keeps the start first
+    columns = {
+        "g": (table["g"][first], table["g"][moves]),
+        "time_days": (np.zeros(len(first)), table["time_days"][moves]),
+        "share_redeemed": (np.zeros(len(first)), share[moves]),
+        "ci_low": (np.zeros(len(first)), low[moves]),
+        "ci_high": (np.zeros(len(first)), high[moves]),
+        "at_risk": (table["at_risk"][first], table["at_risk"][moves]),
+        "redeemed": (np.zeros(len(first), dtype=np.int64), table["redeemed"][moves]),
+    }
+    joined = {name: np.concatenate(parts) for name, parts in columns.items()}
+    order = np.lexsort((joined["time_days"], joined["g"]))
+    return pd.DataFrame({name: values[order] for name, values in joined.items()})
 
 
-def _restricted_mean(times: np.ndarray, share: np.ndarray, horizon: float) -> float:
-    """Area under 1 - share (a right-continuous step curve from 0) up to ``horizon``."""
-    keep = times < horizon
-    edges = np.concatenate([times[keep], [horizon]])
-    return float(np.sum((1 - share[keep]) * np.diff(edges)))
-
-
-def _median(
-    times: np.ndarray, share: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> tuple[float, float, float]:
-    """Median and its interval from a share-redeemed curve without its start row.
-
-    The median is the first time the share reaches 0.5 (S(t) <= 0.5 for Kaplan-Meier,
-    F(t) >= 0.5 for the incidence); NaN if it never does. The interval inverts the
-    pointwise log-log test as statsmodels' ``quantile_ci`` and SAS do: from the first
-    time whose band holds 0.5 to the time after the last one (``inf`` if that is the
-    last time).
-    """
-    reached = np.flatnonzero(share >= 0.5 - _HALF_TOLERANCE)
-    median = float(times[reached[0]]) if len(reached) else np.nan
-    inside = np.flatnonzero((low <= 0.5) & (high >= 0.5) & (low < high))
-    if not len(inside):
-        return median, np.nan, np.nan
-    upper = np.inf if inside[-1] == len(times) - 1 else float(times[inside[-1] + 1])
-    return median, float(times[inside[0]]), upper
-
-
-def _summaries(table: pd.DataFrame, curve: pd.DataFrame, *, horizon: float) -> pd.DataFrame:
-    """Per group code: counts, shares, mean cycle, restricted mean and median."""
-    per = table.groupby("g", sort=True)
-    coupons = per["at_risk"].max()
-    redeemed = per["redeemed"].sum()
-    expired = per["expired"].sum()
-    weighted = (table["time_days"] * table["redeemed"]).groupby(table["g"]).sum()
-    out = pd.DataFrame({"coupons": coupons, "redeemed": redeemed, "expired": expired})
-    out["open_at_end"] = out["coupons"] - out["redeemed"] - out["expired"]
-    out["share_redeemed"] = out["redeemed"] / out["coupons"]
-    known = out["redeemed"] + out["expired"]
-    out["share_redeemed_by_expiry"] = out["redeemed"] / known.where(known > 0)
-    out["mean_cycle_days"] = weighted / out["redeemed"].where(out["redeemed"] > 0)
-    stats_rows = []
-    for _, c in curve.groupby("g", sort=True):
-        t = c["time_days"].to_numpy()
-        share = c["share_redeemed"].to_numpy()
-        median, low, high = _median(
-            t[1:], share[1:], c["ci_low"].to_numpy()[1:], c["ci_high"].to_numpy()[1:]
+def _summaries(table: dict[str, np.ndarray], curve: pd.DataFrame, *, horizon: float):
+    """Per group code ``g`` (the index): counts, shares, mean cycle, restricted mean
+    and median with its interval, all from whole-array operations."""
+    first = table["first"]
+    coupons = table["at_risk"][first]
+    redeemed = np.add.reduceat(table["redeemed"], first)
+    expired = np.add.reduceat(table["expired"], first)
+    redeemed_days = np.add.reduceat(table["time_days"] * table["redeemed"], first)
+    known = redeemed + expired
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = pd.DataFrame(
+            {
+                "coupons": coupons,
+                "redeemed": redeemed,
+                "expired": expired,
+                "open_at_end": coupons - redeemed - expired,
+                "share_redeemed": redeemed / coupons,
+                "share_redeemed_by_expiry": np.where(known > 0, redeemed / known, np.nan),
+                "mean_cycle_days": np.where(redeemed > 0, redeemed_days / redeemed, np.nan),
+            },
+            index=pd.Index(table["g"][first], name="g"),
         )
-        stats_rows.append((_restricted_mean(t, share, horizon), median, low, high))
-    out[["restricted_mean_days", "median_cycle_days", "median_ci_low", "median_ci_high"]] = (
-        np.array(stats_rows, dtype=float).reshape(len(out), 4)
-    )
+
+    g = curve["g"].to_numpy()
+    t = curve["time_days"].to_numpy()
+    share = curve["share_redeemed"].to_numpy()
+    last_of_group = np.ones(len(g), dtype=bool)
+    last_of_group[:-1] = g[1:] != g[:-1]
+    # restricted mean: area under 1 - share, each step held to the next one (or horizon)
+    upto = np.minimum(np.where(last_of_group, horizon, np.roll(t, -1)), horizon)
+    width = np.maximum(upto - np.minimum(t, horizon), 0.0)
+    out["restricted_mean_days"] = pd.Series((1 - share) * width).groupby(g).sum()
+
+    steps = curve["redeemed"].to_numpy() > 0  # leaves out the start rows
+    low, high = curve["ci_low"].to_numpy(), curve["ci_high"].to_numpy()
+    out["median_cycle_days"] = _first_time(g, t, steps & (share >= 0.5 - _HALF_TOLERANCE))
+    # interval: the times whose pointwise band holds 0.5, as statsmodels' quantile_ci
+    inside = steps & (low <= 0.5) & (high >= 0.5) & (low < high)
+    out["median_ci_low"] = _first_time(g, t, inside)
+    following = np.where(last_of_group, np.inf, np.roll(t, -1))
+    last_inside = pd.Series(following[inside]).groupby(g[inside]).last()
+    out["median_ci_high"] = last_inside.reindex(out.index).to_numpy()
     return out
+
+
+def _first_time(g: np.ndarray, t: np.ndarray, mask: np.ndarray) -> pd.Series:
+    """Per group code, the first time where ``mask`` holds (NaN where it never does)."""
+    return pd.Series(t[mask]).groupby(g[mask]).first()
 
 
 # Breakdowns read from the coupon (or offer) row itself when it has them: they equal the
@@ -481,10 +478,13 @@ def _fit_all(
             pd.DataFrame(columns=[*names, *_SUMMARY_COLUMNS]),
             pd.DataFrame(columns=[*names, *_CURVE_COLUMNS]),
         )
-    table = _event_table(rows, names)
+    if names:
+        code = rows.groupby(names, dropna=False, sort=True).ngroup().to_numpy(dtype=np.int64)
+    else:
+        code = np.zeros(len(rows), dtype=np.int64)
+    table = _event_table(rows, code)
     curve = _curve(table, estimator=estimator, alpha=alpha)
     summary = _summaries(table, curve, horizon=horizon)
-    code = rows.groupby(names, dropna=False, sort=True).ngroup() if names else 0
     keys = rows[names].assign(g=code).drop_duplicates("g").set_index("g").sort_index()
     keys["group"] = [group_label(tuple(k)) for k in keys[names].itertuples(index=False)]
     keys["estimator"] = estimator
