@@ -56,11 +56,11 @@ def _expand(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return time, event
 
 
-def _segment_cumsum(values: np.ndarray, first: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """Running sum restarting at each group: ``first`` holds each group's first row,
-    ``segment`` each row's group number (rows sorted by group)."""
-    total = np.cumsum(values)
-    return total - (total - values)[first][segment]
+def _segment_cumsum(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Running sum restarting at each group (``segment``: each row's group number, rows
+    sorted by group). Summed per group, so an infinite term or a large total in one
+    group never leaks into the next."""
+    return pd.Series(values).groupby(segment, sort=False).cumsum().to_numpy()
 
 
 def _event_table(rows: pd.DataFrame, code: np.ndarray) -> dict[str, np.ndarray]:
@@ -98,7 +98,7 @@ def _event_table(rows: pd.DataFrame, code: np.ndarray) -> dict[str, np.ndarray]:
     removed = table["removed"]
     group_total = np.add.reduceat(removed, first)[segment]
     # at risk at t: the group's coupons minus those that stopped strictly before t
-    table["at_risk"] = group_total - _segment_cumsum(removed, first, segment) + removed
+    table["at_risk"] = group_total - _segment_cumsum(removed, segment) + removed
     table["first"], table["segment"] = first, segment
     return table
 
@@ -112,11 +112,11 @@ def _kaplan_meier(table: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     """1 - S(t) of redemption with expiry censored, and Greenwood's standard error of S."""
     n = table["at_risk"].astype(float)
     d = table["redeemed"].astype(float)
-    first, segment = table["first"], table["segment"]
+    segment = table["segment"]
     surv = _segment_cumprod(1 - d / n, segment)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(d > 0, d / (n * (n - d)), 0.0)
-    greenwood = _segment_cumsum(terms, first, segment)
+    greenwood = _segment_cumsum(terms, segment)
     with np.errstate(invalid="ignore"):
         se = np.where(surv > 0, surv * np.sqrt(greenwood), np.nan)
     return 1 - surv, se
@@ -140,7 +140,7 @@ def _aalen_johansen(table: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     before = np.empty_like(overall)  # S(t_i-): the previous row's value within the group
     before[1:] = overall[:-1]
     before[first] = 1.0
-    f = _segment_cumsum(before * d1 / n, first, segment)
+    f = _segment_cumsum(before * d1 / n, segment)
     with np.errstate(divide="ignore", invalid="ignore"):
         # n == d only at a group's last time, where F(t) - F_i = 0: the term is 0
         a = np.where(n > d, d / (n * (n - d)), 0.0)
@@ -148,7 +148,7 @@ def _aalen_johansen(table: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     c = before * d1 / n**2
 
     def running(x: np.ndarray) -> np.ndarray:
-        return _segment_cumsum(x, first, segment)
+        return _segment_cumsum(x, segment)
 
     variance = (
         f**2 * running(a)
@@ -167,8 +167,9 @@ def _loglog_band(value: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarra
     v = value[ok]
     half = z * se[ok] / (v * np.abs(np.log(v)))
     theta = np.log(-np.log(v))
-    low[ok] = np.exp(-np.exp(theta + half))
-    high[ok] = np.exp(-np.exp(theta - half))
+    with np.errstate(over="ignore"):  # a huge half-width: the limit is 0, exactly
+        low[ok] = np.exp(-np.exp(theta + half))
+        high[ok] = np.exp(-np.exp(theta - half))
     return low, high
 
 

@@ -434,3 +434,23 @@ def test_unknown_estimator(store):
     load(store, "r", five_coupons(), days=4)
     with pytest.raises(ValueError, match="estimator"):
         redemption_cycle(store, run="r", estimator="nelson_aalen")
+
+
+@pytest.mark.parametrize("estimator", ["kaplan_meier", "incidence"])
+def test_groups_are_estimated_independently(store, estimator):
+    """Group 'alipay' ends with every coupon at risk redeemed (S = 0, an infinite
+    Greenwood term) and comes first in the sort: 'wechat' must get exactly the
+    curve it gets on its own."""
+    rng = np.random.default_rng(11)
+    wechat = [(float(d), "redeemed") for d in rng.uniform(0, 5, 20).round(2)]
+    wechat += [(float(d), "expired") for d in rng.uniform(0, 5, 20).round(2)] + [(0.0, "open")] * 5
+    log = cycle_log([(1.0, "redeemed"), (1.0, "redeemed")] + wechat)
+    log["coupons"].loc[:1, "platform"] = "alipay"
+    load(store, "both", log)
+    load(store, "alone", cycle_log(wechat))
+    both = redemption_cycle(store, run="both", by="platform", estimator=estimator)
+    alone = redemption_cycle(store, run="alone", estimator=estimator)
+    cols = ["time_days", "share_redeemed", "ci_low", "ci_high", "at_risk", "redeemed"]
+    got = both.curves().query("platform == 'wechat'")[cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, alone.curves()[cols], check_dtype=False, rtol=1e-12)
+    assert both.curves().query("platform == 'alipay'")["share_redeemed"].iloc[-1] == 1.0
