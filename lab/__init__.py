@@ -75,6 +75,7 @@ from lab.schema import SCHEMA_VERSION
 from lab.scorecard import run_scorecard
 from lab.store import SchemaVersionError, Store, StoreError
 from lab.targeting import (
+    DRLearner,
     TLearner,
     TransformedOutcome,
     XLearner,
@@ -82,6 +83,7 @@ from lab.targeting import (
     allocate_blanket,
     allocate_by_rule,
     allocate_random,
+    allocate_within_rule,
     auuc,
     qini_curve,
     score_policies,
@@ -189,4 +191,6 @@ __all__ = [
     "srm_check",
     "uplift_curve",
     "uplift_dataset",
+    "DRLearner",
+    "allocate_within_rule",
 ]

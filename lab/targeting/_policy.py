@@ -20,8 +20,9 @@ The comparators spend the same budget without looking at uplift:
 :func:`allocate_blanket` (one coupon for everyone, in random order),
 :func:`allocate_random` (a random option per user, in random order) and
 :func:`allocate_by_rule` (credit tier: higher tiers get larger amounts first; LBS:
-users within a radius, nearest first). :func:`score_policies` scores plans against
-known true values.
+users within a radius, nearest first). :func:`allocate_within_rule` combines a rule
+with the model: the rule says who may get a coupon, the model which amount and who
+first. :func:`score_policies` scores plans against known true values.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "allocate_blanket",
     "allocate_by_rule",
     "allocate_random",
+    "allocate_within_rule",
     "potential_outcomes",
     "score_policies",
 ]
@@ -457,8 +459,6 @@ def allocate_by_rule(
     >>> allocate_by_rule(opts, budget_fen=1100).frame["amount_fen"].tolist()
     [800, 300]
     """
-    if rule not in _RULES:
-        raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
     frame = _prepare(
         scores_frame,
         budget_fen=budget_fen,
@@ -466,23 +466,25 @@ def allocate_by_rule(
         uplift_col=uplift_col,
         user_col=user_col,
     )
-    need = (amount_col, tier_col) if rule == "credit_tier" else (amount_col, distance_col)
-    for col in need:
-        if col not in frame.columns:
-            raise ValueError(f"rule={rule!r} needs column {col!r} in scores_frame")
-    ladder = np.sort(frame[amount_col].unique())
-    small, middle, large = ladder[0], ladder[len(ladder) // 2], ladder[-1]
+    rows = np.flatnonzero(
+        _rule_rows(
+            frame,
+            rule=rule,
+            amount_col=amount_col,
+            tier_col=tier_col,
+            distance_col=distance_col,
+            radius_km=radius_km,
+            any_amount=False,
+        )
+    )
     rng = np.random.default_rng(seed)
     jitter = pd.Series(rng.random(frame[user_col].nunique()), index=frame[user_col].unique())
     tie = frame[user_col].map(jitter).to_numpy()
     if rule == "credit_tier":
         tier = frame[tier_col].to_numpy(dtype=float)
-        want = np.where(tier >= 4, large, np.where(tier >= 3, middle, small))
-        rows = np.flatnonzero(frame[amount_col].to_numpy() == want)
         rows = rows[np.lexsort((tie[rows], -tier[rows]))]
     else:
         dist = frame[distance_col].to_numpy(dtype=float)
-        rows = np.flatnonzero((frame[amount_col].to_numpy() == middle) & (dist <= radius_km))
         rows = rows[np.lexsort((tie[rows], dist[rows]))]
     return _spend_in_order(
         rule,
@@ -492,6 +494,106 @@ def allocate_by_rule(
         cost_fen_col=cost_fen_col,
         uplift_col=uplift_col,
         user_col=user_col,
+    )
+
+
+def _rule_rows(frame, *, rule, amount_col, tier_col, distance_col, radius_km, any_amount):
+    """Rows of the options frame a rule allows (a boolean mask).
+
+    ``credit_tier``: the amount of the user's tier. ``lbs``: users within the radius,
+    the middle amount, or any amount when ``any_amount``.
+    """
+    if rule not in _RULES:
+        raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
+    need = (amount_col, tier_col) if rule == "credit_tier" else (amount_col, distance_col)
+    for col in need:
+        if col not in frame.columns:
+            raise ValueError(f"rule={rule!r} needs column {col!r} in scores_frame")
+    amount = frame[amount_col].to_numpy()
+    ladder = np.sort(np.unique(amount))
+    small, middle, large = ladder[0], ladder[len(ladder) // 2], ladder[-1]
+    if rule == "credit_tier":
+        tier = frame[tier_col].to_numpy(dtype=float)
+        return amount == np.where(tier >= 4, large, np.where(tier >= 3, middle, small))
+    # a missing distance is not "within the radius"
+    near = frame[distance_col].to_numpy(dtype=float) <= radius_km
+    return near if any_amount else near & (amount == middle)
+
+
+def allocate_within_rule(
+    scores_frame: pd.DataFrame,
+    *,
+    budget_fen: int,
+    rule: str = "lbs",
+    amount_col: str = "amount_fen",
+    tier_col: str = "credit_tier",
+    distance_col: str = "distance_km",
+    radius_km: float = 3.0,
+    cost_fen_col: str = "cost_fen",
+    uplift_col: str = "uplift",
+    user_col: str = "user_id",
+    method: str = "greedy",
+) -> Allocation:
+    """The model's plan among the options a business rule allows (rule ∩ model).
+
+    The rule says who may get a coupon; :func:`allocate` then picks, among those
+    options, the amount and the users that maximise predicted uplift within the budget.
+    It keeps what a well-tested rule knows (a coupon far from the store is wasted) and
+    adds what the model sees inside it (who responds, to which amount).
+
+    - ``rule="lbs"``: users within ``radius_km``, any amount of the ladder;
+    - ``rule="credit_tier"``: each user's tier amount (tiers 4-5 the largest, 3 the
+      middle one, 1-2 the smallest); the model picks who gets it.
+
+    Parameters
+    ----------
+    scores_frame : DataFrame
+        Options frame as for :func:`allocate`, with the rule's column(s).
+    budget_fen : int, keyword-only
+    rule : {"lbs", "credit_tier"}, keyword-only
+    amount_col, tier_col, distance_col : str, keyword-only
+    radius_km : float, keyword-only
+    cost_fen_col, uplift_col, user_col : str, keyword-only
+    method : {"greedy", "lp"}, keyword-only
+
+    Returns
+    -------
+    Allocation
+        Named ``"uplift_within_<rule>"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> opts = pd.DataFrame({"user_id": [1, 1, 2, 2], "amount_fen": [300, 800] * 2,
+    ...                      "cost_fen": [300, 800] * 2, "uplift": [900, 1200, 100, 1500],
+    ...                      "distance_km": [1.0, 1.0, 5.0, 5.0]})
+    >>> allocate_within_rule(opts, budget_fen=1100).frame[["user_id", "amount_fen"]].values.tolist()
+    [[1, 800]]
+    """
+    frame = _prepare(
+        scores_frame,
+        budget_fen=budget_fen,
+        cost_fen_col=cost_fen_col,
+        uplift_col=uplift_col,
+        user_col=user_col,
+    )
+    allowed = _rule_rows(
+        frame,
+        rule=rule,
+        amount_col=amount_col,
+        tier_col=tier_col,
+        distance_col=distance_col,
+        radius_km=radius_km,
+        any_amount=True,
+    )
+    return allocate(
+        frame[allowed],
+        budget_fen=budget_fen,
+        cost_fen_col=cost_fen_col,
+        uplift_col=uplift_col,
+        user_col=user_col,
+        method=method,
+        policy=f"uplift_within_{rule}",
     )
 
 

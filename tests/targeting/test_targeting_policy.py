@@ -17,6 +17,7 @@ from lab.targeting import (
     allocate_blanket,
     allocate_by_rule,
     allocate_random,
+    allocate_within_rule,
     score_policies,
 )
 
@@ -163,6 +164,36 @@ def test_comparators_follow_their_rules():
     np.testing.assert_allclose(np.sort(lbs["distance_km"].to_numpy()), nearest)
     rnd = allocate_random(opts, budget_fen=200_000, seed=3)
     assert rnd.frame["user_id"].is_unique and rnd.spent_fen <= 200_000
+
+
+def test_within_rule_is_the_model_plan_on_the_rule_rows():
+    """rule ∩ model: the same plan as allocate on the rows the rule allows, by hand."""
+    opts = known_options(n=800, seed=4)
+    budget = 120_000
+    near = opts[opts["distance_km"] <= 3.0]
+    plan = allocate_within_rule(opts, budget_fen=budget, rule="lbs", radius_km=3.0)
+    by_hand = allocate(near, budget_fen=budget)
+    assert plan.policy == "uplift_within_lbs"
+    pd.testing.assert_frame_equal(plan.frame, by_hand.frame)
+    assert (plan.frame["distance_km"] <= 3.0).all() and plan.spent_fen <= budget
+    # unlike the LBS rule, the model chooses the amount: more than one is used
+    assert plan.frame["amount_fen"].nunique() > 1
+    # with a true uplift the model ranking inside the radius beats the rule's nearest-first
+    truth = opts[["user_id", "amount_fen", "true_uplift"]]
+    rule = allocate_by_rule(opts, budget_fen=budget, rule="lbs", radius_km=3.0)
+    scored = score_policies([plan, rule], truth=truth).frame.set_index("policy")
+    assert scored.loc["uplift_within_lbs", "true_uplift"] > scored.loc["lbs", "true_uplift"]
+    # credit tier: each user's tier amount only, the model picks who
+    tier = allocate_within_rule(opts, budget_fen=budget, rule="credit_tier").frame
+    want = np.where(tier["credit_tier"] >= 4, 1500, np.where(tier["credit_tier"] == 3, 800, 300))
+    assert (tier["amount_fen"] == want).all()
+    # a user with no known distance is never "within the radius"
+    unknown = opts.assign(distance_km=np.nan)
+    assert allocate_within_rule(unknown, budget_fen=budget).frame.empty
+    with pytest.raises(ValueError, match="needs column 'distance_km'"):
+        allocate_within_rule(opts.drop(columns="distance_km"), budget_fen=budget)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        allocate_within_rule(opts, budget_fen=budget, rule="nearest")
 
 
 def test_validation():

@@ -17,6 +17,7 @@ import pytest
 from lab.store import Store
 from lab.targeting import (
     UPLIFT_FEATURES,
+    DRLearner,
     TLearner,
     allocate,
     allocate_blanket,
@@ -98,7 +99,8 @@ def test_uplift_policy_beats_blanket_and_random(ladder_world):
     assert scored.loc["uplift", "true_uplift"] > scored.drop(index="uplift")["true_uplift"].max()
 
 
-def test_model_ranks_better_than_random_on_the_world(ladder_world):
+@pytest.mark.parametrize("learner", [TLearner, DRLearner])
+def test_model_ranks_better_than_random_on_the_world(ladder_world, learner):
     store, run, everyone = ladder_world
     d = uplift_dataset(
         store,
@@ -109,7 +111,7 @@ def test_model_ranks_better_than_random_on_the_world(ladder_world):
         outcome="orders",
     )
     half = d["user_id"] % 2 == 0  # train on even ids, score on odd ids
-    model = TLearner().fit(
+    model = learner().fit(
         d.loc[half, list(UPLIFT_FEATURES)], d.loc[half, "treatment"], d.loc[half, "outcome"]
     )
     test = d[~half]
