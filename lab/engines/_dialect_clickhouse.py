@@ -8,6 +8,7 @@ Untested in this lab: no server is reachable from the test machine (see docs/sca
 from __future__ import annotations
 
 import ibis.expr.datatypes as dt
+import pyarrow as pa
 
 NAME = "clickhouse"
 
@@ -15,3 +16,8 @@ NAME = "clickhouse"
 def storage_type(dtype: dt.DataType) -> dt.DataType:
     """ClickHouse stores every lab type as written."""
     return dtype
+
+
+def append(backend, table_name: str, data: pa.Table, *, database=None) -> None:
+    """Append ``data`` (already in the table's column order and types) to ``table_name``."""
+    backend.insert(table_name, data, database=database)

@@ -22,7 +22,7 @@ Example
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import ibis
@@ -103,8 +103,10 @@ class IbisStore:
 
         ``source`` must already carry the lab's column names (rename with
         ``t.rename(...)``); lab columns it lacks are NULL, each column is cast to the
-        lab's type, and ``run_id`` is required. On Spark the view is a temporary view of
-        the session.
+        lab's type, and ``run_id`` is required. Views go where the lab's tables are not
+        (a table of the same name is an error). On Spark the view is a temporary view of
+        the session, which belongs to no database: open that store with
+        ``database=None``.
 
         Example
         -------
@@ -163,8 +165,11 @@ class IbisStore:
             target = ibis.schema(
                 {n: storage(t) for n, t in ibis_schema(table_name).items()}
             ).to_pyarrow()
-            self.backend.insert(
-                table_name, data.select(target.names).cast(target), database=self.database
+            dialect(self.backend.name).append(
+                self.backend,
+                table_name,
+                data.select(target.names).cast(target),
+                database=self.database,
             )
         return data.num_rows
 
@@ -179,13 +184,23 @@ class IbisStore:
         in memory, one table at a time: fine for a sample or a test world; load a large
         run with :meth:`load_parquet` or point views at it (:meth:`create_view`).
         """
-        source.run(run_id)
+        return self.copy_runs(source, [run_id])
+
+    def copy_runs(self, source, run_ids: Sequence[str]) -> dict[str, int]:
+        """Copy several runs of ``source`` at once (one append per table); rows per table."""
+        run_ids = list(run_ids)
+        for run_id in run_ids:
+            source.run(run_id)
         self.create_schema()
-        self._check_new(run_id)
+        for run_id in run_ids:
+            self._check_new(run_id)
         return {
             spec.name: self._append(
                 spec.name,
-                source.arrow(f"SELECT * FROM {spec.name} WHERE run_id = ?", [run_id]),
+                source.arrow(
+                    f"SELECT * FROM {spec.name} WHERE list_contains(CAST(? AS VARCHAR[]), run_id)",
+                    [run_ids],
+                ),
             )
             for spec in _data_first()
         }
@@ -255,6 +270,11 @@ def spark_session(master: str, *, config: Mapping[str, str] | None = None):
 
     builder = SparkSession.builder.appName("coupon-lab")
     builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
-    for key, value in {"spark.ui.showConsoleProgress": "false", **(config or {})}.items():
+    defaults = {
+        "spark.ui.showConsoleProgress": "false",
+        # Arrow moves rows between Python and the JVM without a per-row pickle
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    for key, value in {**defaults, **(config or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
