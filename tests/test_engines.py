@@ -15,7 +15,7 @@ import pytest
 
 import lab
 from lab.metrics import campaign_metrics, issuance_timeline, push_fatigue
-from lab.risk import reconcile
+from lab.risk import reconcile, risk_features
 from lab.store import StoreError
 from lab.world import Campaign, Stock, Strategy, claim_rush, simulate
 
@@ -167,6 +167,14 @@ def test_reconcile(world, other):
     assert want.ok
     found = reconcile(world, run="bad").counts()
     assert found[["claim_event_without_coupon", "duplicate_coupon", "refused_redeemed"]].min() >= 1
+
+
+@pytest.mark.parametrize("run", ["df", "rush"])
+def test_risk_features(world, other, run):
+    want = risk_features(world, run=run)
+    got = risk_features(other, run=run)
+    assert want["n_claims"].sum() > 0 and want["accounts_per_ip_block"].max() > 1
+    same(got, want)
 
 
 def test_load_parquet_round_trip(world, other, tmp_path):

@@ -100,3 +100,10 @@ def with_breakdowns(
             )
         values[name] = joined[column]
     return joined.select(**keep, **{name: values[name] for name, _, _ in by})
+
+
+def union(left: ibis.Table, right: ibis.Table, *, distinct: bool = False) -> ibis.Table:
+    """``left`` UNION [ALL] ``right`` for tables that differ only in which columns may be
+    NULL (Ibis wants equal schemas; a NOT NULL key against a nullable one is common)."""
+    common = ibis.schema({n: t.copy(nullable=True) for n, t in left.schema().items()})
+    return left.cast(common).union(right.cast(common), distinct=distinct)

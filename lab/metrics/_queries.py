@@ -13,7 +13,7 @@ import ibis
 import pandas as pd
 
 from lab.engines import session
-from lab.engines._expr import in_window, with_breakdowns
+from lab.engines._expr import in_window, union, with_breakdowns
 
 _ISSUED = ("issued", "compensated")
 
@@ -74,9 +74,7 @@ def _facts(db, *, run, by, start, end, arms):
         amount=ibis.ifelse(redeemed, paid._lab_amount, null_int),
         discount=ibis.ifelse(redeemed, paid.discount_fen.coalesce(paid._lab_discount), null_int),
     )
-    # the tables differ only in which columns may be NULL; a union needs equal schemas
-    common = ibis.schema({n: t.copy(nullable=True) for n, t in exposures.schema().items()})
-    return exposures.cast(common).union(claims.cast(common))
+    return union(exposures, claims)
 
 
 def _counts(facts: ibis.Table) -> dict:
