@@ -206,3 +206,22 @@ def test_views_over_warehouse_tables(other):
     assert [str(d)[:10] for d in rows["day"]] == ["2026-03-02", "2026-03-03"]
     with pytest.raises(ValueError, match="unknown column"):
         store.create_view("weather", raw)
+
+
+def test_cli_export_to_another_engine(tmp_path, capsys):
+    from lab import cli
+
+    db = str(tmp_path / "lab.duckdb")
+    source = lab.Store(db)
+    simulate(
+        "default", store=source, users=100, days=2, pre_days=0, seed=5, run_id="s", progress=False
+    )
+    target = tmp_path / "warehouse.duckdb"
+    code = cli.main(["export", "--run", "s", "--to", f"duckdb://{target}", "--db", db])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "copied run s" in out
+    copy = lab.Store.from_ibis(f"duckdb://{target}")
+    same(reconcile(copy, run="s").discrepancies, reconcile(source, run="s").discrepancies)
+    assert copy.run("s")["n_users"] == 100
+    assert cli.main(["export", "--run", "s", "--db", db]) == 2
+    assert "name a directory" in capsys.readouterr().err
