@@ -132,8 +132,9 @@ class Store:
         Example
         -------
         >>> import ibis
-        >>> Store.from_ibis(ibis.duckdb.connect()).runs().empty  # doctest: +SKIP
-        True
+        >>> store = Store.from_ibis(ibis.duckdb.connect())
+        >>> store.create_schema()[0], store.runs().empty
+        ('runs', True)
         """
         from lab.engines import open_store
 
