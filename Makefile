@@ -10,7 +10,7 @@ WORLD_USERS ?= 100000
 WORLD_DAYS ?= 28
 
 .DEFAULT_GOAL := help
-.PHONY: help install dashboard data test lint unit notebooks browser chromium lab bench clean readme lock
+.PHONY: help install dashboard data test lint unit notebooks browser chromium java lab bench clean readme lock
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,11 +47,18 @@ chromium: ## Install Debian's chromium and CJK fonts for the browser tests (apt-
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 		else echo "chromium or CJK fonts missing: run 'sudo apt-get install chromium fonts-noto-cjk'" >&2; exit 1; fi; }
 
+# PySpark (the Spark tests of `make unit`) needs a Java 17+ runtime
+java: ## Install Debian's Java 17 runtime for the Spark tests (apt-get, when root)
+	@command -v java >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+		else echo "java missing: run 'sudo apt-get install openjdk-17-jre-headless'" >&2; exit 1; fi; }
+
 lint: $(VENV)/.installed ## Check style with ruff
 	$(VENV)/bin/ruff check lab dashboards tests benchmarks
 	$(VENV)/bin/ruff format --check lab dashboards tests benchmarks
 
-unit: $(VENV)/.installed ## Unit and property-based tests
+unit: $(VENV)/.installed java ## Unit and property-based tests (Spark ones too: -m "not spark" skips them)
 	$(PY) -m pytest -m "not browser" -q
 
 notebooks: $(VENV)/.installed ## Execute every notebook with nbval (strict) and compare outputs

@@ -6,7 +6,7 @@ Commands
 ``rush``      send a burst of claim attempts through the issuance engine into the store
 ``import``    load a real log (Tianchi O2O CSV, lab-format files) or a ``lab export`` directory
 ``info``      list the runs with row counts and the file size (``--json`` for machines)
-``export``    write one run as Parquet files, one per table
+``export``    write one run as Parquet files, one per table, or copy it to Spark/ClickHouse (``--to``)
 ``delete``    remove one run
 ``calibrate`` simulate the calibration worlds, measure every CALIBRATION.md row, check it
 ``scorecard`` score the estimators (A/A false positives, coverage, uplift policy) on truth
@@ -180,11 +180,25 @@ def _info(args: argparse.Namespace) -> int:
 # -- export / delete --------------------------------------------------------------------
 def _export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run to export")
-    p.add_argument("dir", type=Path, help="directory to write the Parquet files into")
+    p.add_argument("dir", type=Path, nargs="?", help="directory to write the Parquet files into")
+    p.add_argument(
+        "--to",
+        metavar="URL",
+        help="copy the run into a store on another engine instead: sc://host:15002 "
+        "(Spark Connect), spark://host:7077, local[2], clickhouse://... (docs/scale.md)",
+    )
+    p.add_argument("--database", help="database of the lab's tables on that engine")
 
 
 def _export(args: argparse.Namespace) -> int:
-    written = Store(args.db, read_only=True).export_parquet(args.dir, run_id=args.run)
+    source = Store(args.db, read_only=True)
+    if args.to is not None:
+        rows = Store.from_ibis(args.to, database=args.database).copy_run(source, args.run)
+        print(f"copied run {args.run} to {args.to} ({sum(rows.values())} rows)")
+        return 0
+    if args.dir is None:
+        raise ValueError("export: name a directory for the Parquet files, or --to URL")
+    written = source.export_parquet(args.dir, run_id=args.run)
     print(f"exported run {args.run} to {args.dir} ({len(written)} Parquet files)")
     return 0
 

@@ -120,6 +120,26 @@ class Store:
             with self.connect() as con:
                 self._ensure_schema(con)
 
+    @classmethod
+    def from_ibis(cls, con, *, database: str | tuple[str, str] | None = None):
+        """Open a store whose tables live in an Ibis backend (Spark, ClickHouse, DuckDB).
+
+        ``con`` is a connected Ibis backend or a URL (``sc://host:15002``,
+        ``spark://host:7077``, ``local[2]``, ``clickhouse://...``); ``database`` names
+        where the lab's tables are. Returns a :class:`lab.engines.IbisStore`, which the
+        models ported to Ibis read like this store (see docs/scale.md).
+
+        Example
+        -------
+        >>> import ibis
+        >>> store = Store.from_ibis(ibis.duckdb.connect())
+        >>> store.create_schema()[0], store.runs().empty
+        ('runs', True)
+        """
+        from lab.engines import open_store
+
+        return open_store(con, database=database)
+
     # -- connections -------------------------------------------------------------------
     @property
     def in_memory(self) -> bool:

@@ -13,7 +13,7 @@ Definition (the same as ``lab.calibration.measure_c13``'s ``fatigue_slope``)
   small-sample factor ``G/(G-1) · (N-1)/(N-2)`` (G users, N user-days); the interval is
   the normal one, as statsmodels gives for a cluster covariance.
 
-DuckDB reduces the user-days to one row per user and push count (number of days, sum
+The engine (DuckDB, Spark...: one Ibis expression) reduces the user-days to one row per user and push count (number of days, sum
 of the rates); statsmodels' WLS on those rows, weighted by the number of days, has
 exactly the OLS estimates, bread and per-user scores of the user-day regression.
 
@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 
 from lab import _filters, schema
+from lab.engines import session
+from lab.engines._expr import in_window
 
 ENTRIES = tuple(sorted({e for es in schema.ENTRIES.values() for e in es}))
 PLATFORMS = tuple(schema.ENTRIES)
@@ -151,30 +153,7 @@ def push_fatigue(
         raise ValueError(f"platform must be None or one of {PLATFORMS}, got {platform!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, float | int) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
-    rng, params = _filters.where(run=run, start=start, end=end, ts_col="delivered_at")
-    params.append(entry)
-    sql_platform = ""
-    if platform is not None:
-        sql_platform = " AND platform = ?"
-        params.append(platform)
-    # one row per user and push count: the sufficient statistics of the user-day OLS
-    rows = store.query(
-        f"""
-        WITH user_days AS (
-            SELECT user_id, CAST(delivered_at AS DATE) AS day,
-                   count(*) AS pushes, count(claimed_at) AS claims
-            FROM offers
-            WHERE {rng} AND entry = ?{sql_platform}
-            GROUP BY user_id, day
-        )
-        SELECT user_id, pushes, count(*) AS user_days, sum(claims) AS claims,
-               sum(claims / pushes) AS rate_sum
-        FROM user_days
-        GROUP BY user_id, pushes
-        ORDER BY user_id, pushes
-        """,
-        params,
-    )
+    rows = _user_push_rows(store, run=run, entry=entry, platform=platform, start=start, end=end)
     grouped = rows.groupby("pushes", sort=True)
     table = pd.DataFrame(
         {
@@ -201,6 +180,26 @@ def push_fatigue(
         user_days=int(rows["user_days"].sum()),
         **fit,
     )
+
+
+def _user_push_rows(store, *, run, entry, platform, start, end) -> pd.DataFrame:
+    """One row per user and push count: the sufficient statistics of the user-day OLS."""
+    with session(store) as db:
+        offers = db.table("offers")
+        offers = offers.filter(
+            *in_window(offers, run=run, start=start, end=end, ts_col="delivered_at"),
+            offers.entry == entry,
+            *([offers.platform == platform] if platform is not None else []),
+        )
+        user_days = offers.group_by(offers.user_id, day=offers.delivered_at.date()).agg(
+            pushes=offers.count(), claims=offers.claimed_at.count()
+        )
+        rows = user_days.group_by(user_days.user_id, user_days.pushes).agg(
+            user_days=user_days.count(),
+            claims=user_days.claims.sum(),
+            rate_sum=(user_days.claims / user_days.pushes).sum(),
+        )
+        return db.execute(rows.order_by(["user_id", "pushes"]))
 
 
 def _fit(rows: pd.DataFrame, alpha: float) -> dict[str, float]:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lab import schema
+from lab.engines import session
+from lab.engines._expr import time_bucket
 
 BUDGET_REASONS = ("budget_exhausted", "daily_budget_exhausted", "max_coupons_reached")
 _ISSUED = ("issued", "compensated")
@@ -107,24 +109,27 @@ def issuance_timeline(store, *, run: str, bucket_seconds: int = 1) -> IssuanceTi
     if int(bucket_seconds) != bucket_seconds or bucket_seconds < 1:
         raise ValueError(f"bucket_seconds must be an integer >= 1, got {bucket_seconds!r}")
     store.run(run)  # KeyError naming the known runs
-    counts = store.query(
-        """
-        SELECT stock_id,
-               time_bucket(to_seconds(CAST($seconds AS BIGINT)), claimed_at) AS bucket,
-               status, refusal_reason,
-               count(*) AS n,
-               sum(amount_fen) AS face_fen,
-               min(claimed_at) AS first_at
-        FROM coupons WHERE run_id = $run
-        GROUP BY ALL
-        """,
-        {"run": run, "seconds": int(bucket_seconds)},
-    )
-    stocks = store.query(
-        "SELECT stock_id, campaign, total_budget_fen FROM stocks WHERE run_id = ? "
-        "ORDER BY stock_id",
-        [run],
-    )
+    with session(store) as db:
+        coupons = db.table("coupons")
+        coupons = coupons.filter(coupons.run_id == run)
+        counts = db.execute(
+            coupons.group_by(
+                coupons.stock_id,
+                coupons.status,
+                coupons.refusal_reason,
+                bucket=time_bucket(coupons.claimed_at, int(bucket_seconds)),
+            ).agg(
+                n=coupons.count(),
+                face_fen=coupons.amount_fen.sum(),
+                first_at=coupons.claimed_at.min(),
+            )
+        )
+        stocks = db.table("stocks")
+        stocks = db.execute(
+            stocks.filter(stocks.run_id == run)
+            .select("stock_id", "campaign", "total_budget_fen")
+            .order_by("stock_id")
+        )
     stocks["campaign"] = stocks["campaign"].astype(object)
     reasons = list(schema.REFUSAL_REASONS)
     columns = ["stock_id", "campaign", "bucket", "attempts", "issued", "refused", *reasons]

@@ -58,8 +58,9 @@ import numpy as np
 import pandas as pd
 
 from lab import _filters
-from lab.cycle._cycle import group_label, group_sql
+from lab.cycle._cycle import group_label
 from lab.experiments import ComparisonResult, MeanStats, compare
+from lab.metrics._queries import arm_sums, reported_counts
 from lab.store import Store
 
 __all__ = ["IncrementalGMV", "MetricsResult", "campaign_metrics"]
@@ -181,65 +182,12 @@ def _reported(
     end,
     arms: tuple[str, tuple[str, ...]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-group and total reported counts in one DuckDB query (GROUPING SETS).
+    """Per-group and total reported counts and their rates (see :mod:`._queries`).
 
     ``arms`` = ``(experiment, arm names)`` keeps only the offers and coupons of users
     assigned to those arms of that experiment in ``assignments``.
     """
-    names = [f'"{name}"' for name, _, _ in by]
-    ex_g, ex_joins = group_sql(by, src="o", src_table="offers")
-    cp_g, cp_joins = group_sql(by, src="c", src_table="coupons")
-    ex_where, ex_params = _filters.where(
-        run=run, start=start, end=end, ts_col="o.exposed_at", run_col="o.run_id"
-    )
-    cp_where, cp_params = _filters.where(
-        run=run, start=start, end=end, ts_col="c.claimed_at", run_col="c.run_id"
-    )
-    if arms is not None:
-        experiment, arm_names = arms
-        members = (
-            " AND {}.user_id IN (SELECT user_id FROM assignments WHERE run_id = ? "
-            "AND experiment = ? AND list_contains(CAST(? AS VARCHAR[]), arm))"
-        )
-        ex_where += members.format("o")
-        cp_where += members.format("c")
-        ex_params = [*ex_params, run, experiment, list(arm_names)]
-        cp_params = [*cp_params, run, experiment, list(arm_names)]
-    group_by = f"GROUP BY GROUPING SETS (({', '.join(names)}), ())" if names else ""
-    flag = f"grouping({', '.join(names)}) > 0" if names else "TRUE"
-    sql = f"""
-        WITH facts AS (
-            SELECT {"".join(e + ", " for e in ex_g)} o.user_id, TRUE AS exposed,
-                   FALSE AS redeemed, CAST(NULL AS BIGINT) AS amount,
-                   CAST(NULL AS BIGINT) AS discount
-            FROM offers o {" ".join(ex_joins)}
-            WHERE {ex_where} AND o.exposed_at IS NOT NULL
-            UNION ALL
-            SELECT {"".join(e + ", " for e in cp_g)} c.user_id, FALSE AS exposed,
-                   c.redeemed_at IS NOT NULL AS redeemed,
-                   CASE WHEN c.redeemed_at IS NOT NULL THEN r.amount_fen END AS amount,
-                   CASE WHEN c.redeemed_at IS NOT NULL
-                        THEN coalesce(c.discount_fen, r.discount_fen) END AS discount
-            FROM coupons c {" ".join(cp_joins)}
-            LEFT JOIN orders r ON r.run_id = c.run_id AND r.order_id = c.order_id
-            WHERE {cp_where} AND c.status IN ('issued', 'compensated')
-        )
-        SELECT {"".join(n + ", " for n in names)} {flag} AS is_total,
-            count(DISTINCT user_id) FILTER (WHERE exposed) AS exposed_users,
-            count(DISTINCT user_id) FILTER (WHERE NOT exposed) AS claimers,
-            count(*) FILTER (WHERE NOT exposed) AS issued,
-            count(*) FILTER (WHERE redeemed) AS redeemed,
-            coalesce(sum(amount), 0) AS redeemed_amount_fen,
-            coalesce(sum(discount), 0) AS cost_fen
-        FROM facts {group_by}
-        ORDER BY is_total {"".join(", " + n for n in names)}
-    """
-    rows = store.query(sql, [*ex_params, *cp_params])
-    plain = [name for name, _, _ in by]
-    groups = rows[~rows["is_total"]].drop(columns="is_total").reset_index(drop=True)
-    total = rows[rows["is_total"]].drop(columns=["is_total", *plain]).reset_index(drop=True)
-    if not plain:
-        groups = total.copy()
+    groups, total = reported_counts(store, run=run, by=by, start=start, end=end, arms=arms)
     return _derive(groups), _derive(total)
 
 
@@ -269,24 +217,7 @@ def _incremental(
 ) -> IncrementalGMV | None:
     """Holdout comparison of basket GMV per user; ``None`` without the experiment."""
     lo, hi = _period(store, run, start, end)
-    order_where, order_params = _filters.where(run=run, start=lo, end=hi)
-    arms = store.query(
-        f"""
-        WITH a AS (
-            SELECT user_id, arm FROM assignments WHERE run_id = ? AND experiment = ?
-        ), spend AS (
-            SELECT user_id, sum(amount_fen) AS gmv, sum(discount_fen) AS discount
-            FROM orders WHERE {order_where} GROUP BY user_id
-        )
-        SELECT a.arm, count(*) AS users,
-               coalesce(sum(s.gmv), 0) AS gmv_sum,
-               coalesce(sum(CAST(s.gmv AS DOUBLE) * s.gmv), 0) AS gmv_sum_squares,
-               coalesce(sum(s.discount), 0) AS cost_fen
-        FROM a LEFT JOIN spend s USING (user_id)
-        GROUP BY a.arm ORDER BY a.arm
-        """,
-        [run, experiment, *order_params],
-    )
+    arms = arm_sums(store, run=run, experiment=experiment, start=lo, end=hi)
     if arms.empty:
         return None
     found = arms["arm"].tolist()

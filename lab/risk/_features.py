@@ -1,4 +1,5 @@
-"""Per-account risk features, computed in DuckDB from the logs only.
+"""Per-account risk features, computed by the store's engine (one Ibis expression) from
+the logs only.
 
 Farming rings (羊毛党) leave traces a single honest user rarely does: many accounts on
 one device fingerprint or one /24 IP block, claims from one block arriving in bursts,
@@ -15,8 +16,11 @@ falling back to the profile IP when a claim has none).
 
 from __future__ import annotations
 
+import ibis
 import pandas as pd
 
+from lab.engines import session
+from lab.engines._expr import union
 from lab.store import Store
 
 __all__ = ["FEATURES", "NEAR_THRESHOLD_MARGIN", "VIRTUAL_PREFIXES", "risk_features"]
@@ -45,110 +49,124 @@ FEATURES = (
     "account_age_hours",
 )
 
-_SQL = """
-WITH u AS (
-    SELECT user_id, device_id, ip, phone_prefix, registered_at
-    FROM users WHERE run_id = $run
-),
-c AS (
-    SELECT c.coupon_id, c.user_id, c.claimed_at, c.status, c.redeemed_at, c.order_id,
-           c.transaction_minimum_fen, c.device_id,
-           coalesce(c.ip, u.ip) AS ip
-    FROM coupons c LEFT JOIN u USING (user_id)
-    WHERE c.run_id = $run
-),
-accounts AS (SELECT user_id FROM u UNION SELECT user_id FROM c),
-dev_links AS (
-    SELECT user_id, device_id FROM u WHERE device_id IS NOT NULL
-    UNION SELECT user_id, device_id FROM c WHERE device_id IS NOT NULL
-),
-dev_n AS (SELECT device_id, count(DISTINCT user_id) AS n FROM dev_links GROUP BY device_id),
-dev_user AS (
-    SELECT l.user_id, max(d.n) AS accounts_per_device
-    FROM dev_links l JOIN dev_n d USING (device_id) GROUP BY l.user_id
-),
-blk_links AS (
-    SELECT user_id, ip // 256 AS blk FROM u WHERE ip IS NOT NULL
-    UNION SELECT user_id, ip // 256 FROM c WHERE ip IS NOT NULL
-),
-blk_n AS (SELECT blk, count(DISTINCT user_id) AS n FROM blk_links GROUP BY blk),
-blk_user AS (
-    SELECT l.user_id, max(b.n) AS accounts_per_ip_block
-    FROM blk_links l JOIN blk_n b USING (blk) GROUP BY l.user_id
-),
-ip_n AS (
-    SELECT ip, count(DISTINCT user_id) AS n
-    FROM (SELECT user_id, ip FROM u WHERE ip IS NOT NULL UNION SELECT user_id, ip FROM c)
-    GROUP BY ip
-),
-claims AS (
-    SELECT c.*, c.ip // 256 AS blk,
-        date_trunc('minute', c.claimed_at) AS minute,
-        date_trunc('hour', c.claimed_at) AS hour,
-        coalesce(dn.n, 1) > 1 OR coalesce(ipn.n, 1) > 1 AS linked
-    FROM c
-    LEFT JOIN dev_n dn ON dn.device_id = c.device_id
-    LEFT JOIN ip_n ipn ON ipn.ip = c.ip
-),
--- hash aggregations joined back are cheaper than three sorted window partitions
-blk_min AS (SELECT blk, minute, count(*) AS n FROM claims WHERE blk IS NOT NULL GROUP BY ALL),
-blk_hour AS (SELECT blk, hour, count(*) AS n FROM claims WHERE blk IS NOT NULL GROUP BY ALL),
-user_hour AS (
-    SELECT user_id, max(n) AS max_claims_per_hour
-    FROM (SELECT user_id, hour, count(*) AS n FROM claims GROUP BY ALL) GROUP BY user_id
-),
-claim_user AS (
-    SELECT cl.user_id,
-        max(bm.n) AS max_block_claims_per_minute,
-        max(bh.n) AS max_block_claims_per_hour,
-        count(*) AS n_claims,
-        count(*) FILTER (WHERE status IN ('issued', 'compensated')) AS n_issued,
-        count(*) FILTER (WHERE status = 'refused') AS n_refused,
-        count(*) FILTER (WHERE redeemed_at IS NOT NULL) AS n_redeemed,
-        count(*) FILTER (
-            WHERE redeemed_at IS NOT NULL AND cl.transaction_minimum_fen > 0
-              AND o.amount_fen < cl.transaction_minimum_fen * (1 + $margin)
-        ) AS n_near,
-        count(*) FILTER (WHERE redeemed_at IS NOT NULL AND linked) AS linked_orders,
-        min(claimed_at) AS first_claim
-    FROM claims cl
-    LEFT JOIN blk_min bm ON bm.blk = cl.blk AND bm.minute = cl.minute
-    LEFT JOIN blk_hour bh ON bh.blk = cl.blk AND bh.hour = cl.hour
-    LEFT JOIN (SELECT order_id, amount_fen FROM orders WHERE run_id = $run) o
-        ON o.order_id = cl.order_id
-    GROUP BY cl.user_id
-),
-organic AS (
-    SELECT user_id, count(*) AS organic_orders
-    FROM orders WHERE run_id = $run AND coupon_id IS NULL GROUP BY user_id
-)
-SELECT a.user_id,
-    coalesce(d.accounts_per_device, 1) AS accounts_per_device,
-    coalesce(b.accounts_per_ip_block, 1) AS accounts_per_ip_block,
-    coalesce(cu.max_block_claims_per_minute, 0) AS max_block_claims_per_minute,
-    coalesce(cu.max_block_claims_per_hour, 0) AS max_block_claims_per_hour,
-    coalesce(list_contains($prefixes, u.phone_prefix), false) AS virtual_number,
-    coalesce(cu.n_claims, 0) AS n_claims,
-    coalesce(cu.n_issued, 0) AS n_issued,
-    coalesce(cu.n_refused, 0) AS n_refused,
-    coalesce(cu.n_redeemed, 0) AS n_redeemed,
-    CASE WHEN cu.n_issued > 0 THEN 1 - cu.n_redeemed / cu.n_issued ELSE 0 END
-        AS unredeemed_share,
-    CASE WHEN cu.n_redeemed > 0 THEN cu.n_near / cu.n_redeemed ELSE 0 END
-        AS near_threshold_share,
-    coalesce(cu.linked_orders, 0) AS linked_orders,
-    coalesce(og.organic_orders, 0) AS organic_orders,
-    coalesce(uh.max_claims_per_hour, 0) AS max_claims_per_hour,
-    (epoch(cu.first_claim) - epoch(u.registered_at)) / 3600.0 AS account_age_hours
-FROM accounts a
-LEFT JOIN u USING (user_id)
-LEFT JOIN dev_user d USING (user_id)
-LEFT JOIN blk_user b USING (user_id)
-LEFT JOIN claim_user cu USING (user_id)
-LEFT JOIN user_hour uh USING (user_id)
-LEFT JOIN organic og USING (user_id)
-ORDER BY a.user_id
-"""
+_ISSUED = ("issued", "compensated")
+
+
+def _features(db, run: str) -> ibis.Table:
+    """The per-account feature table, less ``account_age_hours`` (Python computes it from
+    ``first_claim`` and ``registered_at``: engines disagree on sub-second epochs)."""
+    users = db.table("users")
+    u = users.filter(users.run_id == run).select(
+        "user_id", "device_id", "ip", "phone_prefix", "registered_at"
+    )
+    coupons = db.table("coupons")
+    coupons = coupons.filter(coupons.run_id == run)
+    profile_ip = u.select(_lab_user=u.user_id, _lab_ip=u.ip)
+    joined = coupons.left_join(profile_ip, coupons.user_id == profile_ip._lab_user)
+    c = joined.select(
+        "coupon_id",
+        "user_id",
+        "claimed_at",
+        "status",
+        "redeemed_at",
+        "order_id",
+        "transaction_minimum_fen",
+        "device_id",
+        ip=joined.ip.cast("int64").coalesce(joined._lab_ip.cast("int64")),
+    )
+    accounts = union(u.select("user_id"), c.select("user_id"), distinct=True)
+
+    def links(column):
+        profile = u.filter(u[column].notnull()).select("user_id", value=u[column].cast("int64"))
+        claimed = c.filter(c[column].notnull()).select("user_id", value=c[column].cast("int64"))
+        return union(profile, claimed, distinct=True)
+
+    def accounts_per(linked, name):
+        per_value = linked.group_by("value").agg(n=linked.user_id.nunique())
+        both = linked.join(per_value, "value")
+        return both.group_by("user_id").agg(**{name: both.n.max()})
+
+    dev_links, ip_links = links("device_id"), links("ip")
+    blk_links = ip_links.select("user_id", value=ip_links.value // 256).distinct()
+    # .view() on both sides of these joins: the tables share `c` as an ancestor, and
+    # Ibis would otherwise extend one join chain and fail to place the predicates (`c`
+    # itself stays plain, so the compiled SQL scans coupons 3 times instead of 5)
+    dev_n = dev_links.group_by(device_id=dev_links.value).agg(dev_n=dev_links.user_id.nunique())
+    ip_n = ip_links.group_by(ip=ip_links.value).agg(ip_n=ip_links.user_id.nunique())
+
+    claims = c.left_join(dev_n.view(), "device_id").select(c, "dev_n").view()
+    claims = claims.left_join(ip_n.view(), "ip").select(claims, "ip_n").view()
+    claims = claims.mutate(
+        blk=claims.ip // 256,
+        minute=claims.claimed_at.truncate("m"),
+        hour=claims.claimed_at.truncate("h"),
+        linked=(claims.dev_n.coalesce(1) > 1) | (claims.ip_n.coalesce(1) > 1),
+    )
+    blocked = claims.filter(claims.blk.notnull())
+    blk_min = blocked.group_by(["blk", "minute"]).agg(blk_min_n=blocked.count())
+    blk_hour = blocked.group_by(["blk", "hour"]).agg(blk_hour_n=blocked.count())
+    per_hour = claims.group_by(["user_id", "hour"]).agg(n=claims.count())
+    user_hour = per_hour.group_by("user_id").agg(max_claims_per_hour=per_hour.n.max())
+    orders = db.table("orders")
+    paid = orders.filter(orders.run_id == run).select("order_id", _lab_amount="amount_fen")
+
+    cl = claims.left_join(blk_min.view(), ["blk", "minute"]).select(claims, "blk_min_n").view()
+    cl = cl.left_join(blk_hour.view(), ["blk", "hour"]).select(cl, "blk_hour_n").view()
+    cl = cl.left_join(paid, "order_id").select(cl, "_lab_amount")
+    redeemed = cl.redeemed_at.notnull()
+    near = (
+        redeemed
+        & (cl.transaction_minimum_fen > 0)
+        & (cl._lab_amount < cl.transaction_minimum_fen * (1 + NEAR_THRESHOLD_MARGIN))
+    )
+    claim_user = cl.group_by("user_id").agg(
+        max_block_claims_per_minute=cl.blk_min_n.max(),
+        max_block_claims_per_hour=cl.blk_hour_n.max(),
+        n_claims=cl.count(),
+        n_issued=cl.count(where=cl.status.isin(_ISSUED)),
+        n_refused=cl.count(where=cl.status == "refused"),
+        n_redeemed=cl.count(where=redeemed),
+        n_near=cl.count(where=near),
+        linked_orders=cl.count(where=redeemed & cl.linked),
+        first_claim=cl.claimed_at.min(),
+    )
+    organic = orders.filter(orders.run_id == run, orders.coupon_id.isnull())
+    organic = organic.group_by("user_id").agg(organic_orders=organic.count())
+
+    out = accounts
+    for part in (
+        u.select("user_id", "phone_prefix", "registered_at"),
+        accounts_per(dev_links, "accounts_per_device"),
+        accounts_per(blk_links, "accounts_per_ip_block"),
+        claim_user,
+        user_hour,
+        organic,
+    ):
+        out = (
+            out.left_join(part.view(), "user_id")
+            .select(out, *[name for name in part.columns if name != "user_id"])
+            .view()
+        )
+    issued, redeemed_n = out.n_issued, out.n_redeemed
+    return out.select(
+        "user_id",
+        accounts_per_device=out.accounts_per_device.coalesce(1),
+        accounts_per_ip_block=out.accounts_per_ip_block.coalesce(1),
+        max_block_claims_per_minute=out.max_block_claims_per_minute.coalesce(0),
+        max_block_claims_per_hour=out.max_block_claims_per_hour.coalesce(0),
+        virtual_number=out.phone_prefix.isin(VIRTUAL_PREFIXES).coalesce(False),
+        n_claims=out.n_claims.coalesce(0),
+        n_issued=issued.coalesce(0),
+        n_refused=out.n_refused.coalesce(0),
+        n_redeemed=redeemed_n.coalesce(0),
+        unredeemed_share=ibis.ifelse(issued > 0, 1 - redeemed_n / issued, 0.0),
+        near_threshold_share=ibis.ifelse(redeemed_n > 0, out.n_near / redeemed_n, 0.0),
+        linked_orders=out.linked_orders.coalesce(0),
+        organic_orders=out.organic_orders.coalesce(0),
+        max_claims_per_hour=out.max_claims_per_hour.coalesce(0),
+        first_claim=out.first_claim,
+        registered_at=out.registered_at,
+    )
 
 
 def risk_features(store: Store, *, run: str) -> pd.DataFrame:
@@ -197,9 +215,11 @@ def risk_features(store: Store, *, run: str) -> pd.DataFrame:
     True
     """
     store.run(run)
-    df = store.query(
-        _SQL, {"run": run, "margin": NEAR_THRESHOLD_MARGIN, "prefixes": list(VIRTUAL_PREFIXES)}
-    )
+    with session(store) as db:
+        df = db.execute(_features(db, run))
+    df = df.sort_values("user_id", kind="stable").reset_index(drop=True)
+    age = df.pop("first_claim") - df.pop("registered_at")
+    df["account_age_hours"] = age.dt.total_seconds() / 3600
     df["virtual_number"] = df["virtual_number"].astype(bool)
     for col in FEATURES:
         if col not in (

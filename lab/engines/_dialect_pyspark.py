@@ -1,0 +1,32 @@
+"""Apache Spark (PySpark local, standalone or Spark Connect).
+
+Spark has no unsigned integers: a ``UINTEGER`` column is stored as ``BIGINT`` (the
+values fit, and every model reads it as a number). Ibis compiles ``TimestampBucket``
+for DuckDB but not for Spark, so models bucket time through epoch seconds, which both
+compile. The lab's timestamps are wall-clock times without a zone; Ibis sets the
+session's time zone to UTC, so Spark neither shifts them nor applies daylight saving.
+Rows are appended from Arrow directly: Ibis's generic insert goes through pandas, where
+an integer column with NULLs turns to floats that Spark then drops.
+"""
+
+from __future__ import annotations
+
+import ibis.expr.datatypes as dt
+import pyarrow as pa
+
+NAME = "pyspark"
+
+
+def storage_type(dtype: dt.DataType) -> dt.DataType:
+    """Widen unsigned integers to the next signed type; keep the rest."""
+    if dtype.is_unsigned_integer():
+        wider = {8: dt.int16, 16: dt.int32, 32: dt.int64}.get(dtype.nbytes * 8, dt.int64)
+        return wider.copy(nullable=dtype.nullable)
+    return dtype
+
+
+def append(backend, table_name: str, data: pa.Table, *, database=None) -> None:
+    """Append ``data`` (already in the table's column order and types) to ``table_name``."""
+    session = backend._session  # Ibis keeps the SparkSession there; no public accessor
+    target = table_name if database is None else f"{database}.{table_name}"
+    session.createDataFrame(data).write.insertInto(target)

@@ -1,0 +1,227 @@
+"""The models ported to Ibis give the same answers on every engine.
+
+One small world (a default run with a holdout, a Meituan run with pushes, a claim rush
+that exhausts budgets, and a run with planted reconciliation faults) lives in the
+embedded DuckDB store; the ``engine`` fixture copies it to a store reached through
+``lab.Store.from_ibis`` (an Ibis-only DuckDB, and Spark local mode) and each model must
+return the same tables there: counts and ids exactly, floats to 1e-9. Each model's own
+test module checks it against an independent pandas reference.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import lab
+from lab.metrics import campaign_metrics, issuance_timeline, push_fatigue
+from lab.risk import reconcile, risk_features
+from lab.store import StoreError
+from lab.world import Campaign, Stock, Strategy, claim_rush, simulate
+
+RUNS = ("df", "mt", "rush", "bad")
+# a budget that runs out a few hundred claims into the rush, and one that does not
+BURST = Strategy(
+    "burst",
+    campaigns=(
+        Campaign(
+            "small",
+            "wechat",
+            "mini_program",
+            Stock(
+                stock_type="no_threshold",
+                transaction_minimum_fen=0,
+                amount_fen=500,
+                max_per_user=2,
+                total_budget_fen=100_000,
+            ),
+        ),
+        Campaign("plenty", "alipay", "pay_page", Stock(amount_fen=300)),
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def world():
+    store = lab.Store(":memory:")
+    simulate(
+        "default", store=store, users=500, days=7, pre_days=3, seed=1, run_id="df", progress=False
+    )
+    simulate(
+        "platform_meituan",
+        store=store,
+        users=300,
+        days=5,
+        pre_days=0,
+        seed=3,
+        run_id="mt",
+        progress=False,
+    )
+    claim_rush(
+        BURST,
+        store=store,
+        claims=1500,
+        users=400,
+        seed=2,
+        run_id="rush",
+        progress=False,
+    )
+    simulate(
+        "default", store=store, users=200, days=4, pre_days=0, seed=4, run_id="bad", progress=False
+    )
+    _plant_faults(store, "bad")
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def other(world, engine):
+    return engine(world, RUNS)
+
+
+def _plant_faults(store, run):
+    """A lost coupons row, a coupon counted twice, a refused-but-redeemed coupon."""
+    issued = store.query(
+        "SELECT coupon_id FROM coupons WHERE run_id = ? AND status = 'issued' "
+        "ORDER BY coupon_id LIMIT 3",
+        [run],
+    )["coupon_id"].tolist()
+    lost, dup, bad = issued
+    store.query("DELETE FROM coupons WHERE run_id = ? AND coupon_id = ?", [run, lost])
+    store.query(
+        "INSERT INTO coupons SELECT * REPLACE ('refused' AS status, "
+        "'rate_limited' AS refusal_reason) FROM coupons WHERE run_id = ? AND coupon_id = ?",
+        [run, dup],
+    )
+    store.query(
+        "UPDATE coupons SET status = 'refused', refusal_reason = NULL, "
+        "redeemed_at = claimed_at WHERE run_id = ? AND coupon_id = ?",
+        [run, bad],
+    )
+
+
+def same(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Equal columns and dtypes; floats to 1e-9 (relative), everything else exactly."""
+    got, want = got.reset_index(drop=True), want.reset_index(drop=True)
+    assert list(got.columns) == list(want.columns)
+    floats = [c for c in want.columns if pd.api.types.is_float_dtype(want[c])]
+    exact = [c for c in want.columns if c not in floats]
+    pd.testing.assert_frame_equal(got[exact], want[exact], check_exact=True)
+    pd.testing.assert_frame_equal(got[floats], want[floats], check_exact=False, rtol=1e-9)
+
+
+def test_the_copy_holds_every_run(world, other):
+    assert sorted(other.runs()["run_id"]) == sorted(RUNS)
+    assert other.run("df")["n_users"] == world.run("df")["n_users"]
+    with pytest.raises(KeyError, match="no run 'nope'"):
+        other.run("nope")
+    with pytest.raises(StoreError, match="not yet ported to Ibis"):
+        other.query("SELECT 1")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"by": ("platform", "entry")},
+        {"by": "segment", "treatment_arm": None},
+        {"by": None, "start": "2026-03-03", "end": "2026-03-06"},
+    ],
+)
+def test_campaign_metrics(world, other, kwargs):
+    want = campaign_metrics(world, run="df", **kwargs)
+    got = campaign_metrics(other, run="df", **kwargs)
+    assert len(want.groups) >= 1 and want.total["issued"].iloc[0] > 0
+    same(got.groups, want.groups)
+    same(got.total, want.total)
+    same(got.reported, want.reported)
+    same(got.incremental.to_frame(), want.incremental.to_frame())
+
+
+def test_push_fatigue(world, other):
+    for kwargs in ({"platform": "meituan"}, {"start": "2026-03-03", "end": "2026-03-05"}):
+        want = push_fatigue(world, run="mt", entry="app_push", **kwargs)
+        got = push_fatigue(other, run="mt", entry="app_push", **kwargs)
+        assert want.user_days > 100
+        same(got.table, want.table)
+        assert (got.users, got.user_days) == (want.users, want.user_days)
+        for name in ("slope", "intercept", "slope_se", "p_value"):
+            assert getattr(got, name) == pytest.approx(getattr(want, name), rel=1e-9)
+
+
+@pytest.mark.parametrize("bucket_seconds", [1, 3600])
+def test_issuance_timeline(world, other, bucket_seconds):
+    want = issuance_timeline(world, run="rush", bucket_seconds=bucket_seconds)
+    got = issuance_timeline(other, run="rush", bucket_seconds=bucket_seconds)
+    assert want.stocks["exhausted_at"].notna().any()
+    same(got.table, want.table)
+    same(got.stocks, want.stocks)
+
+
+def test_reconcile(world, other):
+    for run in ("bad", "df"):
+        want = reconcile(world, run=run)
+        got = reconcile(other, run=run)
+        same(got.discrepancies, want.discrepancies)
+        assert got.claims == want.claims
+    assert want.ok
+    found = reconcile(world, run="bad").counts()
+    assert found[["claim_event_without_coupon", "duplicate_coupon", "refused_redeemed"]].min() >= 1
+
+
+@pytest.mark.parametrize("run", ["df", "rush"])
+def test_risk_features(world, other, run):
+    want = risk_features(world, run=run)
+    got = risk_features(other, run=run)
+    assert want["n_claims"].sum() > 0 and want["accounts_per_ip_block"].max() > 1
+    same(got, want)
+
+
+def test_load_parquet_round_trip(world, other, tmp_path):
+    world.export_parquet(tmp_path, run_id="mt")
+    assert other.load_parquet(tmp_path, run_id="mt_parquet") == "mt_parquet"
+    want = push_fatigue(world, run="mt")
+    got = push_fatigue(other, run="mt_parquet")
+    same(got.table, want.table)
+    with pytest.raises(StoreError, match="exists already"):
+        other.load_parquet(tmp_path, run_id="mt_parquet")
+
+
+def test_views_over_warehouse_tables(other):
+    import ibis
+
+    # views go where the lab's tables are not: a new DuckDB, Spark's default database
+    backend = ibis.duckdb.connect() if other.backend.name == "duckdb" else other.backend
+    store = lab.Store.from_ibis(backend)
+    raw = ibis.memtable(
+        {
+            "run": ["w", "w"],
+            "dt": [pd.Timestamp("2026-03-02"), pd.Timestamp("2026-03-03")],
+            "wet": [1, 0],
+        }
+    )
+    view = store.create_view("weather", raw.rename(run_id="run", day="dt", rain="wet"))
+    rows = store.backend.to_pyarrow(view.order_by("day")).to_pandas()
+    assert rows["rain"].tolist() == [True, False]
+    assert [str(d)[:10] for d in rows["day"]] == ["2026-03-02", "2026-03-03"]
+    with pytest.raises(ValueError, match="unknown column"):
+        store.create_view("weather", raw)
+
+
+def test_cli_export_to_another_engine(tmp_path, capsys):
+    from lab import cli
+
+    db = str(tmp_path / "lab.duckdb")
+    source = lab.Store(db)
+    simulate(
+        "default", store=source, users=100, days=2, pre_days=0, seed=5, run_id="s", progress=False
+    )
+    target = tmp_path / "warehouse.duckdb"
+    code = cli.main(["export", "--run", "s", "--to", f"duckdb://{target}", "--db", db])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "copied run s" in out
+    copy = lab.Store.from_ibis(f"duckdb://{target}")
+    same(reconcile(copy, run="s").discrepancies, reconcile(source, run="s").discrepancies)
+    assert copy.run("s")["n_users"] == 100
+    assert cli.main(["export", "--run", "s", "--db", db]) == 2
+    assert "name a directory" in capsys.readouterr().err
