@@ -4,9 +4,9 @@ Commands
 --------
 ``generate``  simulate a strategy (a preset or a JSON file) into the store
 ``rush``      send a burst of claim attempts through the issuance engine into the store
-``import``    load a real log (Tianchi O2O CSV, lab-format files) or a ``lab export`` directory
+``import``    load a real log (Tianchi O2O, WeChat Pay, Alipay, mapped CSV, lab format) or an export
 ``info``      list the runs with row counts and the file size (``--json`` for machines)
-``export``    write one run as Parquet files, one per table
+``export``    write one run as Parquet files (one per table), or as WeChat Pay / Alipay files
 ``delete``    remove one run
 ``calibrate`` simulate the calibration worlds, measure every CALIBRATION.md row, check it
 ``scorecard`` score the estimators (A/A false positives, coverage, uplift policy) on truth
@@ -124,6 +124,17 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--run-id", help="id of the new run")
     p.add_argument("--label", help="human-readable name of the run")
+    p.add_argument("--mapping", type=Path, help="--format mapped: the YAML column mapping")
+    p.add_argument(
+        "--apiv3-key-file",
+        type=Path,
+        help="--format wechatpay: file holding the merchant's APIv3 key (encrypted callbacks)",
+    )
+
+
+def _key(path: Path | None) -> bytes | None:
+    """The APIv3 key from a file (not the command line, where other users could see it)."""
+    return None if path is None else path.read_bytes().strip()
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -143,6 +154,8 @@ def _import(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         label=args.label,
         table=args.table,
+        apiv3_key=_key(args.apiv3_key_file),
+        mapping=args.mapping,
     )
     if run_id in before:
         print(f"{args.path} was imported before as run {run_id}; nothing written")
@@ -179,13 +192,49 @@ def _info(args: argparse.Namespace) -> int:
 
 # -- export / delete --------------------------------------------------------------------
 def _export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="run to export")
-    p.add_argument("dir", type=Path, help="directory to write the Parquet files into")
+    from lab.ingest import EXPORT_FORMATS
+
+    p.add_argument("--run", help="run to export (or give it before DIR)")
+    p.add_argument("paths", nargs="+", metavar="[RUN] DIR", help="run id and output directory")
+    p.add_argument(
+        "--format",
+        choices=("parquet", *EXPORT_FORMATS),
+        default="parquet",
+        help="parquet (one file per table, default), or the files WeChat Pay / Alipay give",
+    )
+    p.add_argument(
+        "--apiv3-key-file",
+        type=Path,
+        help="--format wechatpay: encrypt the COUPON.USE callbacks with the key in this file",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="--format wechatpay: repeat every fourth callback this many times",
+    )
 
 
 def _export(args: argparse.Namespace) -> int:
-    written = Store(args.db, read_only=True).export_parquet(args.dir, run_id=args.run)
-    print(f"exported run {args.run} to {args.dir} ({len(written)} Parquet files)")
+    from lab.ingest import export_platform
+
+    if len(args.paths) > 2 or (len(args.paths) == 2) == (args.run is not None):
+        raise ValueError("give the run once: `export RUN DIR` or `export --run RUN DIR`")
+    run_id = args.run or args.paths[0]
+    directory = Path(args.paths[-1])
+    store = Store(args.db, read_only=True)
+    if args.format == "parquet":
+        written = store.export_parquet(directory, run_id=run_id)
+    else:
+        written = export_platform(
+            store,
+            run_id,
+            directory,
+            format=args.format,
+            apiv3_key=_key(args.apiv3_key_file),
+            retries=args.retries,
+        )
+    print(f"exported run {run_id} to {directory} ({len(written)} {args.format} files)")
     return 0
 
 

@@ -68,6 +68,7 @@ True
 """
 
 from lab.ingest._errors import LogImportError
+from lab.ingest._export_platforms import EXPORT_FORMATS, export_platform
 from lab.ingest._import import FORMATS, import_logs
 
-__all__ = ["FORMATS", "LogImportError", "import_logs"]
+__all__ = ["EXPORT_FORMATS", "FORMATS", "LogImportError", "export_platform", "import_logs"]

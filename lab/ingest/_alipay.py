@@ -50,7 +50,15 @@ BILL_COLUMNS = (
     "备注",
 )
 #: the columns the import reads; the others may be absent, and unknown ones are ignored
-BILL_READ = ("支付宝交易号", "业务类型", "创建时间", "完成时间", "对方账户", "订单金额（元）", "券核销金额（元）")
+BILL_READ = (
+    "支付宝交易号",
+    "业务类型",
+    "创建时间",
+    "完成时间",
+    "对方账户",
+    "订单金额（元）",
+    "券核销金额（元）",
+)
 BUSINESS_TYPES = ("交易", "退款")  # refunds are not modelled: their rows are skipped
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # Alipay writes Beijing time without an offset
 VOUCHER_DETAIL = {
@@ -124,8 +132,8 @@ def is_bill(path: Path) -> bool:
     try:
         if path.suffix.lower() == ".zip":
             return True
-        return "支付宝交易号".encode("gb18030") in path.read_bytes()[:1 << 16] or (
-            "支付宝交易号".encode() in path.read_bytes()[:1 << 16]
+        return "支付宝交易号".encode("gb18030") in path.read_bytes()[: 1 << 16] or (
+            "支付宝交易号".encode() in path.read_bytes()[: 1 << 16]
         )
     except OSError:
         return False
@@ -145,7 +153,9 @@ def bill_members(path: Path) -> list[tuple[str, bytes]]:
                 if raw_name.lower().endswith(".csv") and "汇总" not in raw_name:
                     members.append((f"{path}:{raw_name}", z.read(info)))
     except zipfile.BadZipFile:
-        raise LogImportError(str(path), "not a zip file (a bill download is a zip of CSVs)") from None
+        raise LogImportError(
+            str(path), "not a zip file (a bill download is a zip of CSVs)"
+        ) from None
     if not members:
         raise LogImportError(str(path), "no 业务明细 CSV in the zip")
     return members
@@ -177,7 +187,8 @@ def parse_bill(label: str, raw: bytes) -> tuple[BillFile, list[str], list[list[s
             continue
         if len(record) != len(header):
             raise LogImportError(
-                label, f"expected {len(header)} fields as in the header, found {len(record)}",
+                label,
+                f"expected {len(header)} fields as in the header, found {len(record)}",
                 line=number,
             )
         rows.append(record)
@@ -196,11 +207,16 @@ def parse_bill(label: str, raw: bytes) -> tuple[BillFile, list[str], list[list[s
         )
     for col in header:
         if header.count(col) > 1:
-            raise LogImportError(label, "column appears twice in the header", line=header_line, column=col)
+            raise LogImportError(
+                label, "column appears twice in the header", line=header_line, column=col
+            )
     for col in BILL_READ:
         if col not in header:
             raise LogImportError(
-                label, "missing column (the bill's columns are read by name)", line=header_line, column=col
+                label,
+                "missing column (the bill's columns are read by name)",
+                line=header_line,
+                column=col,
             )
     return BillFile(label, where), header, rows
 
@@ -222,19 +238,31 @@ def read(con: duckdb.DuckDBPyConnection, files: dict[str, list]) -> None:
             locator, header, rows = parse_bill(label, raw)
             i = len(bills)
             bills.append(locator)
-            cols = {c: [r[header.index(c)] or None for r in rows] for c in BILL_COLUMNS if c in header}
+            cols = {
+                c: [r[header.index(c)] or None for r in rows] for c in BILL_COLUMNS if c in header
+            }
             for c in BILL_COLUMNS:
                 cols.setdefault(c, [None] * len(rows))
             cols = {"_file": [i] * len(rows), "_row": list(range(len(rows))), **cols}
-            tables.append(pa.table(cols, schema=pa.schema(
-                [pa.field("_file", pa.int64()), pa.field("_row", pa.int64())]
-                + [pa.field(c, pa.string()) for c in BILL_COLUMNS]
-            )))
+            tables.append(
+                pa.table(
+                    cols,
+                    schema=pa.schema(
+                        [pa.field("_file", pa.int64()), pa.field("_row", pa.int64())]
+                        + [pa.field(c, pa.string()) for c in BILL_COLUMNS]
+                    ),
+                )
+            )
     if tables:
         con.register("_lab_plat_ali_src", pa.concat_tables(tables))
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_BILL} AS SELECT * FROM _lab_plat_ali_src")
         con.unregister("_lab_plat_ali_src")
-        P.check(con, _BILL, _bill_rules(), lambda f, row, field, reason: bills[f].error(row, field, reason))
+        P.check(
+            con,
+            _BILL,
+            _bill_rules(),
+            lambda f, row, field, reason: bills[f].error(row, field, reason),
+        )
     trades = files.get("trades", [])
     wrapped = False
     if trades:
@@ -307,7 +335,11 @@ def _bill_rules() -> list:
         *P.yuan_rules("券核销金额（元）", _q("券核销金额（元）"), needed=False),
     ):
         # refund rows carry negative amounts; only trades are read
-        out.append(P.Rule(rule.field, f"{trade} AND ({rule.condition})", rule.reason, rule.value, rule.params))
+        out.append(
+            P.Rule(
+                rule.field, f"{trade} AND ({rule.condition})", rule.reason, rule.value, rule.params
+            )
+        )
     return out
 
 
@@ -342,7 +374,9 @@ def _voucher_rules() -> list:
         P.Rule(
             ".user_id",
             "user_id IS NULL AND open_id IS NULL",
-            lambda v: "missing value: whose voucher is it? add the user_id (or open_id) of the query",
+            lambda v: (
+                "missing value: whose voucher is it? add the user_id (or open_id) of the query"
+            ),
         ),
         P.required(f".{u}.voucher_id", f"{u}.voucher_id"),
         P.required(f".{u}.voucher_status", f"{u}.voucher_status"),
@@ -427,4 +461,3 @@ def _fill(con, *, bill: bool, trades: bool, vouchers: bool) -> None:
             LEFT JOIN {t} t ON t.trade_no = v.{u}.associate_trade_no
             GROUP BY v.{u}.voucher_id"""
         )
-

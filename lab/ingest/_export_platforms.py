@@ -287,7 +287,9 @@ def _alipay(con, run: str, out: Path) -> list[Path]:
     order = (*BILL_ORDER[:4], *BILL_ORDER[11:19], *BILL_ORDER[4:11], *BILL_ORDER[19:])
     buf = io.StringIO()
     buf.write("#支付宝交易记录明细查询\n#账号：[20880000000000000156]\n")
-    buf.write("#起始日期：[导出]\n#-----------------------------------------业务明细列表----------------------------------------\n")
+    buf.write(
+        "#起始日期：[导出]\n#-----------------------------------------业务明细列表----------------------------------------\n"
+    )
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(order)
     zeros = "0.00"
@@ -302,7 +304,9 @@ def _alipay(con, run: str, out: Path) -> list[Path]:
             "服务费（元）": zeros, "分润（元）": zeros, "备注": "",
         }  # fmt: skip
         writer.writerow([values[c] for c in order])
-    buf.write("#-----------------------------------------业务明细列表结束------------------------------------\n")
+    buf.write(
+        "#-----------------------------------------业务明细列表结束------------------------------------\n"
+    )
     buf.write(f"#交易合计：{len(rows)}笔\n#导出时间：[lab export]\n")
     bill = out / "trade_bill.zip"
     with zipfile.ZipFile(bill, "w", zipfile.ZIP_DEFLATED) as z:

@@ -64,7 +64,8 @@ def load_mapping(mapping: Path, *, base: Path) -> Plan:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise LogImportError(
-            str(mapping), f"not a YAML mapping: {str(exc).splitlines()[0]}",
+            str(mapping),
+            f"not a YAML mapping: {str(exc).splitlines()[0]}",
             line=None if line is None else line + 1,
         ) from None
     if not isinstance(spec, dict) or not isinstance(spec.get("tables"), dict) or not spec["tables"]:
@@ -83,18 +84,33 @@ def load_mapping(mapping: Path, *, base: Path) -> Plan:
             raise _bad(mapping, where, "each table needs 'file' and 'columns' (lab column: yours)")
         for key in t:
             if key not in _TABLE_KEYS:
-                raise _bad(mapping, f"{where}.{key}", f"unknown key (known: {', '.join(sorted(_TABLE_KEYS))})")
+                raise _bad(
+                    mapping,
+                    f"{where}.{key}",
+                    f"unknown key (known: {', '.join(sorted(_TABLE_KEYS))})",
+                )
         spec_table = schema.table(table)
         constants = {k: str(v) for k, v in (t.get("constants") or {}).items()}
         for col in [*t["columns"], *(t.get("formats") or {}), *(t.get("values") or {}), *constants]:
             if col not in spec_table.column_names or col == "run_id":
                 raise _bad(mapping, f"{where}.{col}", f"{table} has no column {col}")
         for col in spec_table.columns:
-            if not col.nullable and col.name != "run_id" and col.name not in t["columns"] and col.name not in constants:
-                raise _bad(mapping, f"{where}.columns", f"{col.name} is required in {table}: map a column to it")
+            if (
+                not col.nullable
+                and col.name != "run_id"
+                and col.name not in t["columns"]
+                and col.name not in constants
+            ):
+                raise _bad(
+                    mapping,
+                    f"{where}.columns",
+                    f"{col.name} is required in {table}: map a column to it",
+                )
         money = t.get("money", defaults.get("money", "fen"))
         if money not in MONEY_UNITS:
-            raise _bad(mapping, f"{where}.money", f"unknown money unit {money!r} (known: fen, yuan)")
+            raise _bad(
+                mapping, f"{where}.money", f"unknown money unit {money!r} (known: fen, yuan)"
+            )
         path = folder / str(t["file"])
         if not path.is_file():
             raise LogImportError(str(path), f"no such file (named by {mapping.name}, {where}.file)")
@@ -105,7 +121,10 @@ def load_mapping(mapping: Path, *, base: Path) -> Plan:
                 {k: str(v) for k, v in t["columns"].items()},
                 {k: str(v) for k, v in (t.get("formats") or {}).items()},
                 money,
-                {k: {str(a): str(b) for a, b in (v or {}).items()} for k, v in (t.get("values") or {}).items()},
+                {
+                    k: {str(a): str(b) for a, b in (v or {}).items()}
+                    for k, v in (t.get("values") or {}).items()
+                },
                 constants,
                 str(t.get("encoding", defaults.get("encoding", "utf-8"))),
             )
@@ -127,19 +146,28 @@ def _load(con, t: TablePlan, name: str) -> tuple[list[int] | None, list[str]]:
     physical line of each row (CSV) and the header."""
     if t.path.suffix.lower() == ".parquet":
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_p AS SELECT * FROM read_parquet(?)", [str(t.path)])
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name}_p AS SELECT * FROM read_parquet(?)",
+                [str(t.path)],
+            )
         except duckdb.Error as exc:
-            raise LogImportError(str(t.path), f"cannot read Parquet: {str(exc).splitlines()[0]}") from None
+            raise LogImportError(
+                str(t.path), f"cannot read Parquet: {str(exc).splitlines()[0]}"
+            ) from None
         header = [r[0] for r in con.execute(f"DESCRIBE {name}_p").fetchall()]
         cols = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in header)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT 0 AS _file, rowid AS _row, {cols} FROM {name}_p")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT 0 AS _file, rowid AS _row, {cols} FROM {name}_p"
+        )
         con.execute(f"DROP TABLE {name}_p")
         return None, header
     raw = t.path.read_bytes()
     try:
         text = raw.decode(t.encoding)
     except LookupError:
-        raise LogImportError(str(t.path), f"unknown encoding {t.encoding!r} in the mapping") from None
+        raise LogImportError(
+            str(t.path), f"unknown encoding {t.encoding!r} in the mapping"
+        ) from None
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise LogImportError(
@@ -160,7 +188,8 @@ def _load(con, t: TablePlan, name: str) -> tuple[list[int] | None, list[str]]:
                 continue
             if len(record) != len(header):
                 raise LogImportError(
-                    str(t.path), f"expected {len(header)} fields as in the header, found {len(record)}",
+                    str(t.path),
+                    f"expected {len(header)} fields as in the header, found {len(record)}",
                     line=first,
                 )
             rows.append(record)
@@ -172,9 +201,13 @@ def _load(con, t: TablePlan, name: str) -> tuple[list[int] | None, list[str]]:
     data = {"_file": [0] * len(rows), "_row": list(range(len(rows)))}
     for i, c in enumerate(header):
         data[c] = [r[i] if r[i] != "" else None for r in rows]
-    arrow = pa.table(data, schema=pa.schema(
-        [pa.field("_file", pa.int64()), pa.field("_row", pa.int64())] + [pa.field(c, pa.string()) for c in header]
-    ))
+    arrow = pa.table(
+        data,
+        schema=pa.schema(
+            [pa.field("_file", pa.int64()), pa.field("_row", pa.int64())]
+            + [pa.field(c, pa.string()) for c in header]
+        ),
+    )
     con.register(f"{name}_src", arrow)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_src")
     con.unregister(f"{name}_src")
@@ -195,8 +228,10 @@ def read(con, plan: Plan) -> dict[str, _View]:
         for lab_col, user_col in t.columns.items():
             if user_col not in header:
                 raise LogImportError(
-                    str(t.path), f"missing column (the mapping reads it as {t.table}.{lab_col})",
-                    line=None if lines is None else 1, column=user_col,
+                    str(t.path),
+                    f"missing column (the mapping reads it as {t.table}.{lab_col})",
+                    line=None if lines is None else 1,
+                    column=user_col,
                 )
         rules, exprs = [], {}
         spec = schema.table(t.table)
@@ -214,12 +249,16 @@ def read(con, plan: Plan) -> dict[str, _View]:
             user = t.columns[col.name]
             if col.name in t.formats:
                 fmt = t.formats[col.name].replace("'", "''")
-                rules.append(P.Rule(
-                    user,
-                    f"{q} IS NOT NULL AND try_strptime({v}, '{fmt}') IS NULL",
-                    lambda x, f=t.formats[col.name]: f"unparseable date {x!r} (the mapping's format is {f})",
-                    q,
-                ))
+                rules.append(
+                    P.Rule(
+                        user,
+                        f"{q} IS NOT NULL AND try_strptime({v}, '{fmt}') IS NULL",
+                        lambda x, f=t.formats[col.name]: (
+                            f"unparseable date {x!r} (the mapping's format is {f})"
+                        ),
+                        q,
+                    )
+                )
                 v = f"strftime(strptime({v}, '{fmt}'), '%Y-%m-%d %H:%M:%S.%f')"
             elif col.name.endswith("_fen") and t.money == "yuan":
                 rules += P.yuan_rules(user, q, needed=False)
@@ -227,14 +266,21 @@ def read(con, plan: Plan) -> dict[str, _View]:
             if col.name in t.values:
                 mapping = t.values[col.name]
                 keys = tuple(mapping)
-                rules.append(P.Rule(
-                    user,
-                    f"{q} IS NOT NULL AND {v} NOT IN ({', '.join('?' * len(keys))})",
-                    lambda x, k=keys, c=col.name: f"unknown value {x!r} for {c} (the mapping knows: {', '.join(k)})",
-                    q,
-                    keys,
-                ))
-                cases = " ".join(f"WHEN {v} = '{a.replace(chr(39), chr(39) * 2)}' THEN '{b.replace(chr(39), chr(39) * 2)}'" for a, b in mapping.items())
+                rules.append(
+                    P.Rule(
+                        user,
+                        f"{q} IS NOT NULL AND {v} NOT IN ({', '.join('?' * len(keys))})",
+                        lambda x, k=keys, c=col.name: (
+                            f"unknown value {x!r} for {c} (the mapping knows: {', '.join(k)})"
+                        ),
+                        q,
+                        keys,
+                    )
+                )
+                cases = " ".join(
+                    f"WHEN {v} = '{a.replace(chr(39), chr(39) * 2)}' THEN '{b.replace(chr(39), chr(39) * 2)}'"
+                    for a, b in mapping.items()
+                )
                 v = f"CASE {cases} END"
             exprs[col.name] = v
         P.check(con, raw, rules, locate)
@@ -269,7 +315,9 @@ def _check_keys(con, name: str, t: TablePlan, back: dict, locate) -> None:
     if found:
         first = locate(0, found[1], "", "").line
         raise locate(
-            0, found[0], ", ".join(back[c] for c in key),
+            0,
+            found[0],
+            ", ".join(back[c] for c in key),
             f"duplicate key: the same {', '.join(key)} as {'row' if first is None else 'line'} {first}",
         )
 

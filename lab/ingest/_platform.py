@@ -10,6 +10,7 @@ and writes ``users``, ``stocks``, ``offers``, ``coupons``, ``events``, ``orders`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -121,9 +122,7 @@ class JsonFile:
                 try:
                     yield row, json.loads(raw)
                 except UnicodeDecodeError:
-                    raise LogImportError(
-                        str(self.path), "not valid UTF-8 (JSON is UTF-8)", line=number
-                    ) from None
+                    raise _encoding_error(self.path, raw, number) from None
                 except ValueError as exc:
                     raise LogImportError(
                         str(self.path), f"malformed JSON: {exc}", line=number
@@ -136,6 +135,8 @@ def open_json(path: Path) -> JsonFile:
     with open(path, "rb") as f:
         head = f.read(1 << 16)
     text = head.lstrip()
+    if not text:
+        return JsonFile(path, "lines")  # empty: no records
     if text.startswith(b"["):
         records, prefix = _parse_whole(path), "$"
     else:
@@ -144,7 +145,7 @@ def open_json(path: Path) -> JsonFile:
             json.loads(first)
             return JsonFile(path, "lines")
         except UnicodeDecodeError:
-            raise LogImportError(str(path), "not valid UTF-8 (JSON is UTF-8)", line=1) from None
+            raise _encoding_error(path, first, 1) from None
         except ValueError:
             records, prefix = _parse_whole(path), "$"
     if isinstance(records, dict):
@@ -155,6 +156,37 @@ def open_json(path: Path) -> JsonFile:
     if not isinstance(records, list):
         raise LogImportError(str(path), "expected JSON objects (lines, an array or an object)")
     return JsonFile(path, "array", prefix, records)
+
+
+def _encoding_error(path: Path, raw: bytes, line: int) -> LogImportError:
+    """Name the line and, when the line still parses, the JSON path of the bad string."""
+    column = None
+    with contextlib.suppress(ValueError):
+        column = _replaced(json.loads(raw.decode("utf-8", "replace")), "$")
+    return LogImportError(
+        str(path),
+        "not valid UTF-8 (GBK or another encoding?): JSON is UTF-8",
+        line=line,
+        column=column,
+    )
+
+
+def _replaced(value, path: str) -> str | None:
+    """JSON path of the first string holding U+FFFD (an undecodable byte)."""
+    if isinstance(value, str):
+        return path if "\ufffd" in value else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+        if found := _replaced(item, sub):
+            return found
+    return None
 
 
 def _parse_whole(path: Path):
@@ -451,7 +483,7 @@ def write_run(con: duckdb.DuckDBPyConnection, *, run_id: str, platform: str) -> 
         LEFT JOIN {oid} oi ON oi.key = c.txn_key"""
     )
     con.execute(
-        f"""INSERT INTO offers (run_id, offer_id, user_id, stock_id, platform, delivered_at,
+        """INSERT INTO offers (run_id, offer_id, user_id, stock_id, platform, delivered_at,
                                 claimed_at, coupon_id, redeemed_at, expired_at)
         SELECT ?, coupon_id, user_id, stock_id, ?, claimed_at, claimed_at, coupon_id,
                redeemed_at, expired_at
@@ -459,7 +491,7 @@ def write_run(con: duckdb.DuckDBPyConnection, *, run_id: str, platform: str) -> 
         [run_id, platform],
     )
     con.execute(
-        f"""INSERT INTO coupons (run_id, coupon_id, stock_id, user_id, offer_id, platform,
+        """INSERT INTO coupons (run_id, coupon_id, stock_id, user_id, offer_id, platform,
                                  claimed_at, status, issued_at, amount_fen,
                                  transaction_minimum_fen, valid_until, redeemed_at, order_id,
                                  discount_fen, expired_at)
@@ -470,7 +502,7 @@ def write_run(con: duckdb.DuckDBPyConnection, *, run_id: str, platform: str) -> 
         [run_id, platform],
     )
     con.execute(
-        f"""INSERT INTO events (run_id, event_id, ts, user_id, event_type, platform, stock_id,
+        """INSERT INTO events (run_id, event_id, ts, user_id, event_type, platform, stock_id,
                                 offer_id, coupon_id, order_id)
         SELECT ?, row_number() OVER (ORDER BY ts, coupon_id, k), ts, user_id, event_type, ?,
                stock_id, coupon_id, coupon_id, order_id
@@ -576,7 +608,9 @@ def read_assignments(con: duckdb.DuckDBPyConnection, path: Path, *, user_col: st
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise LogImportError(str(path), "not valid UTF-8: save the file as UTF-8", line=line) from None
+        raise LogImportError(
+            str(path), "not valid UTF-8: save the file as UTF-8", line=line
+        ) from None
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if not header:
@@ -584,7 +618,10 @@ def read_assignments(con: duckdb.DuckDBPyConnection, path: Path, *, user_col: st
     for col in ("experiment", user_col, "arm"):
         if col not in header:
             raise LogImportError(
-                str(path), f"missing column (expected experiment, {user_col}, arm)", line=1, column=col
+                str(path),
+                f"missing column (expected experiment, {user_col}, arm)",
+                line=1,
+                column=col,
             )
     idx = {c: header.index(c) for c in header}
     rows, seen = [], {}
@@ -593,17 +630,23 @@ def read_assignments(con: duckdb.DuckDBPyConnection, path: Path, *, user_col: st
             continue
         if len(record) != len(header):
             raise LogImportError(
-                str(path), f"expected {len(header)} fields as in the header, found {len(record)}", line=line
+                str(path),
+                f"expected {len(header)} fields as in the header, found {len(record)}",
+                line=line,
             )
         values = {c: record[i].strip() for c, i in idx.items()}
         for col in ("experiment", user_col, "arm"):
             if not values[col]:
-                raise LogImportError(str(path), "missing value (the column is required)", line=line, column=col)
+                raise LogImportError(
+                    str(path), "missing value (the column is required)", line=line, column=col
+                )
         key = (values["experiment"], values[user_col])
         if key in seen:
             raise LogImportError(
-                str(path), f"{user_col} {key[1]} is assigned twice in {key[0]} (first on line {seen[key]})",
-                line=line, column=user_col,
+                str(path),
+                f"{user_col} {key[1]} is assigned twice in {key[0]} (first on line {seen[key]})",
+                line=line,
+                column=user_col,
             )
         seen[key] = line
         at = values.get("assigned_at") or None
@@ -612,8 +655,10 @@ def read_assignments(con: duckdb.DuckDBPyConnection, path: Path, *, user_col: st
                 at = dt.datetime.fromisoformat(at)
             except ValueError:
                 raise LogImportError(
-                    str(path), f"unparseable timestamp {at!r} (expected YYYY-MM-DD HH:MM:SS)",
-                    line=line, column="assigned_at",
+                    str(path),
+                    f"unparseable timestamp {at!r} (expected YYYY-MM-DD HH:MM:SS)",
+                    line=line,
+                    column="assigned_at",
                 ) from None
         rows.append((values["experiment"], values[user_col], values["arm"], at))
     if rows:
@@ -622,8 +667,12 @@ def read_assignments(con: duckdb.DuckDBPyConnection, path: Path, *, user_col: st
         names = ("experiment", "user_key", "arm", "assigned_at")
         table = pa.table(
             {n: [r[i] for r in rows] for i, n in enumerate(names)},
-            schema=pa.schema([*(pa.field(n, pa.string()) for n in names[:3]),
-                              pa.field("assigned_at", pa.timestamp("us"))]),
+            schema=pa.schema(
+                [
+                    *(pa.field(n, pa.string()) for n in names[:3]),
+                    pa.field("assigned_at", pa.timestamp("us")),
+                ]
+            ),
         )
         con.register("_lab_plat_assign_src", table)
         con.execute(f"INSERT INTO {CANONICAL['assignments']} SELECT * FROM _lab_plat_assign_src")

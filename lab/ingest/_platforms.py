@@ -23,9 +23,7 @@ def _files(src: Path, suffixes: tuple[str, ...]) -> list[Path]:
         return [src]
     found = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     if not found:
-        raise LogImportError(
-            str(src), f"no files to import (expected {', '.join(suffixes)} files)"
-        )
+        raise LogImportError(str(src), f"no files to import (expected {', '.join(suffixes)} files)")
     return found
 
 

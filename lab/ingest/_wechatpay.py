@@ -49,7 +49,11 @@ COUPON = {
     "coupon_type": "str",
     "available_end_time": "str",
     "normal_coupon_information": {"coupon_amount": "int", "transaction_minimum": "int"},
-    "consume_information": {"consume_time": "str", "transaction_id": "str", "consume_amount": "int"},
+    "consume_information": {
+        "consume_time": "str",
+        "transaction_id": "str",
+        "consume_amount": "int",
+    },
 }
 PAYMENT = {
     "transaction_id": "str",
@@ -158,9 +162,7 @@ def read(
                        generate_subscripts(promotion_detail, 1) - 1 AS k
                 FROM {_PAY} WHERE promotion_detail IS NOT NULL)"""
         )
-        P.check(
-            con, "_lab_plat_wx_promos", _promotion_rules(), locate(payments), item="k"
-        )
+        P.check(con, "_lab_plat_wx_promos", _promotion_rules(), locate(payments), item="k")
     if sources:
         P.check(con, _C, _coupon_rules(), locate(sources))
         if not stocks:
@@ -492,7 +494,9 @@ def _open(aead, file, row: int, resource: dict) -> dict:
     try:
         found = json.loads(plain)
     except ValueError:
-        raise file.error(row, ".resource(decrypted)", "the decrypted resource is not JSON") from None
+        raise file.error(
+            row, ".resource(decrypted)", "the decrypted resource is not JSON"
+        ) from None
     if not isinstance(found, dict):
         raise file.error(row, ".resource(decrypted)", "expected an object")
     return found
