@@ -163,6 +163,15 @@ def bill_members(path: Path) -> list[tuple[str, bytes]]:
 
 def parse_bill(label: str, raw: bytes) -> tuple[BillFile, list[str], list[list[str]]]:
     """Decode a GBK bill, skip the ``#`` lines, return (locator, header, data rows)."""
+    if _is_utf8_bill(raw):  # re-saved by an editor: GBK decoding would garble it
+        text = raw.decode("utf-8-sig")
+        line = next(n for n, x in enumerate(text.splitlines(), start=1) if "支付宝交易号" in x)
+        raise LogImportError(
+            label,
+            "the text is UTF-8, but Alipay bills are GBK: use the downloaded file as it is "
+            "(or save it as GBK)",
+            line=line,
+        )
     try:
         text = raw.decode("gb18030")
     except UnicodeDecodeError as exc:
@@ -193,17 +202,11 @@ def parse_bill(label: str, raw: bytes) -> tuple[BillFile, list[str], list[list[s
             )
         rows.append(record)
         where.append(number)
-    if header is None or "支付宝交易号" not in header:
-        if header is None:
-            raise LogImportError(label, "no header line: expected the bill's column names")
-        utf8 = _is_utf8_bill(raw)
+    if header is None:
+        raise LogImportError(label, "no header line: expected the bill's column names")
+    if "支付宝交易号" not in header:
         raise LogImportError(
-            label,
-            "the text is UTF-8, but Alipay bills are GBK: use the downloaded file as it is "
-            "(or save it as GBK)"
-            if utf8
-            else "not an Alipay trade bill: the header lacks 支付宝交易号",
-            line=header_line,
+            label, "not an Alipay trade bill: the header lacks 支付宝交易号", line=header_line
         )
     for col in header:
         if header.count(col) > 1:

@@ -310,7 +310,7 @@ def check(
     rule = rules[i]
     where = "_file = ? AND _row = ?" + (f" AND {item} = ?" if item else "")
     value = con.execute(
-        f"SELECT {rule.value} FROM {table} WHERE {where} LIMIT 1", [*rule.params, *pos]
+        f"SELECT {rule.value} FROM {table} WHERE {where} LIMIT 1", list(pos)
     ).fetchone()[0]
     name = rule.field.replace("{k}", str(pos[2])) if item else rule.field
     raise locate(pos[0], pos[1], name, rule.reason(value))
