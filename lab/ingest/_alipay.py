@@ -275,21 +275,22 @@ def read(con: duckdb.DuckDBPyConnection, files: dict[str, list]) -> None:
         P.load_json(con, trades, spec, name=_TRADES)
         if wrapped:
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_TRADES} AS "
+                f"CREATE OR REPLACE TEMP VIEW {_TRADES}_rows AS "
                 f"SELECT _file, _row, unnest({WRAPPER}) FROM {_TRADES}"
             )
+        trade_rows = f"{_TRADES}_rows" if wrapped else _TRADES
         base = f".{WRAPPER}" if wrapped else ""
 
         def locate(f, row, field, reason):
             return trades[f].error(row, base + field, reason)
 
-        P.check(con, _TRADES, _trade_rules(), locate)
+        P.check(con, trade_rows, _trade_rules(), locate)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {_DETAILS} AS
             SELECT _file, _row, k, trade_no, send_pay_date, d.* FROM (
                 SELECT _file, _row, trade_no, send_pay_date, unnest(voucher_detail_list) AS d,
                        generate_subscripts(voucher_detail_list, 1) - 1 AS k
-                FROM {_TRADES} WHERE voucher_detail_list IS NOT NULL)"""
+                FROM {trade_rows} WHERE voucher_detail_list IS NOT NULL)"""
         )
         P.check(con, _DETAILS, _detail_rules(), locate, item="k")
     vouchers = files.get("vouchers", [])
@@ -301,7 +302,7 @@ def read(con: duckdb.DuckDBPyConnection, files: dict[str, list]) -> None:
             _voucher_rules(),
             lambda f, row, field, reason: vouchers[f].error(row, field, reason),
         )
-    _fill(con, bill=bool(tables), trades=bool(trades), vouchers=bool(vouchers))
+    _fill(con, bill=bool(tables), trades=trade_rows if trades else None, vouchers=bool(vouchers))
 
 
 def _local(sql: str) -> str:
@@ -390,7 +391,7 @@ def _voucher_rules() -> list:
     ]
 
 
-def _fill(con, *, bill: bool, trades: bool, vouchers: bool) -> None:
+def _fill(con, *, bill: bool, trades: str | None, vouchers: bool) -> None:
     fen = P.yuan_to_fen
     empty_trades = (
         "(SELECT NULL::VARCHAR AS trade_no, NULL::VARCHAR AS buyer, NULL::TIMESTAMP AS paid, "
@@ -404,7 +405,7 @@ def _fill(con, *, bill: bool, trades: bool, vouchers: bool) -> None:
                    {fen("total_amount")} AS amount_fen,
                    coalesce(list_sum([{fen("d.amount")} FOR d IN voucher_detail_list]), 0)
                        AS discount_fen
-            FROM {_TRADES}
+            FROM {trades}
             QUALIFY row_number() OVER (PARTITION BY trade_no ORDER BY _file, _row) = 1"""
         )
         t = "_lab_plat_ali_t"

@@ -243,11 +243,9 @@ def load_json(
             raise LogImportError(
                 str(parts[0][2].path), f"cannot read JSON: {str(exc).strip().splitlines()[0]}"
             ) from None
-    # rowid numbers a table's rows in insertion (file) order
+    # rowid numbers a table's rows in insertion (file) order; a view saves copying them
     selects = [f"SELECT {i} AS _file, rowid AS _row, * FROM {name}_{i}" for i in range(len(parts))]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {' UNION ALL '.join(selects)}")
-    for i in range(len(parts)):
-        con.execute(f"DROP TABLE {name}_{i}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {' UNION ALL '.join(selects)}")
 
 
 def _struct_literal(columns: dict[str, str]) -> str:
@@ -590,7 +588,12 @@ def create_empty(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def drop_temps(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop every staging table of the platform readers."""
+    """Drop every staging view and table of the platform readers."""
+    views = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE temporary AND view_name LIKE '\\_lab\\_plat\\_%' ESCAPE '\\'"
+    ).fetchall()
+    for (name,) in views:
+        con.execute(f"DROP VIEW IF EXISTS {name}")
     names = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE '\\_lab\\_plat\\_%' ESCAPE '\\'"
     ).fetchall()

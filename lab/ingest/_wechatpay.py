@@ -86,6 +86,7 @@ _S, _C, _N, _PAY = (
     "_lab_plat_wx_notified",
     "_lab_plat_wx_payments",
 )
+_CA = "_lab_plat_wx_coupon_rows"  # user coupons and callback resources together
 
 
 def kind_of(record: dict) -> str | None:
@@ -143,14 +144,16 @@ def read(
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
             P.load_json(con, [P.JsonFile(path, "lines")], COUPON, name=_N)
         view = _Resources([origin for origin, _ in resources])
-        offset = len(sources)
         sources.append(view)
-        if coupons:
-            con.execute(
-                f"INSERT INTO {_C} SELECT _file + {offset}, _row, * EXCLUDE (_file, _row) FROM {_N}"
-            )
-        else:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {_C} AS SELECT * FROM {_N}")
+    parts = []
+    if coupons:
+        parts.append(f"SELECT * FROM {_C}")
+    if resources:
+        parts.append(
+            f"SELECT _file + {len(coupons)} AS _file, _row, * EXCLUDE (_file, _row) FROM {_N}"
+        )
+    if parts:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CA} AS {' UNION ALL '.join(parts)}")
     payments = files.get("payments", [])
     if payments:
         P.load_json(con, payments, PAYMENT, name=_PAY)
@@ -164,7 +167,7 @@ def read(
         )
         P.check(con, "_lab_plat_wx_promos", _promotion_rules(), locate(payments), item="k")
     if sources:
-        P.check(con, _C, _coupon_rules(), locate(sources))
+        P.check(con, _CA, _coupon_rules(), locate(sources))
         if not stocks:
             raise LogImportError(
                 str(sources[0].path if hasattr(sources[0], "path") else "notifications"),
@@ -309,7 +312,7 @@ def _check_coupon_links(con, sources, with_payments: bool) -> None:
             SELECT _file, _row,
                    CASE WHEN stock_id <> first_value(stock_id) OVER w THEN 'stock'
                         WHEN openid <> first_value(openid IGNORE NULLS) OVER w THEN 'owner' END AS what
-            FROM {_C} WINDOW w AS (PARTITION BY coupon_id ORDER BY _file, _row
+            FROM {_CA} WINDOW w AS (PARTITION BY coupon_id ORDER BY _file, _row
                                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
         WHERE what IS NOT NULL ORDER BY _file, _row LIMIT 1"""
     ).fetchone()
@@ -319,7 +322,7 @@ def _check_coupon_links(con, sources, with_payments: bool) -> None:
             found[1], field, "disagrees with an earlier record of the same coupon_id"
         )
     found = con.execute(
-        f"SELECT c._file, c._row, c.stock_id FROM {_C} c ANTI JOIN {_S} s USING (stock_id) "
+        f"SELECT c._file, c._row, c.stock_id FROM {_CA} c ANTI JOIN {_S} s USING (stock_id) "
         "ORDER BY c._file, c._row LIMIT 1"
     ).fetchone()
     if found:
@@ -336,7 +339,7 @@ def _check_coupon_links(con, sources, with_payments: bool) -> None:
             SELECT c._file, c._row, c.coupon_id,
                    bool_or(c.openid IS NOT NULL OR p.openid IS NOT NULL)
                        OVER (PARTITION BY c.coupon_id) AS known
-            FROM {_C} c LEFT JOIN {payer} p
+            FROM {_CA} c LEFT JOIN {payer} p
                  ON p.transaction_id = c.consume_information.transaction_id)
         WHERE NOT known ORDER BY _file, _row LIMIT 1"""
     ).fetchone()
@@ -366,13 +369,21 @@ def _fill(con, *, stocks: bool, coupons: bool, payments: bool) -> None:
             FROM {_S} ORDER BY _file, _row"""
         )
     if payments:
+        repeated = con.execute(
+            f"SELECT count(*) > count(DISTINCT transaction_id) FROM {_PAY}"
+        ).fetchone()[0]
+        # a retried payment notify repeats a result: read it once (the sort only when needed)
+        once = (
+            "QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY _file, _row) = 1"
+            if repeated
+            else ""
+        )
         con.execute(
             f"""INSERT INTO {P.CANONICAL["orders"]}
             SELECT transaction_id, payer.openid, {lt("success_time")}, amount.total,
                    coalesce(list_sum([p.amount FOR p IN promotion_detail]), 0),
                    promotion_detail[1].coupon_id, CAST(mchid AS BIGINT)
-            FROM {_PAY}
-            QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY _file, _row) = 1"""
+            FROM {_PAY} {once}"""
         )
     if coupons:
         promo = (
@@ -396,7 +407,7 @@ def _fill(con, *, stocks: bool, coupons: bool, payments: bool) -> None:
                    coalesce(any_value(promo), any_value({c}.consume_amount)),
                    CASE WHEN bool_or(status = 'EXPIRED') AND NOT bool_or(status = 'USED')
                         THEN max({lt("available_end_time")}) END
-            FROM (SELECT x.*, p.openid AS payer, pr.amount AS promo FROM {_C} x
+            FROM (SELECT x.*, p.openid AS payer, pr.amount AS promo FROM {_CA} x
                   LEFT JOIN {payer} p ON p.transaction_id = x.{c}.transaction_id
                   LEFT JOIN {promo} pr ON pr.coupon_id = x.coupon_id)
             GROUP BY coupon_id"""
