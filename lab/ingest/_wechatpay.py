@@ -169,8 +169,9 @@ def read(
     if sources:
         P.check(con, _CA, _coupon_rules(), locate(sources))
         if not stocks:
+            first = (coupons or files["notifications"])[0]
             raise LogImportError(
-                str(sources[0].path if hasattr(sources[0], "path") else "notifications"),
+                str(first.path),
                 "coupons need their stocks: add the stock objects "
                 "(GET /v3/marketing/favor/stocks/{stock_id}) to the import",
             )
