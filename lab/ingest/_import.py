@@ -74,7 +74,11 @@ def import_logs(
     >>> run = import_logs("ccf_offline_stage1_test_revised.csv", store=store)  # doctest: +SKIP
     """
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+        log_formats = ", ".join(f for f in FORMATS if f not in PLATFORM_FORMATS)
+        raise ValueError(
+            f"format must be one of {log_formats}; got {format!r} (platform formats: "
+            f"{', '.join(PLATFORM_FORMATS)})"
+        )
     src = Path(path)
     if not src.exists():
         raise LogImportError(str(src), "no such file or directory")
