@@ -198,14 +198,14 @@ for name, run in sources.items():
         "cost_yuan": m["cost_yuan"],
         "roi": m["roi"],
     }
-pd.DataFrame(side).T.round(4)
+pd.DataFrame(side).T.astype({"claims": int, "redeemed": int}).round(4)
 
 # %%
 cycles = {
     name: lab.redemption_cycle(store, run=run).summary.iloc[0]
     for name, run in (("wechatpay", wechat), ("alipay", alipay))
 }
-pd.DataFrame(cycles).T[["coupons", "redeemed", "expired", "share_redeemed", "median_cycle_days", "restricted_mean_days"]].round(3)
+pd.DataFrame(cycles).T[["coupons", "redeemed", "expired", "share_redeemed", "mean_cycle_days", "restricted_mean_days"]].round(3)
 
 # %% [markdown]
 # ## Answer
@@ -219,7 +219,8 @@ print(f"coupons to users within 1 km of the store: {within_1km:.1%}")
 for name in ("wechatpay", "alipay"):
     print(
         f"{name}: {side[name]['claims']:,} coupons claimed, {side[name]['redemption_conversion']:.1%} redeemed, "
-        f"median cycle {cycles[name]['median_cycle_days']:.1f} days, ROI {side[name]['roi']:.2f}"
+        f"redeemed {cycles[name]['mean_cycle_days']:.1f} days after the claim on average, "
+        f"ROI {side[name]['roi']:.2f}"
     )
 
 # %% [markdown]
