@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -209,7 +210,10 @@ def test_cli_exports_and_imports_both_formats(small, tmp_path, capsys):
         main(["export", "--db", db, "--format", "alipay", "--run", run, str(tmp_path / "ali")]) == 0
     )
     assert main(["import", "--db", db, "--format", "alipay", str(tmp_path / "ali")]) == 0
-    assert len(Store(db).runs()) == 3
+    root = Path(__file__).parents[2]
+    mapped = ["import", "--db", db, "--format", "mapped", str(root / "tests" / "data" / "mapped")]
+    assert main([*mapped, "--mapping", str(root / "docs" / "mapping-example.yml")]) == 0
+    assert len(Store(db).runs()) == 4
 
 
 # -- money: property-based ----------------------------------------------------------------
