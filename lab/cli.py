@@ -4,9 +4,10 @@ Commands
 --------
 ``generate``  simulate a strategy (a preset or a JSON file) into the store
 ``rush``      send a burst of claim attempts through the issuance engine into the store
-``import``    load a real log (Tianchi O2O CSV, lab-format files) or a ``lab export`` directory
+``import``    load a real log (Tianchi O2O, WeChat Pay, Alipay, mapped CSV, lab format) or an export
 ``info``      list the runs with row counts and the file size (``--json`` for machines)
-``export``    write one run as Parquet files, one per table, or copy it to Spark/ClickHouse (``--to``)
+``export``    write one run as Parquet files (one per table), as WeChat Pay / Alipay files, or
+              copy it to Spark/ClickHouse (``--to``)
 ``delete``    remove one run
 ``calibrate`` simulate the calibration worlds, measure every CALIBRATION.md row, check it
 ``scorecard`` score the estimators (A/A false positives, coverage, uplift policy) on truth
@@ -124,6 +125,17 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--run-id", help="id of the new run")
     p.add_argument("--label", help="human-readable name of the run")
+    p.add_argument("--mapping", type=Path, help="--format mapped: the YAML column mapping")
+    p.add_argument(
+        "--apiv3-key-file",
+        type=Path,
+        help="--format wechatpay: file holding the merchant's APIv3 key (encrypted callbacks)",
+    )
+
+
+def _key(path: Path | None) -> bytes | None:
+    """The APIv3 key from a file (not the command line, where other users could see it)."""
+    return None if path is None else path.read_bytes().strip()
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -143,6 +155,8 @@ def _import(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         label=args.label,
         table=args.table,
+        apiv3_key=_key(args.apiv3_key_file),
+        mapping=args.mapping,
     )
     if run_id in before:
         print(f"{args.path} was imported before as run {run_id}; nothing written")
@@ -179,27 +193,63 @@ def _info(args: argparse.Namespace) -> int:
 
 # -- export / delete --------------------------------------------------------------------
 def _export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="run to export")
-    p.add_argument("dir", type=Path, nargs="?", help="directory to write the Parquet files into")
+    p.add_argument("--run", help="run to export (or give it before DIR)")
+    p.add_argument("paths", nargs="*", metavar="[RUN] DIR", help="run id and output directory")
+    p.add_argument(
+        "--format",
+        choices=("parquet", "wechatpay", "alipay"),
+        default="parquet",
+        help="parquet (one file per table, default), or the files WeChat Pay / Alipay give",
+    )
+    p.add_argument(
+        "--apiv3-key-file",
+        type=Path,
+        help="--format wechatpay: encrypt the COUPON.USE callbacks with the key in this file",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="--format wechatpay: repeat every fourth callback this many times",
+    )
     p.add_argument(
         "--to",
         metavar="URL",
-        help="copy the run into a store on another engine instead: sc://host:15002 "
-        "(Spark Connect), spark://host:7077, local[2], clickhouse://... (docs/scale.md)",
+        help="copy the run into a store on another engine instead of a directory: "
+        "sc://host:15002 (Spark Connect), spark://host:7077, local[2], clickhouse://... "
+        "(docs/scale.md)",
     )
-    p.add_argument("--database", help="database of the lab's tables on that engine")
+    p.add_argument("--database", help="--to: database of the lab's tables on that engine")
 
 
 def _export(args: argparse.Namespace) -> int:
-    source = Store(args.db, read_only=True)
+    from lab.ingest import export_platform
+
+    wanted = 1 if args.to is not None else 2
+    if len(args.paths) + (args.run is not None) != wanted:
+        where = "--to URL" if args.to is not None else "DIR"
+        raise ValueError(
+            f"give the run once and {where}: `export RUN {where}` or `export --run RUN {where}`"
+        )
+    run_id = args.run or args.paths[0]
+    store = Store(args.db, read_only=True)
     if args.to is not None:
-        rows = Store.from_ibis(args.to, database=args.database).copy_run(source, args.run)
-        print(f"copied run {args.run} to {args.to} ({sum(rows.values())} rows)")
+        rows = Store.from_ibis(args.to, database=args.database).copy_run(store, run_id)
+        print(f"copied run {run_id} to {args.to} ({sum(rows.values())} rows)")
         return 0
-    if args.dir is None:
-        raise ValueError("export: name a directory for the Parquet files, or --to URL")
-    written = source.export_parquet(args.dir, run_id=args.run)
-    print(f"exported run {args.run} to {args.dir} ({len(written)} Parquet files)")
+    directory = Path(args.paths[-1])
+    if args.format == "parquet":
+        written = store.export_parquet(directory, run_id=run_id)
+    else:
+        written = export_platform(
+            store,
+            run_id,
+            directory,
+            format=args.format,
+            apiv3_key=_key(args.apiv3_key_file),
+            retries=args.retries,
+        )
+    print(f"exported run {run_id} to {directory} ({len(written)} {args.format} files)")
     return 0
 
 

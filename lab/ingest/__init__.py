@@ -45,6 +45,14 @@ must be unique. The ``runs`` and ``truth_*`` tables are not accepted: the import
 its own run, and truth exists only for simulated runs. Other files in the directory
 (a README, say) are ignored.
 
+**WeChat Pay** (``format="wechatpay"``), **Alipay** (``format="alipay"``) and **any CSV or
+Parquet through a YAML column mapping** (``format="mapped"``, ``mapping=``): the files a
+coupon team gets from the payment platforms (stocks, user coupons, ``COUPON.USE``
+callbacks, encrypted with the APIv3 key or not, payment results; the GBK trade bill,
+trade query results, user vouchers). ``docs/real-logs.md`` documents each field's
+mapping and what each format cannot carry; :func:`export_platform` writes a run in these
+formats (``python -m lab export --format wechatpay|alipay RUN DIR``).
+
 Errors
 ------
 :class:`LogImportError` (a ``ValueError``) reads ``file:line: column X: reason``. For CSV
@@ -68,6 +76,7 @@ True
 """
 
 from lab.ingest._errors import LogImportError
+from lab.ingest._export_platforms import EXPORT_FORMATS, export_platform
 from lab.ingest._import import FORMATS, import_logs
 
-__all__ = ["FORMATS", "LogImportError", "import_logs"]
+__all__ = ["EXPORT_FORMATS", "FORMATS", "LogImportError", "export_platform", "import_logs"]

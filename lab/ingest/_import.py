@@ -9,10 +9,11 @@ from lab import schema
 from lab._outcomes import refresh_experiment_users
 from lab.ingest import _lab, _tianchi
 from lab.ingest._errors import LogImportError
+from lab.ingest._platforms import PLATFORM_FORMATS, import_platform
 from lab.ingest._source import digest, load
 from lab.store import Store, StoreError
 
-FORMATS = ("auto", "tianchi", "lab")
+FORMATS = ("auto", "tianchi", "lab", "wechatpay", "alipay", "mapped")
 _SUFFIXES = (".csv", ".parquet")
 
 
@@ -24,6 +25,8 @@ def import_logs(
     run_id: str | None = None,
     label: str | None = None,
     table: str | None = None,
+    apiv3_key: bytes | str | None = None,
+    mapping: str | Path | None = None,
 ) -> str:
     """Validate a log file (or directory) and store it as a new run, in one transaction.
 
@@ -33,9 +36,11 @@ def import_logs(
         A Tianchi O2O CSV file, a lab-format directory, or one lab-format file.
     store : Store, keyword-only
         Where to write (opened writable).
-    format : {"auto", "tianchi", "lab"}, keyword-only
+    format : {"auto", "tianchi", "lab", "wechatpay", "alipay", "mapped"}, keyword-only
         ``auto`` reads a directory as ``lab``, a file whose header is the Tianchi one as
-        ``tianchi``, and a file named after a table (``users.csv``) as ``lab``.
+        ``tianchi``, and a file named after a table (``users.csv``) as ``lab``. The
+        platform formats (WeChat Pay, Alipay, a CSV/Parquet column mapping) are never
+        guessed: see ``docs/real-logs.md``.
     run_id : str, optional, keyword-only
         Id of the new run; default ``<file or directory name>-<first 8 hex digits of its
         SHA-256>``.
@@ -43,6 +48,11 @@ def import_logs(
         Human-readable name of the run; default the file or directory name.
     table : str, optional, keyword-only
         Lab format, single file: the table it holds (default: the file's stem).
+    apiv3_key : bytes or str, optional, keyword-only
+        WeChat Pay: the merchant's APIv3 key (32 bytes), to decrypt ``COUPON.USE``
+        notifications stored encrypted.
+    mapping : str or Path, optional, keyword-only
+        ``format="mapped"``: the YAML mapping file (see ``docs/mapping-example.yml``).
 
     Returns
     -------
@@ -64,12 +74,26 @@ def import_logs(
     >>> run = import_logs("ccf_offline_stage1_test_revised.csv", store=store)  # doctest: +SKIP
     """
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+        log_formats = ", ".join(f for f in FORMATS if f not in PLATFORM_FORMATS)
+        raise ValueError(
+            f"format must be one of {log_formats}; got {format!r} (platform formats: "
+            f"{', '.join(PLATFORM_FORMATS)})"
+        )
     src = Path(path)
     if not src.exists():
         raise LogImportError(str(src), "no such file or directory")
     if store.read_only:
         raise StoreError(f"{store.path} is open read-only; open it with read_only=False to import")
+    if format in PLATFORM_FORMATS:
+        return import_platform(
+            src,
+            store=store,
+            format=format,
+            run_id=run_id,
+            label=label,
+            apiv3_key=apiv3_key,
+            mapping=mapping,
+        )
     fmt, files = _plan(src, format, table)
     hashes = {t: digest(p) for t, p in files.items()}
     if src.is_dir():

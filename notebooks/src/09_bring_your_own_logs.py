@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 09 · Bring your own logs: the Tianchi O2O coupon sample
+# # 09 · Bring your own logs: Tianchi O2O, WeChat Pay and Alipay
 #
 # **Question.** The notebooks so far ran on a simulated world. Can a team load its *own*
 # coupon logs and run the same analyses? Here the public Alibaba Tianchi "O2O coupon
@@ -9,23 +9,33 @@
 # the denomination mix, and the distance profile. For contrast, a simulated Meituan-style
 # world goes through the same calls.
 #
+# Section 6 does the same with the files a coupon team gets from **WeChat Pay** (stocks,
+# user coupons, encrypted `COUPON.USE` callbacks, payment results) and **Alipay** (the GBK
+# trade bill, trade query results, user vouchers).
+#
 # To use your own file, change `DATA` (a Tianchi-format CSV, or a directory of lab-format
-# tables: see `lab.ingest`).
+# tables: see `lab.ingest`), `WECHATPAY` or `ALIPAY` (directories of platform files; see
+# `docs/real-logs.md`).
 
 # %% tags=["parameters"]
 USERS = 20_000
 DAYS = 28
 SEED = 0
 DATA = "../../shared/data/tianchi-o2o/ccf_offline_stage1_test_revised.csv"
+WECHATPAY = None  # a directory of WeChat Pay JSON files; None: export a simulated run
+ALIPAY = None  # a directory holding an Alipay trade bill and query results; None: same
+APIV3_KEY = "lab-demo-key-0123456789abcdefghi"  # 32 bytes; your merchant's APIv3 key
 
 # %%
 from pathlib import Path
 
 import pandas as pd
 
+import tempfile
+
 import lab
 from lab.funnel import funnel, funnel_trend
-from lab.ingest import import_logs
+from lab.ingest import export_platform, import_logs
 from lab.metrics import campaign_metrics
 from lab.world import simulate
 
@@ -143,6 +153,61 @@ for name, run in (("tianchi", tianchi), ("simulated", world)):
 pd.DataFrame(rows).T.astype({"users": int, "days": int, "claims": int}).round(4)
 
 # %% [markdown]
+# ## 6 · WeChat Pay and Alipay files
+#
+# Without a real merchant account at hand, a simulated run stands in: the lab writes it
+# out exactly as the platforms deliver it (WeChat Pay callbacks encrypted with the APIv3
+# key and retried, as the platform does; the Alipay bill as a GBK zip with `#` comment
+# lines), then imports those files as if they came from the merchant platform. Point
+# `WECHATPAY` / `ALIPAY` at your own downloads to run the same cells on real data.
+
+# %%
+scratch = Path(tempfile.mkdtemp(prefix="lab_nb09_"))
+if WECHATPAY is None:
+    wx_world = simulate("platform_wechat", store=store, users=USERS // 4, days=DAYS, seed=SEED, progress=False)
+    WECHATPAY = scratch / "wechatpay"
+    export_platform(store, wx_world, WECHATPAY, format="wechatpay", apiv3_key=APIV3_KEY, retries=2)
+if ALIPAY is None:
+    ali_world = simulate("platform_alipay", store=store, users=USERS // 4, days=DAYS, seed=SEED, progress=False)
+    ALIPAY = scratch / "alipay"
+    export_platform(store, ali_world, ALIPAY, format="alipay")
+sorted(p.name for p in Path(WECHATPAY).iterdir()), sorted(p.name for p in Path(ALIPAY).iterdir())
+
+# %%
+wechat = import_logs(WECHATPAY, store=store, format="wechatpay", apiv3_key=APIV3_KEY)
+alipay = import_logs(ALIPAY, store=store, format="alipay")
+pd.concat({"wechatpay": store.describe_run(wechat), "alipay": store.describe_run(alipay)}, axis=1)
+
+# %% [markdown]
+# Unlike the Tianchi file, both platforms' logs carry redemptions and every order (with
+# and without a coupon), so the funnel reaches the redemption, and the redemption cycle
+# and ROI can be measured. What they never carry is the funnel above the claim
+# (deliveries, exposures) and the refused claims: the platform only sees coupons it
+# issued (`docs/real-logs.md` lists every limit).
+
+# %%
+sources = {"tianchi": tianchi, "wechatpay": wechat, "alipay": alipay}
+side = {}
+for name, run in sources.items():
+    f = funnel(store, run=run, steps=("claim", "redeem"), window=None).to_frame().set_index("step")
+    m = campaign_metrics(store, run=run, by=None, holdout_experiment=None).to_frame().iloc[0]
+    side[name] = {
+        "claims": int(f.loc["claim", "count"]),
+        "redeemed": int(f.loc["redeem", "count"]),
+        "redemption_conversion": m["redemption_conversion"],
+        "cost_yuan": m["cost_yuan"],
+        "roi": m["roi"],
+    }
+pd.DataFrame(side).T.astype({"claims": int, "redeemed": int}).round(4)
+
+# %%
+cycles = {
+    name: lab.redemption_cycle(store, run=run).summary.iloc[0]
+    for name, run in (("wechatpay", wechat), ("alipay", alipay))
+}
+pd.DataFrame(cycles).T[["coupons", "redeemed", "expired", "share_redeemed", "mean_cycle_days", "restricted_mean_days"]].round(3)
+
+# %% [markdown]
 # ## Answer
 
 # %%
@@ -151,6 +216,12 @@ within_1km = distance.loc[distance["km"] <= 1.0, "share"].sum()
 print(f"{int(info['n_users']):,} users, {int(by_type['issued'].sum()):,} coupons over {int(info['days'])} days")
 print(f"threshold (满x减y) coupons: {threshold_share:.1%}; most common: {top.iloc[0]['denomination']} ({top.iloc[0]['share']:.1%})")
 print(f"coupons to users within 1 km of the store: {within_1km:.1%}")
+for name in ("wechatpay", "alipay"):
+    print(
+        f"{name}: {side[name]['claims']:,} coupons claimed, {side[name]['redemption_conversion']:.1%} redeemed, "
+        f"redeemed {cycles[name]['mean_cycle_days']:.1f} days after the claim on average, "
+        f"ROI {side[name]['roi']:.2f}"
+    )
 
 # %% [markdown]
 # **What applies, and what to add.** An issuance-only log supports the claim funnel over
@@ -159,4 +230,8 @@ print(f"coupons to users within 1 km of the store: {within_1km:.1%}")
 # store, which is where the LBS notebook (02) says targeting pays. To measure redemption
 # conversion, the redemption cycle, ROI and incrementality (notebooks 05, 07, 08), the
 # log also needs redemption dates (the Tianchi training file's `Date` column) and,
-# for incrementality, a holdout of users who got no coupon.
+# for incrementality, a holdout of users who got no coupon. The WeChat Pay and Alipay
+# files carry exactly that: redemptions linked to payments, and every order, so the
+# redemption cycle and the seed's ROI come straight from them; add `assignments.csv`
+# (your experiment platform's arms, keyed by openid or buyer id) for the incremental
+# figures and experiment readouts.
