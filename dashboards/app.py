@@ -1,5 +1,11 @@
-"""The dashboard app: ``panel serve dashboards/app.py`` (``make dashboard``) or
-``python dashboards/app.py`` (localhost only).
+"""The dashboard app: ``python dashboards/app.py`` (``make dashboard``; localhost only).
+
+Served this way, the app answers only requests whose ``Host`` is ``localhost`` or
+``127.0.0.1`` (plus names given with ``--allow-host``), for pages, static
+files and the websocket alike, and accepts websockets only from those origins: a web
+page on a DNS-rebinding domain cannot read the dashboard through a visitor's browser
+(docs/reliability.md). ``panel serve dashboards/app.py`` still works but checks only the
+websocket's origin.
 
 Reads the database named by the ``LAB_DB`` environment variable (default
 ``data/lab.duckdb``), opened read-only so a notebook can write while the app runs.
@@ -14,8 +20,10 @@ Example
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 # `panel serve dashboards/app.py` puts dashboards/ on sys.path, not the project root
@@ -24,6 +32,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 import panel as pn  # noqa: E402
+from tornado import routing, web  # noqa: E402
 
 import lab  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
@@ -167,8 +176,65 @@ def build(db_path: str | Path | None = None) -> pn.template.FastListTemplate:
         )
 
 
+#: Host names the served app answers to, whatever the port.
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+class _ForeignHost(routing.Matcher):
+    """Matches a request whose ``Host`` header names none of ``allowed``."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self.allowed = frozenset(h.lower() for h in allowed)
+
+    def match(self, request) -> dict | None:
+        name = request.host_name.lower()  # the Host header without its port
+        return None if name in self.allowed else {}
+
+
+class _RefuseHost(web.RequestHandler):
+    def prepare(self) -> None:
+        self.set_status(403)
+        self.finish("403: this dashboard answers only to localhost (see --allow-host)\n")
+
+
+def serve(*, address: str = "127.0.0.1", port: int = 5006, allow_hosts: Iterable[str] = ()) -> None:
+    """Serve the app until interrupted, answering only to local host names and ``allow_hosts``.
+
+    Example
+    -------
+    >>> serve(port=5006)  # doctest: +SKIP
+    """
+    hosts = (*LOCAL_HOSTS, *allow_hosts)
+    server = pn.serve(
+        {"app": build},  # at /app, as `panel serve dashboards/app.py` serves it
+        address=address,
+        port=port,
+        websocket_origin=[f"{h}:{port}" for h in hosts],
+        show=False,
+        start=False,
+    )
+    # Bokeh has no public hook for a Host check: a first routing rule refuses foreign
+    # hosts before any page, static file or websocket handler sees the request
+    server._tornado.default_router.rules.insert(0, routing.Rule(_ForeignHost(hosts), _RefuseHost))
+    server.start()
+    server.io_loop.start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the coupon lab dashboard.")
+    parser.add_argument("--address", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5006")))
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        help="another host name the app may be reached by (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    serve(address=args.address, port=args.port, allow_hosts=args.allow_host)
+
+
 if pn.state.served:
     build().servable()
 elif __name__ == "__main__":
-    # `python dashboards/app.py`: the same app, on localhost only
-    pn.serve(build, address="127.0.0.1", port=int(os.environ.get("PORT", "5006")), show=False)
+    main()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import importlib
 import json
 import os
@@ -307,12 +308,16 @@ class DataStore(param.Parameterized):
         return self.runs()["run_id"].astype(object).tolist()
 
     def run_options(self) -> dict[str, str]:
-        """``{display name: run_id}`` for the strategy picker."""
+        """``{display name: run_id}`` for the strategy picker.
+
+        The picker (Choices.js) renders names as HTML, and labels come from data (an
+        imported file's name, say), so names are HTML-escaped here.
+        """
         runs = self.runs()
         return {
-            (f"{r.label} ({r.run_id})" if r.label and r.label != r.run_id else str(r.run_id)): str(
-                r.run_id
-            )
+            html.escape(
+                f"{r.label} ({r.run_id})" if r.label and r.label != r.run_id else str(r.run_id)
+            ): str(r.run_id)
             for r in runs.itertuples()
         }
 
