@@ -21,6 +21,7 @@ Example
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import sys
 from collections.abc import Iterable
@@ -40,6 +41,8 @@ from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataSto
 from dashboards.views import DownloadsView, available_views  # noqa: E402
 
 pn.extension(sizing_mode="stretch_width")
+#: how often a session asks whether another process is writing to the database
+WRITER_POLL_MS = 2_000
 
 
 class App:
@@ -91,6 +94,11 @@ class App:
         self.language_label = pn.pane.Markdown(margin=(5, 10, 0, 10))
         self.platform_label = pn.pane.Markdown(margin=(5, 10, 0, 10))
         self.heading = pn.pane.Markdown(**{"object": "", "css_classes": ["lab-heading"]})
+        # shown while another process writes to the database (readers never wait for it)
+        self.writing = pn.pane.Alert(
+            "", alert_type="warning", visible=False, css_classes=["lab-writing"]
+        )
+        self._writer: str | None = None
         self.layouts = {s: pn.panel(v) for s, v in self.views.items()}
         self.tabs = pn.Tabs(*self._tab_items(), dynamic=True)
         self.tabs.param.watch(self._show_tab, "active")
@@ -103,10 +111,13 @@ class App:
                 self.platform_label,
                 self.platform,
             ],
-            main=[pn.Column(self.heading, self.tabs)],
+            main=[pn.Column(self.writing, self.heading, self.tabs)],
             sidebar_width=360,
         )
         self._relabel()
+        self._check_writer()
+        if pn.state.curdoc is not None:
+            pn.state.add_periodic_callback(self._check_writer, period=WRITER_POLL_MS)
 
     # -- widget -> store ---------------------------------------------------------------
     def _set_language(self, value: str) -> None:
@@ -127,6 +138,25 @@ class App:
         if list(self.strategies.value) != list(self.store.selected):
             self.strategies.value = list(self.store.selected)
 
+    def _check_writer(self) -> None:
+        """Show or hide the write-in-progress notice; pick up new runs when a write ends."""
+        writer = self.store.writer()
+        if writer == self._writer:
+            return
+        finished = self._writer is not None and writer is None
+        self._writer = writer
+        self.writing.visible = writer is not None
+        self._relabel_writing()
+        if finished:
+            self.store.refresh_runs()
+            self._sync_runs()
+
+    def _relabel_writing(self) -> None:
+        if self._writer is not None:
+            self.writing.object = html.escape(
+                t("app.writing", self.store.language, writer=self._writer)
+            )
+
     def _show_tab(self, event) -> None:
         for i, view in enumerate(self.views.values()):
             view.shown = i == event.new
@@ -142,6 +172,7 @@ class App:
         self.strategies.name = t("side.strategies", lang)
         self.platform.options = self._platform_options()
         self.platform_label.object = f"**{t('side.platform_filter', lang)}**"
+        self._relabel_writing()
         active = self.tabs.active
         # Tabs keep a rendered tab's title, so renamed tabs get a fresh wrapper
         self.tabs[:] = self._tab_items()

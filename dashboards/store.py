@@ -26,6 +26,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ import lab
 
 DEFAULT_DB = Path("data") / "lab.duckdb"
 MAX_SELECTED = 4
+#: seconds a request may wait for a writer's lock before cached results are served
+READ_WAIT = 0.3
 WORLD_SIZES = (10_000, 50_000, 100_000)
 PLATFORM_FILTERS = ("all", *lab.schema.PLATFORMS)
 PLATFORM_STYLES = ("wechat", "alipay", "meituan", "mix")
@@ -192,11 +195,37 @@ class StrategyEdit:
 
 
 def _store_version(store: lab.Store) -> str:
-    """A string that changes whenever the file's content may have changed."""
+    """A string that changes whenever the file's content may have changed (its WAL too)."""
     if store.in_memory:
         return "memory"
-    st = os.stat(store.path)
-    return f"{st.st_size}-{st.st_mtime_ns}"
+    parts = []
+    for path in (store.path, f"{store.path}.wal"):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        parts.append(f"{st.st_size}-{st.st_mtime_ns}")
+    return "/".join(parts)
+
+
+# Version of each store's last successful read: while a writer holds the file, results
+# of that version (the last consistent state) are served from the cache.
+_LAST_GOOD: dict[str, str] = {}
+_WRITER_SEEN: dict[str, tuple[float, str | None]] = {}
+
+
+def _consistent(cached, name: str, store_key: str, version: str, *args) -> object:
+    """``cached(name, store_key, version, *args)``, or the last consistent version's result
+    when a writer holds the file (``lab.StoreBusyError`` if that was never computed)."""
+    try:
+        result = cached(name, store_key, version, *args)
+    except lab.StoreBusyError:
+        last = _LAST_GOOD.get(store_key)
+        if last is None or last == version:
+            raise
+        return cached(name, store_key, last, *args)
+    _LAST_GOOD[store_key] = version
+    return result
 
 
 def _resolve(func_name: str):
@@ -262,7 +291,9 @@ class DataStore(param.Parameterized):
 
     def __init__(self, db_path: str | Path = DEFAULT_DB, **params) -> None:
         self.db_path = str(db_path)
-        self.main = lab.Store(self.db_path, read_only=True)
+        # a writer may hold the file: a read waits at most READ_WAIT seconds, then the
+        # last consistent results are served from the cache (docs/reliability.md)
+        self.main = lab.Store(self.db_path, read_only=True, lock_timeout=READ_WAIT)
         self._main_key = f"main:{Path(self.db_path).resolve()}"
         # comparison tables by selection, platform and data version (a session's recent ones)
         self._comparisons: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
@@ -286,11 +317,11 @@ class DataStore(param.Parameterized):
     def run_info(self, run_id: str) -> dict:
         """The run's ``runs`` row (``lab.Store.run``), memoised."""
         key, version = self._key_for(run_id)
-        return _cached_method("run", key, version, run_id)
+        return _consistent(_cached_method, "run", key, version, run_id)
 
     def runs(self) -> pd.DataFrame:
         """Runs of the main store (``lab.Store.info``) plus this session's edited runs."""
-        frames = [_cached_method("info", self._main_key, _store_version(self.main))]
+        frames = [_consistent(_cached_method, "info", self._main_key, _store_version(self.main))]
         for run_id in self.scratch_runs:
             key = f"scratch:{run_id}"
             if key in _STORES:
@@ -321,6 +352,15 @@ class DataStore(param.Parameterized):
             for r in runs.itertuples()
         }
 
+    def writer(self) -> str | None:
+        """The process writing to the main database now, or None (asks without waiting;
+        one answer per second serves every session)."""
+        now = time.monotonic()
+        seen = _WRITER_SEEN.get(self._main_key)
+        if seen is None or now - seen[0] > 1.0:
+            seen = _WRITER_SEEN[self._main_key] = (now, self.main.writer())
+        return seen[1]
+
     def compared(self) -> list[str]:
         """The selected runs that still exist (a scratch world may have been dropped)."""
         known = set(self.run_ids())
@@ -338,8 +378,8 @@ class DataStore(param.Parameterized):
     def call(self, func_name: str, run_id: str, **kwargs) -> object:
         """``lab.<func_name>(store_of(run_id), run=run_id, **kwargs)``, memoised."""
         key, version = self._key_for(run_id)
-        return _cached_call(
-            func_name, key, version, tuple(sorted({"run": run_id, **kwargs}.items()))
+        return _consistent(
+            _cached_call, func_name, key, version, tuple(sorted({"run": run_id, **kwargs}.items()))
         )
 
     def platform_filter(self) -> str | None:

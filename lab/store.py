@@ -46,6 +46,9 @@ WRITER_LOCK_TIMEOUT = 30.0
 STAGING_PREFIX = ".simulate-"
 _STAGING_OWNER = "owner.pid"
 _HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?: by user \S+)?\.? See also", re.S)
+# path -> (until when read-only opens refuse at once, lock holder), shared by the
+# process's stores: a server opening one Store per session waits once, not per session
+_BUSY: dict[str, tuple[float, str | None]] = {}
 # DuckDB's words for a file that is not a whole database (empty, garbage, truncated)
 _CORRUPT = ("not a valid DuckDB database", "Could not read enough bytes", "checksum", "Corrupt")
 
@@ -220,8 +223,6 @@ class Store:
         self._depth = 0
         self._in_transaction = False
         self._version_checked = False
-        self._busy_until = 0.0
-        self._holder: str | None = None
         if self.in_memory:
             # an in-memory database lives only as long as its connection: keep one
             self._con = _connect(":memory:", read_only=False)
@@ -232,8 +233,9 @@ class Store:
                     f"{self.path}: no database here. Build one with `python -m lab generate` "
                     "or `make data`."
                 )
-            # a writer may hold the file now: the version is checked on the first open
-            with contextlib.suppress(StoreBusyError), self.connect():
+            # a writer may hold the file now: ask once, without waiting; the version is
+            # checked on the first open
+            with contextlib.suppress(StoreBusyError), self.connect(wait=False):
                 pass
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -247,8 +249,11 @@ class Store:
         return self.path == ":memory:"
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Yield a connection, opened for this block (nested blocks share it)."""
+    def connect(self, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a connection, opened for this block (nested blocks share it).
+
+        ``wait=False``: do not retry while another process holds the lock.
+        """
         if self._con is not None:
             self._depth += 1
             try:
@@ -256,7 +261,7 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        con = self._open()
+        con = self._open(wait=wait)
         self._con, self._depth = con, 1
         try:
             if not self._version_checked and self.read_only:
@@ -291,10 +296,11 @@ class Store:
                 return _lock_holder(exc) or "another process"
         return None
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        if self.read_only and time.monotonic() < self._busy_until:
-            raise self._busy(self._holder)
-        deadline = time.monotonic() + self.lock_timeout
+    def _open(self, *, wait: bool = True) -> duckdb.DuckDBPyConnection:
+        busy_until, holder = _BUSY.get(self.path, (0.0, None))
+        if self.read_only and time.monotonic() < busy_until:
+            raise self._busy(holder)
+        deadline = time.monotonic() + (self.lock_timeout if wait else 0.0)
         delay = 0.05
         while True:
             try:
@@ -305,10 +311,10 @@ class Store:
                         raise _corrupt_error(self.path, exc) from exc
                     raise StoreError(f"{self.path}: cannot open the database ({exc})") from exc
                 if time.monotonic() > deadline:
-                    self._holder = _lock_holder(exc)
+                    holder = _lock_holder(exc)
                     if self.read_only:
-                        self._busy_until = time.monotonic() + self.lock_timeout
-                    raise self._busy(self._holder) from exc
+                        _BUSY[self.path] = (time.monotonic() + max(self.lock_timeout, 1.0), holder)
+                    raise self._busy(holder) from exc
                 # jitter, and a low cap, so a reader polling in a loop cannot starve a writer
                 time.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 0.2)

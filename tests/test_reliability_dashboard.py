@@ -10,7 +10,9 @@ from __future__ import annotations
 import http.client
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -25,6 +27,12 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = "<img src=x onerror=window.__xss=1>"
+# every text node of the page, shadow roots included (Panel renders into them)
+DEEP_TEXT = """() => { const out = [];
+  const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
+    for (const c of n.childNodes) { if (c.nodeType === 3) out.push(c.textContent);
+      else if (c.nodeType === 1 || c.nodeType === 11) walk(c); } };
+  walk(document.body); return out.join(' '); }"""
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +46,7 @@ def served(tmp_path_factory):
     run = import_logs(evil, store=store)
     assert store.run(run)["label"] == evil.name
     proc, url = serve(db, log=scratch / "panel.log", timeout=90)
-    yield url, run
+    yield url, run, db
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -60,7 +68,7 @@ def _request(url: str, path: str, headers: dict) -> int:
 def test_a_label_holding_markup_runs_no_script(served):
     from playwright import sync_api
 
-    url, run = served
+    url, run, _ = served
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make chromium`"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
@@ -70,13 +78,7 @@ def test_a_label_holding_markup_runs_no_script(served):
         # open the picker so every option (the imported run's label among them) is drawn
         page.locator(".lab-strategies input").first.click()
         page.wait_for_timeout(1_500)
-        shown = page.evaluate(
-            """() => { const out = [];
-              const walk = (n) => { if (n.shadowRoot) walk(n.shadowRoot);
-                for (const c of n.childNodes) { if (c.nodeType === 3) out.push(c.textContent);
-                  else if (c.nodeType === 1 || c.nodeType === 11) walk(c); } };
-              walk(document.body); return out.join(' '); }"""
-        )
+        shown = page.evaluate(DEEP_TEXT)
         xss = page.evaluate("() => window.__xss")
         browser.close()
     assert xss is None, "a run label ran a script"
@@ -85,7 +87,7 @@ def test_a_label_holding_markup_runs_no_script(served):
 
 @pytest.mark.parametrize("path", ["/app", "/static/js/bokeh.min.js"])
 def test_foreign_host_is_refused(served, path):
-    url, _ = served
+    url, _, _ = served
     port = urllib.parse.urlsplit(url).port
     assert _request(url, path, {"Host": f"evil.example:{port}"}) == 403
     assert _request(url, path, {"Host": f"127.0.0.1:{port}"}) == 200
@@ -93,7 +95,7 @@ def test_foreign_host_is_refused(served, path):
 
 
 def test_rebinding_websocket_is_refused(served):
-    url, _ = served
+    url, _, _ = served
     port = urllib.parse.urlsplit(url).port
     upgrade = {
         "Connection": "Upgrade",
@@ -107,3 +109,52 @@ def test_rebinding_websocket_is_refused(served):
     # a local Host with a foreign page's Origin is refused by the origin check
     local = {**upgrade, "Host": f"127.0.0.1:{port}", "Origin": f"http://{evil}"}
     assert _request(url, "/app/ws", local) == 403
+
+
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+PATHS = ("/app", "/static/js/bokeh.min.js", "/static/extensions/panel/panel.min.js")
+
+
+def _timed(url: str, path: str) -> float:
+    port = urllib.parse.urlsplit(url).port
+    start = time.monotonic()
+    assert _request(url, path, {"Host": f"127.0.0.1:{port}"}) == 200
+    return time.monotonic() - start
+
+
+def test_readers_never_wait_for_a_writer(served):
+    """While another process holds the write lock, pages and static files answer about
+    as fast as without it, and the page says a write is in progress."""
+    from playwright import sync_api
+
+    url, _, db = served
+    for path in PATHS:
+        _timed(url, path)  # warm the server's caches
+    free = {path: max(_timed(url, path) for _ in range(3)) for path in PATHS}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(db), "30"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        held = {path: max(_timed(url, path) for _ in range(3)) for path in PATHS}
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+            page = browser.new_page()
+            page.goto(url)
+            page.locator(".lab-writing").wait_for(state="visible", timeout=30_000)
+            page.wait_for_function(f"() => ({DEEP_TEXT})().includes('write is in progress')")
+            text = page.evaluate(DEEP_TEXT)
+            # the last consistent state is still shown: the overview table has its runs
+            page.wait_for_selector("#comparison-table", timeout=30_000)
+            browser.close()
+    finally:
+        writer.kill()
+        writer.wait()
+    for path in PATHS:
+        assert held[path] < free[path] + 1.0, (path, free[path], held[path])
+    assert "write is in progress" in text and f"PID {writer.pid}" in text
