@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab._outcomes import refresh_experiment_users
 from lab.ingest import FORMATS, LogImportError, import_logs
 from lab.store import DEFAULT_PATH, Store, StoreError
 
@@ -126,15 +125,22 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--run-id", help="id of the new run")
     p.add_argument("--label", help="human-readable name of the run")
+    p.add_argument(
+        "--encoding",
+        help="text encoding of CSV files (default: UTF-8, UTF-16 or GB18030, detected)",
+    )
+    p.add_argument(
+        "--timezone",
+        default="Asia/Shanghai",
+        help="the run's local time zone; timestamps with an offset are converted to it",
+    )
 
 
 def _import(args: argparse.Namespace) -> int:
     store = Store(args.db)
     if args.path.is_dir() and (args.path / "runs.parquet").exists():
         # a directory written by `export`: the run comes back whole, with its own runs row
-        with store.transaction():
-            run_id = store.import_parquet(args.path, run_id=args.run_id)
-            refresh_experiment_users(store, run_id)
+        run_id = store.import_parquet(args.path, run_id=args.run_id)
         print(f"imported exported run {run_id} from {args.path} into {args.db}")
         return 0
     before = set(store.runs()["run_id"])
@@ -145,6 +151,8 @@ def _import(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         label=args.label,
         table=args.table,
+        encoding=args.encoding,
+        timezone=args.timezone,
     )
     if run_id in before:
         print(f"{args.path} was imported before as run {run_id}; nothing written")

@@ -6,8 +6,9 @@ and a notebook that writes can share one file: DuckDB lets one process write or 
 read, and short-lived connections let them take turns. Writers retry for a while when
 another process holds the file; readers never wait long: a read-only open that finds a
 writer retries for at most ``lock_timeout`` (1 s by default), then raises
-:class:`StoreBusyError` naming the writer, and fails at once for the next second, so a
-server answering many requests is never held up (docs/reliability.md).
+:class:`StoreBusyError` naming the writer; for the next second, readers of that file in
+the process do not wait again, so a server answering many requests is never held up
+(docs/reliability.md).
 
 Example
 -------
@@ -46,7 +47,7 @@ WRITER_LOCK_TIMEOUT = 30.0
 STAGING_PREFIX = ".simulate-"
 _STAGING_OWNER = "owner.pid"
 _HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?: by user \S+)?\.? See also", re.S)
-# path -> (until when read-only opens refuse at once, lock holder), shared by the
+# path -> (until when read-only opens do not wait, lock holder), shared by the
 # process's stores: a server opening one Store per session waits once, not per session
 _BUSY: dict[str, tuple[float, str | None]] = {}
 # DuckDB's words for a file that is not a whole database (empty, garbage, truncated)
@@ -297,9 +298,12 @@ class Store:
         return None
 
     def _open(self, *, wait: bool = True) -> duckdb.DuckDBPyConnection:
-        busy_until, holder = _BUSY.get(self.path, (0.0, None))
-        if self.read_only and time.monotonic() < busy_until:
-            raise self._busy(holder)
+        busy_until, _ = _BUSY.get(self.path, (0.0, None))
+        # a writer was seen within the last second: ask once, without waiting again (a
+        # reader that asked to wait longer than the default does wait)
+        impatient = self.read_only and self.lock_timeout <= READER_LOCK_TIMEOUT
+        if impatient and time.monotonic() < busy_until:
+            wait = False
         deadline = time.monotonic() + (self.lock_timeout if wait else 0.0)
         delay = 0.05
         while True:
@@ -599,27 +603,12 @@ class Store:
     def import_parquet(self, directory: str | Path, *, run_id: str | None = None) -> str:
         """Load a directory written by :meth:`export_parquet` as one run (one transaction).
 
-        ``run_id`` renames the run; by default the exported id is kept.
+        ``run_id`` renames the run; by default the exported id is kept. Every table is
+        validated like any import (:func:`lab.ingest.import_logs`): bad values raise
+        :class:`lab.ingest.LogImportError` naming file, row and column, and nothing is
+        written.
         """
+        from lab.ingest._import import import_export  # the ingest package imports Store
+
         self._require_writable()
-        src = Path(directory)
-        runs_file = src / "runs.parquet"
-        if not runs_file.exists():
-            raise StoreError(f"{src}: no runs.parquet; is this a directory written by export?")
-        runs = pq.read_table(runs_file).to_pandas()
-        if len(runs) != 1:
-            raise StoreError(f"{runs_file}: expected one run, found {len(runs)}")
-        if int(runs["schema_version"].iloc[0]) != schema.SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"{runs_file}: written with schema version {runs['schema_version'].iloc[0]}, "
-                f"this lab reads version {schema.SCHEMA_VERSION}"
-            )
-        new_id = run_id or str(runs["run_id"].iloc[0])
-        if self.has_run(new_id):
-            raise StoreError(f"run {new_id!r} exists already in {self.path}; delete it first")
-        with self.transaction():
-            for t in schema.TABLES:
-                path = src / f"{t.name}.parquet"
-                if path.exists():
-                    self.write(t.name, pq.read_table(path), run_id=new_id)
-        return new_id
+        return import_export(Path(directory), store=self, run_id=run_id)

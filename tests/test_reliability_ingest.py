@@ -266,3 +266,48 @@ def test_a_header_only_file_is_an_error(tmp_path):
         import_logs(path, store=store)
     assert err.value.line == 2
     assert store.runs().empty
+
+
+# -- exported directories ---------------------------------------------------------------
+@pytest.fixture
+def exported(tmp_path) -> Path:
+    store = Store(":memory:")
+    run = import_logs(LAB_DIR, store=store)
+    store.export_parquet(tmp_path / "export", run_id=run)
+    return tmp_path / "export"
+
+
+def _edit(path: Path, column: str, row: int, value) -> None:
+    table = pq.read_table(path).to_pandas()
+    table[column] = table[column].astype(object)
+    table.loc[row, column] = value
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
+
+
+@pytest.mark.parametrize(
+    "table,column,row,value,reason",
+    [
+        ("orders", "amount_fen", 1, -5, "negative amount -5 fen"),
+        ("events", "event_type", 0, "hack", "unknown value 'hack'"),
+        ("orders", "order_id", 1, 5000, "duplicate key (order_id=5000)"),
+    ],
+)
+def test_an_exported_directory_is_validated_like_any_import(
+    exported, table, column, row, value, reason
+):
+    _edit(exported / f"{table}.parquet", column, row, value)
+    store = Store(":memory:")
+    with pytest.raises(LogImportError) as err:
+        store.import_parquet(exported, run_id="copy")
+    assert err.value.file == str(exported / f"{table}.parquet")
+    assert err.value.line == row + 1 and column in err.value.column
+    assert err.value.reason.startswith(reason)
+    assert store.runs().empty
+
+
+def test_an_exported_run_with_an_unknown_origin_is_refused(exported):
+    _edit(exported / "runs.parquet", "origin", 0, "hack")
+    store = Store(":memory:")
+    with pytest.raises(ValueError, match="origin must be one of"):
+        store.import_parquet(exported, run_id="copy")
+    assert store.runs().empty

@@ -8,12 +8,14 @@ import tempfile
 import zoneinfo
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from lab import schema
 from lab._outcomes import refresh_experiment_users
 from lab.ingest import _lab, _tianchi
 from lab.ingest._errors import LogImportError
 from lab.ingest._source import digest, load
-from lab.store import Store, StoreError
+from lab.store import SchemaVersionError, Store, StoreError
 
 FORMATS = ("auto", "tianchi", "lab")
 #: the local time zone of a run's timestamps unless an import names another
@@ -328,3 +330,64 @@ def _lab_size(con, run_id: str) -> dict:
         "start_date": first.date(),
         "days": (last.date() - first.date()).days + 1,
     }
+
+
+def import_export(src: Path, *, store: Store, run_id: str | None) -> str:
+    """``Store.import_parquet``: a ``lab export`` directory, validated table by table."""
+    runs_file = src / "runs.parquet"
+    if not runs_file.exists():
+        raise StoreError(f"{src}: no runs.parquet; is this a directory written by export?")
+    _check_readable(runs_file)
+    rows = pq.read_table(runs_file).to_pylist()
+    if len(rows) != 1:
+        raise StoreError(f"{runs_file}: expected one run, found {len(rows)}")
+    row = rows[0]
+    if row.get("schema_version") != schema.SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{runs_file}: written with schema version {row.get('schema_version')!r}, "
+            f"this lab reads version {schema.SCHEMA_VERSION}"
+        )
+    new_id = run_id or str(row["run_id"])
+    if store.has_run(new_id):
+        raise StoreError(f"run {new_id!r} exists already in {store.path}; delete it first")
+    with store.connect() as con:
+        sources, temps = {}, []
+        try:
+            for spec in schema.TABLES:
+                path = src / f"{spec.name}.parquet"
+                if spec.name == "runs" or not (path.exists() or path.is_symlink()):
+                    continue
+                _check_readable(path)
+                name = f"_lab_export_{spec.name}"
+                temps.append(name)
+                source = load(
+                    con,
+                    path,
+                    name=name,
+                    expected=_lab.expected_columns(spec.name),
+                    optional=("run_id",),
+                )
+                _lab.validate(source, spec.name, allow_empty=True)
+                sources[spec.name] = source
+            with store.transaction():
+                store.create_run(
+                    new_id,
+                    origin=row["origin"],
+                    label=row["label"],
+                    strategy=row["strategy_json"],
+                    seed=row["seed"],
+                    n_users=row["n_users"],
+                    days=row["days"],
+                    pre_days=row["pre_days"],
+                    start_date=row["start_date"],
+                    source_path=row["source_path"],
+                    source_sha256=row["source_sha256"],
+                )
+                for name, source in sources.items():
+                    if not schema.table(name).derived:
+                        _lab.insert(source, name, run_id=new_id, timezone=DEFAULT_TIMEZONE)
+                refresh_experiment_users(store, new_id)  # derived: rebuilt, not trusted
+        finally:
+            for name in temps:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+    return new_id
