@@ -23,6 +23,7 @@ import hashlib
 import html
 import importlib
 import json
+import math
 import os
 import re
 import threading
@@ -46,6 +47,12 @@ PLATFORM_FILTERS = ("all", *lab.schema.PLATFORMS)
 PLATFORM_STYLES = ("wechat", "alipay", "meituan", "mix")
 ENTRY_KEYS = tuple(f"{p}/{e}" for p in lab.schema.PLATFORMS for e in lab.schema.ENTRIES[p])
 LBS_RADII = (None, 1.0, 3.0, 5.0)
+# Editor bounds: beyond them an edit is refused with a message in the page (a 3,000-rung
+# ladder held the server for 52 s; 1e20 fen overflowed)
+MAX_RUNGS = 12
+MAX_YUAN = 100_000  # per threshold or coupon amount
+MAX_RADIUS_KM = 50.0
+MAX_BUDGET_YUAN = 1_000_000_000
 HOLDOUT_SHARE = 0.1
 # reported metrics shown per strategy (columns of lab.metrics' tables)
 METRIC_COLUMNS = (
@@ -85,14 +92,22 @@ def parse_ladder(text: str) -> tuple[tuple[int, int], ...]:
     >>> parse_ladder("300:50, 100:20")
     ((30000, 5000), (10000, 2000))
     """
+    if not isinstance(text, str):
+        raise TypeError(f"ladder must be text such as '100:20, 300:50'; got {type(text).__name__}")
+    parts = [p for p in (p.strip() for p in text.replace("，", ",").split(",")) if p]
+    if len(parts) > MAX_RUNGS:
+        raise ValueError(f"ladder: at most {MAX_RUNGS} rungs; got {len(parts)}")
     rungs = []
-    for part in filter(None, (p.strip() for p in text.replace("，", ",").split(","))):
+    for part in parts:
         m = _RUNG.match(part)
         if m is None:
             raise ValueError(
-                f"ladder: cannot read {part!r}; write threshold:amount in yuan, e.g. 100:20"
+                f"ladder: cannot read {part[:40]!r}; write threshold:amount in yuan, e.g. 100:20"
             )
-        threshold, amount = (round(float(v) * 100) for v in m.groups())
+        values = [float(v) for v in m.groups()]
+        if not all(math.isfinite(v) and v <= MAX_YUAN for v in values):
+            raise ValueError(f"ladder: {part[:40]!r}: amounts go up to {MAX_YUAN:,} yuan")
+        threshold, amount = (round(v * 100) for v in values)
         if amount <= 0 or (threshold and amount >= threshold):
             raise ValueError(f"ladder: {part!r} needs 0 < amount < threshold (or threshold 0)")
         rungs.append((threshold, amount))
@@ -133,8 +148,30 @@ class StrategyEdit:
             raise ValueError(
                 f"risk_level must be one of {lab.schema.RISK_LEVELS}, got {self.risk_level!r}"
             )
-        if self.budget_yuan is not None and self.budget_yuan <= 0:
-            raise ValueError(f"budget_yuan must be > 0 or None, got {self.budget_yuan!r}")
+        if self.budget_yuan is not None and not (
+            isinstance(self.budget_yuan, int) and 0 < self.budget_yuan <= MAX_BUDGET_YUAN
+        ):
+            raise ValueError(
+                f"budget_yuan must be a whole number from 1 to {MAX_BUDGET_YUAN:,} or None, "
+                f"got {self.budget_yuan!r}"
+            )
+        radius = self.lbs_radius_km
+        if radius is not None and not (
+            isinstance(radius, int | float)
+            and math.isfinite(radius)
+            and 0 < radius <= MAX_RADIUS_KM
+        ):
+            raise ValueError(
+                f"lbs_radius_km must be a distance above 0 and at most {MAX_RADIUS_KM:g} km, "
+                f"or None; got {radius!r}"
+            )
+        if len(self.ladder) > MAX_RUNGS:
+            raise ValueError(f"ladder: at most {MAX_RUNGS} rungs; got {len(self.ladder)}")
+        for threshold, amount in self.ladder:
+            if not (0 <= threshold <= MAX_YUAN * 100 and 0 < amount <= MAX_YUAN * 100):
+                raise ValueError(
+                    f"ladder: rung ({threshold}, {amount}) fen outside 0 to {MAX_YUAN:,} yuan"
+                )
 
     def strategy(self):
         """The ``lab.world.Strategy`` this edit describes."""

@@ -802,7 +802,7 @@ class EditorView(View):
             if not edit.entries:
                 raise ValueError(self.tr("editor.no_entries"))
         except ValueError as exc:
-            self.status.object = self.tr("editor.invalid", reason=str(exc))
+            self.status.object = self.tr("editor.invalid", reason=html.escape(str(exc)))
             return
         self.store.busy = True
         self.status.object = self.tr("editor.running", users=f"{self.store.world_size:,}")

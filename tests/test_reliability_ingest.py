@@ -311,3 +311,16 @@ def test_an_exported_run_with_an_unknown_origin_is_refused(exported):
     with pytest.raises(ValueError, match="origin must be one of"):
         store.import_parquet(exported, run_id="copy")
     assert store.runs().empty
+
+
+# -- relative effects -------------------------------------------------------------------
+@pytest.mark.parametrize("control", [[-3.0, -1.0], [0.0, 0.0], [1e-300, 2e-300]])
+def test_a_relative_effect_needs_a_positive_control_mean(control):
+    from lab.experiments import MeanStats, compare
+
+    with pytest.raises(ValueError, match="needs a positive control mean.*difference='absolute'"):
+        compare(
+            MeanStats.from_values(control),
+            MeanStats.from_values([1.0, 2.0]),
+            difference="relative",
+        )

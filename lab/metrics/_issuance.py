@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lab import schema
+from lab._validate import check
 
 BUDGET_REASONS = ("budget_exhausted", "daily_budget_exhausted", "max_coupons_reached")
 _ISSUED = ("issued", "compensated")
@@ -104,6 +105,7 @@ def issuance_timeline(store, *, run: str, bucket_seconds: int = 1) -> IssuanceTi
     >>> issuance_timeline(store, run="r").table.empty
     True
     """
+    check(locals())  # argument types and ranges, up front
     if int(bucket_seconds) != bucket_seconds or bucket_seconds < 1:
         raise ValueError(f"bucket_seconds must be an integer >= 1, got {bucket_seconds!r}")
     store.run(run)  # KeyError naming the known runs

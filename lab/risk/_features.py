@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lab._validate import check
 from lab.store import Store
 
 __all__ = ["FEATURES", "NEAR_THRESHOLD_MARGIN", "VIRTUAL_PREFIXES", "risk_features"]
@@ -196,6 +197,7 @@ def risk_features(store: Store, *, run: str) -> pd.DataFrame:
     >>> risk_features(store, run="r").empty
     True
     """
+    check(locals())  # argument types and ranges, up front
     store.run(run)
     df = store.query(
         _SQL, {"run": run, "margin": NEAR_THRESHOLD_MARGIN, "prefixes": list(VIRTUAL_PREFIXES)}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from lab._validate import check
 from lab.store import Store
 
 __all__ = ["CHECKS", "ReconciliationReport", "reconcile"]
@@ -205,6 +206,7 @@ def reconcile(store: Store, *, run: str) -> ReconciliationReport:
     >>> reconcile(store, run="r").ok
     True
     """
+    check(locals())  # argument types and ranges, up front
     store.run(run)
     frames = []
     with store.connect() as con:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from lab import schema
 from lab._outcomes import refresh_experiment_users
+from lab._validate import check
 from lab.store import Store, StoreError, staging_folder
 from lab.world._engine import REFUSED, Claims, Outcome, enforce, engine_metrics
 from lab.world._funnel import Offers, Plan, compile_plan, make_offers
@@ -219,6 +220,7 @@ def simulate(
     >>> simulate("aa_test", store=store, users=500, days=7, pre_days=7, progress=False)
     'aa_test-s0'
     """
+    check(locals())  # argument types and ranges, up front
     if isinstance(strategy, str):
         strategy = preset(strategy)
     if not isinstance(strategy, Strategy):

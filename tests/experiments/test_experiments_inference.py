@@ -460,7 +460,7 @@ def test_to_frame_is_one_row_with_every_field():
         (
             (MeanStats.from_values([-1.0, 1.0]), MeanStats.from_values([1.0, 2.0])),
             {"difference": "relative"},
-            "control mean different from 0",
+            "positive control mean",
         ),
         ((ProportionStats(50, 5), ProportionStats(50, 7)), {"alpha": 0.0}, "alpha"),
         ((ProportionStats(50, 5), ProportionStats(50, 7)), {"method": "bayes"}, "method"),
