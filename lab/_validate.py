@@ -31,13 +31,6 @@ import pandas as pd
 FIRST_DAY, LAST_DAY = pd.Timestamp("1990-01-01"), pd.Timestamp("2099-12-31 23:59:59")
 
 
-class UnknownRunError(KeyError, ValueError):
-    """``run`` names no run of the store: a ValueError, and the KeyError ``Store.run`` raises."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])  # KeyError would show the message in quotes
-
-
 def _fail(kind: type[Exception], name: str, allowed: str, value: object) -> Exception:
     shown = repr(value)
     shown = shown if len(shown) <= 80 else f"{shown[:77]}..."
@@ -196,14 +189,15 @@ def users(name: str, value: object) -> None:
     integer(1, 100_000_000)(name, value)
 
 
-def flag(name: str, value: object) -> None:
-    if not isinstance(value, bool | np.bool_):
-        raise _fail(TypeError, name, "True or False", value)
-
-
 def mapping(name: str, value: object) -> None:
-    if value is not None and not isinstance(value, Mapping):
-        raise _fail(TypeError, name, "None or a mapping (dict)", value)
+    """None, a mapping, or a sequence of (key, value) pairs."""
+    allowed = "None, a mapping (dict) or a sequence of (column, value) pairs"
+    if value is None or isinstance(value, Mapping):
+        return
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise _fail(TypeError, name, allowed, value)
+    if any(not isinstance(p, Sequence) or isinstance(p, str) or len(p) != 2 for p in value):
+        raise _fail(TypeError, name, allowed, value)
 
 
 RULES: dict[str, Callable[[str, object], None]] = {
@@ -218,7 +212,7 @@ RULES: dict[str, Callable[[str, object], None]] = {
     "steps": name_list,
     "metrics": name_list,
     "top_n": optional(integer(1, 1_000_000)),
-    "max_periods": integer(1, 10_000),
+    "max_periods": integer(0, 10_000),
     "horizon_days": optional(real(0.0, 36_500.0, open_low=True)),
     "bucket_seconds": integer(1, 86_400 * 366),
     "contamination": contamination,
@@ -237,7 +231,6 @@ RULES: dict[str, Callable[[str, object], None]] = {
     "scores_frame": frame,
     "radius_km": real(0.0, 20_000.0),
     "start_where": mapping,
-    "first_time": flag,
     **{
         key: choice_text
         for key in (
@@ -271,14 +264,10 @@ RULES: dict[str, Callable[[str, object], None]] = {
 def check(arguments: Mapping[str, object]) -> None:
     """Check every argument of ``arguments`` (a function's ``locals()``) that has a rule.
 
-    A ``store`` and a ``run`` together: the run must exist in the store
-    (:class:`UnknownRunError`, a ``ValueError`` and ``KeyError``, naming the runs there).
+    Whether ``run`` exists is left to the function (``Store.run`` raises
+    :class:`lab.store.UnknownRunError`, a ``ValueError`` and ``KeyError``).
     """
     for name, value in arguments.items():
         rule = RULES.get(name)
         if rule is not None:
             rule(name, value)
-    store, run = arguments.get("store"), arguments.get("run")
-    if store is not None and isinstance(run, str) and not store.has_run(run):
-        known = ", ".join(store.runs()["run_id"].astype(str)) or "none"
-        raise UnknownRunError(f"no run {run!r} in {store.path}: run must be one of: {known}")

@@ -88,6 +88,14 @@ class SchemaVersionError(StoreError):
     """The database was written by another schema version."""
 
 
+class UnknownRunError(KeyError, ValueError):
+    """No such run: a ``KeyError`` (as ``Store.run`` always raised) and a ``ValueError``
+    (a wrong ``run=`` argument); the message names the runs there are."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # KeyError would add quotes
+
+
 class StoreBusyError(StoreError):
     """Another process holds the write lock; ``holder`` names it when DuckDB says."""
 
@@ -415,11 +423,12 @@ class Store:
         return bool(self.query("SELECT count(*) AS n FROM runs WHERE run_id = ?", [run_id])["n"][0])
 
     def run(self, run_id: str) -> dict:
-        """The `runs` row of ``run_id`` as a dict; ``KeyError`` naming the known runs."""
+        """The `runs` row of ``run_id`` as a dict; :class:`UnknownRunError` (a ``KeyError``)
+        naming the known runs."""
         df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
         if df.empty:
             known = ", ".join(self.runs()["run_id"]) or "none"
-            raise KeyError(f"no run {run_id!r} in {self.path} (runs: {known})")
+            raise UnknownRunError(f"no run {run_id!r} in {self.path} (runs: {known})")
         return df.iloc[0].to_dict()
 
     def describe_run(self, run_id: str) -> pd.DataFrame:
