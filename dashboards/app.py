@@ -1,5 +1,11 @@
-"""The dashboard app: ``panel serve dashboards/app.py`` (``make dashboard``) or
-``python dashboards/app.py`` (localhost only).
+"""The dashboard app: ``python dashboards/app.py`` (``make dashboard``; localhost only).
+
+Served this way, the app answers only requests whose ``Host`` is ``localhost`` or
+``127.0.0.1`` (plus names given with ``--allow-host``), for pages, static
+files and the websocket alike, and accepts websockets only from those origins: a web
+page on a DNS-rebinding domain cannot read the dashboard through a visitor's browser
+(docs/reliability.md). ``panel serve dashboards/app.py`` still works but checks only the
+websocket's origin.
 
 Reads the database named by the ``LAB_DB`` environment variable (default
 ``data/lab.duckdb``), opened read-only so a notebook can write while the app runs.
@@ -14,8 +20,11 @@ Example
 
 from __future__ import annotations
 
+import argparse
+import html
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 # `panel serve dashboards/app.py` puts dashboards/ on sys.path, not the project root
@@ -24,6 +33,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 import panel as pn  # noqa: E402
+from tornado import routing, web  # noqa: E402
 
 import lab  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
@@ -31,6 +41,8 @@ from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataSto
 from dashboards.views import DownloadsView, available_views  # noqa: E402
 
 pn.extension(sizing_mode="stretch_width")
+#: how often a session asks whether another process is writing to the database
+WRITER_POLL_MS = 2_000
 
 
 class App:
@@ -82,6 +94,11 @@ class App:
         self.language_label = pn.pane.Markdown(margin=(5, 10, 0, 10))
         self.platform_label = pn.pane.Markdown(margin=(5, 10, 0, 10))
         self.heading = pn.pane.Markdown(**{"object": "", "css_classes": ["lab-heading"]})
+        # shown while another process writes to the database (readers never wait for it)
+        self.writing = pn.pane.Alert(
+            "", alert_type="warning", visible=False, css_classes=["lab-writing"]
+        )
+        self._writer: str | None = None
         self.layouts = {s: pn.panel(v) for s, v in self.views.items()}
         self.tabs = pn.Tabs(*self._tab_items(), dynamic=True)
         self.tabs.param.watch(self._show_tab, "active")
@@ -94,10 +111,13 @@ class App:
                 self.platform_label,
                 self.platform,
             ],
-            main=[pn.Column(self.heading, self.tabs)],
+            main=[pn.Column(self.writing, self.heading, self.tabs)],
             sidebar_width=360,
         )
         self._relabel()
+        self._check_writer()
+        if pn.state.curdoc is not None:
+            pn.state.add_periodic_callback(self._check_writer, period=WRITER_POLL_MS)
 
     # -- widget -> store ---------------------------------------------------------------
     def _set_language(self, value: str) -> None:
@@ -118,6 +138,25 @@ class App:
         if list(self.strategies.value) != list(self.store.selected):
             self.strategies.value = list(self.store.selected)
 
+    def _check_writer(self) -> None:
+        """Show or hide the write-in-progress notice; pick up new runs when a write ends."""
+        writer = self.store.writer()
+        if writer == self._writer:
+            return
+        finished = self._writer is not None and writer is None
+        self._writer = writer
+        self.writing.visible = writer is not None
+        self._relabel_writing()
+        if finished:
+            self.store.refresh_runs()
+            self._sync_runs()
+
+    def _relabel_writing(self) -> None:
+        if self._writer is not None:
+            self.writing.object = html.escape(
+                t("app.writing", self.store.language, writer=self._writer)
+            )
+
     def _show_tab(self, event) -> None:
         for i, view in enumerate(self.views.values()):
             view.shown = i == event.new
@@ -133,6 +172,7 @@ class App:
         self.strategies.name = t("side.strategies", lang)
         self.platform.options = self._platform_options()
         self.platform_label.object = f"**{t('side.platform_filter', lang)}**"
+        self._relabel_writing()
         active = self.tabs.active
         # Tabs keep a rendered tab's title, so renamed tabs get a fresh wrapper
         self.tabs[:] = self._tab_items()
@@ -167,8 +207,65 @@ def build(db_path: str | Path | None = None) -> pn.template.FastListTemplate:
         )
 
 
+#: Host names the served app answers to, whatever the port.
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+class _ForeignHost(routing.Matcher):
+    """Matches a request whose ``Host`` header names none of ``allowed``."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self.allowed = frozenset(h.lower() for h in allowed)
+
+    def match(self, request) -> dict | None:
+        name = request.host_name.lower()  # the Host header without its port
+        return None if name in self.allowed else {}
+
+
+class _RefuseHost(web.RequestHandler):
+    def prepare(self) -> None:
+        self.set_status(403)
+        self.finish("403: this dashboard answers only to localhost (see --allow-host)\n")
+
+
+def serve(*, address: str = "127.0.0.1", port: int = 5006, allow_hosts: Iterable[str] = ()) -> None:
+    """Serve the app until interrupted, answering only to local host names and ``allow_hosts``.
+
+    Example
+    -------
+    >>> serve(port=5006)  # doctest: +SKIP
+    """
+    hosts = (*LOCAL_HOSTS, *allow_hosts)
+    server = pn.serve(
+        {"app": build},  # at /app, as `panel serve dashboards/app.py` serves it
+        address=address,
+        port=port,
+        websocket_origin=[f"{h}:{port}" for h in hosts],
+        show=False,
+        start=False,
+    )
+    # Bokeh has no public hook for a Host check: a first routing rule refuses foreign
+    # hosts before any page, static file or websocket handler sees the request
+    server._tornado.default_router.rules.insert(0, routing.Rule(_ForeignHost(hosts), _RefuseHost))
+    server.start()
+    server.io_loop.start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the coupon lab dashboard.")
+    parser.add_argument("--address", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5006")))
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        help="another host name the app may be reached by (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    serve(address=args.address, port=args.port, allow_hosts=args.allow_host)
+
+
 if pn.state.served:
     build().servable()
 elif __name__ == "__main__":
-    # `python dashboards/app.py`: the same app, on localhost only
-    pn.serve(build, address="127.0.0.1", port=int(os.environ.get("PORT", "5006")), show=False)
+    main()

@@ -25,6 +25,11 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "app.language": {"en": "Language", "zh": "语言"},
     "app.database": {"en": "Database", "zh": "数据库"},
+    "app.writing": {
+        "en": "A write is in progress ({writer}): the figures shown are the last complete "
+        "state; new runs appear when the write is done.",
+        "zh": "正在写入数据（{writer}）：当前显示的是上一次完整的数据；写入完成后会出现新的运行记录。",
+    },
     "app.no_runs": {
         "en": "The database holds no runs yet. Build one with `make data`.",
         "zh": "数据库中还没有运行记录。请先执行 `make data` 生成数据。",

@@ -1,7 +1,7 @@
 """Serve the app on a free localhost port, and the Chromium that drives it headless.
 
 Shared by the browser tests (``tests/dashboards``) and the dashboard benchmark, so both
-start the server and the browser the same way. ``make dashboard`` serves for people.
+start the server and the browser the same way. ``make dashboard`` serves for people the same way.
 
 Example
 -------
@@ -40,23 +40,15 @@ def free_port() -> int:
 
 
 def serve(db: str | Path, *, log: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
-    """Start ``panel serve dashboards/app.py`` over ``db`` on 127.0.0.1; return it and its URL.
+    """Start ``python dashboards/app.py`` over ``db`` on 127.0.0.1; return it and its URL.
 
     The server's output goes to ``log`` (a file, not a pipe: an unread pipe fills up and
     blocks the server). Returns once the app answers; RuntimeError with the log if the
     server exits or does not answer within ``timeout`` seconds. The caller stops it.
     """
     port = free_port()
-    cmd = [
-        str(Path(sys.executable).parent / "panel"),
-        "serve",
-        "dashboards/app.py",
-        "--address",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        f"--allow-websocket-origin=127.0.0.1:{port}",
-    ]
+    # the app's own entry point: it refuses foreign Host headers (DNS rebinding)
+    cmd = [sys.executable, "dashboards/app.py", "--address", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd,
@@ -74,5 +66,5 @@ def serve(db: str | Path, *, log: Path, timeout: float = 60) -> tuple[subprocess
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"panel serve did not start:\n{log.read_text()}") from None
+                raise RuntimeError(f"the dashboard did not start:\n{log.read_text()}") from None
             time.sleep(0.3)

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import importlib
 import json
+import math
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +40,19 @@ import lab
 
 DEFAULT_DB = Path("data") / "lab.duckdb"
 MAX_SELECTED = 4
+#: seconds a request may wait for a writer's lock before cached results are served
+READ_WAIT = 0.3
 WORLD_SIZES = (10_000, 50_000, 100_000)
 PLATFORM_FILTERS = ("all", *lab.schema.PLATFORMS)
 PLATFORM_STYLES = ("wechat", "alipay", "meituan", "mix")
 ENTRY_KEYS = tuple(f"{p}/{e}" for p in lab.schema.PLATFORMS for e in lab.schema.ENTRIES[p])
 LBS_RADII = (None, 1.0, 3.0, 5.0)
+# Editor bounds: beyond them an edit is refused with a message in the page (a 3,000-rung
+# ladder held the server for 52 s; 1e20 fen overflowed)
+MAX_RUNGS = 12
+MAX_YUAN = 100_000  # per threshold or coupon amount
+MAX_RADIUS_KM = 50.0
+MAX_BUDGET_YUAN = 1_000_000_000
 HOLDOUT_SHARE = 0.1
 # reported metrics shown per strategy (columns of lab.metrics' tables)
 METRIC_COLUMNS = (
@@ -81,14 +92,22 @@ def parse_ladder(text: str) -> tuple[tuple[int, int], ...]:
     >>> parse_ladder("300:50, 100:20")
     ((30000, 5000), (10000, 2000))
     """
+    if not isinstance(text, str):
+        raise TypeError(f"ladder must be text such as '100:20, 300:50'; got {type(text).__name__}")
+    parts = [p for p in (p.strip() for p in text.replace("，", ",").split(",")) if p]
+    if len(parts) > MAX_RUNGS:
+        raise ValueError(f"ladder: at most {MAX_RUNGS} rungs; got {len(parts)}")
     rungs = []
-    for part in filter(None, (p.strip() for p in text.replace("，", ",").split(","))):
+    for part in parts:
         m = _RUNG.match(part)
         if m is None:
             raise ValueError(
-                f"ladder: cannot read {part!r}; write threshold:amount in yuan, e.g. 100:20"
+                f"ladder: cannot read {part[:40]!r}; write threshold:amount in yuan, e.g. 100:20"
             )
-        threshold, amount = (round(float(v) * 100) for v in m.groups())
+        values = [float(v) for v in m.groups()]
+        if not all(math.isfinite(v) and v <= MAX_YUAN for v in values):
+            raise ValueError(f"ladder: {part[:40]!r}: amounts go up to {MAX_YUAN:,} yuan")
+        threshold, amount = (round(v * 100) for v in values)
         if amount <= 0 or (threshold and amount >= threshold):
             raise ValueError(f"ladder: {part!r} needs 0 < amount < threshold (or threshold 0)")
         rungs.append((threshold, amount))
@@ -129,8 +148,30 @@ class StrategyEdit:
             raise ValueError(
                 f"risk_level must be one of {lab.schema.RISK_LEVELS}, got {self.risk_level!r}"
             )
-        if self.budget_yuan is not None and self.budget_yuan <= 0:
-            raise ValueError(f"budget_yuan must be > 0 or None, got {self.budget_yuan!r}")
+        if self.budget_yuan is not None and not (
+            isinstance(self.budget_yuan, int) and 0 < self.budget_yuan <= MAX_BUDGET_YUAN
+        ):
+            raise ValueError(
+                f"budget_yuan must be a whole number from 1 to {MAX_BUDGET_YUAN:,} or None, "
+                f"got {self.budget_yuan!r}"
+            )
+        radius = self.lbs_radius_km
+        if radius is not None and not (
+            isinstance(radius, int | float)
+            and math.isfinite(radius)
+            and 0 < radius <= MAX_RADIUS_KM
+        ):
+            raise ValueError(
+                f"lbs_radius_km must be a distance above 0 and at most {MAX_RADIUS_KM:g} km, "
+                f"or None; got {radius!r}"
+            )
+        if len(self.ladder) > MAX_RUNGS:
+            raise ValueError(f"ladder: at most {MAX_RUNGS} rungs; got {len(self.ladder)}")
+        for threshold, amount in self.ladder:
+            if not (0 <= threshold <= MAX_YUAN * 100 and 0 < amount <= MAX_YUAN * 100):
+                raise ValueError(
+                    f"ladder: rung ({threshold}, {amount}) fen outside 0 to {MAX_YUAN:,} yuan"
+                )
 
     def strategy(self):
         """The ``lab.world.Strategy`` this edit describes."""
@@ -191,11 +232,37 @@ class StrategyEdit:
 
 
 def _store_version(store: lab.Store) -> str:
-    """A string that changes whenever the file's content may have changed."""
+    """A string that changes whenever the file's content may have changed (its WAL too)."""
     if store.in_memory:
         return "memory"
-    st = os.stat(store.path)
-    return f"{st.st_size}-{st.st_mtime_ns}"
+    parts = []
+    for path in (store.path, f"{store.path}.wal"):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        parts.append(f"{st.st_size}-{st.st_mtime_ns}")
+    return "/".join(parts)
+
+
+# Version of each store's last successful read: while a writer holds the file, results
+# of that version (the last consistent state) are served from the cache.
+_LAST_GOOD: dict[str, str] = {}
+_WRITER_SEEN: dict[str, tuple[float, str | None]] = {}
+
+
+def _consistent(cached, name: str, store_key: str, version: str, *args) -> object:
+    """``cached(name, store_key, version, *args)``, or the last consistent version's result
+    when a writer holds the file (``lab.StoreBusyError`` if that was never computed)."""
+    try:
+        result = cached(name, store_key, version, *args)
+    except lab.StoreBusyError:
+        last = _LAST_GOOD.get(store_key)
+        if last is None or last == version:
+            raise
+        return cached(name, store_key, last, *args)
+    _LAST_GOOD[store_key] = version
+    return result
 
 
 def _resolve(func_name: str):
@@ -261,7 +328,9 @@ class DataStore(param.Parameterized):
 
     def __init__(self, db_path: str | Path = DEFAULT_DB, **params) -> None:
         self.db_path = str(db_path)
-        self.main = lab.Store(self.db_path, read_only=True)
+        # a writer may hold the file: a read waits at most READ_WAIT seconds, then the
+        # last consistent results are served from the cache (docs/reliability.md)
+        self.main = lab.Store(self.db_path, read_only=True, lock_timeout=READ_WAIT)
         self._main_key = f"main:{Path(self.db_path).resolve()}"
         # comparison tables by selection, platform and data version (a session's recent ones)
         self._comparisons: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
@@ -285,11 +354,11 @@ class DataStore(param.Parameterized):
     def run_info(self, run_id: str) -> dict:
         """The run's ``runs`` row (``lab.Store.run``), memoised."""
         key, version = self._key_for(run_id)
-        return _cached_method("run", key, version, run_id)
+        return _consistent(_cached_method, "run", key, version, run_id)
 
     def runs(self) -> pd.DataFrame:
         """Runs of the main store (``lab.Store.info``) plus this session's edited runs."""
-        frames = [_cached_method("info", self._main_key, _store_version(self.main))]
+        frames = [_consistent(_cached_method, "info", self._main_key, _store_version(self.main))]
         for run_id in self.scratch_runs:
             key = f"scratch:{run_id}"
             if key in _STORES:
@@ -307,14 +376,27 @@ class DataStore(param.Parameterized):
         return self.runs()["run_id"].astype(object).tolist()
 
     def run_options(self) -> dict[str, str]:
-        """``{display name: run_id}`` for the strategy picker."""
+        """``{display name: run_id}`` for the strategy picker.
+
+        The picker (Choices.js) renders names as HTML, and labels come from data (an
+        imported file's name, say), so names are HTML-escaped here.
+        """
         runs = self.runs()
         return {
-            (f"{r.label} ({r.run_id})" if r.label and r.label != r.run_id else str(r.run_id)): str(
-                r.run_id
-            )
+            html.escape(
+                f"{r.label} ({r.run_id})" if r.label and r.label != r.run_id else str(r.run_id)
+            ): str(r.run_id)
             for r in runs.itertuples()
         }
+
+    def writer(self) -> str | None:
+        """The process writing to the main database now, or None (asks without waiting;
+        one answer per second serves every session)."""
+        now = time.monotonic()
+        seen = _WRITER_SEEN.get(self._main_key)
+        if seen is None or now - seen[0] > 1.0:
+            seen = _WRITER_SEEN[self._main_key] = (now, self.main.writer())
+        return seen[1]
 
     def compared(self) -> list[str]:
         """The selected runs that still exist (a scratch world may have been dropped)."""
@@ -333,8 +415,8 @@ class DataStore(param.Parameterized):
     def call(self, func_name: str, run_id: str, **kwargs) -> object:
         """``lab.<func_name>(store_of(run_id), run=run_id, **kwargs)``, memoised."""
         key, version = self._key_for(run_id)
-        return _cached_call(
-            func_name, key, version, tuple(sorted({"run": run_id, **kwargs}.items()))
+        return _consistent(
+            _cached_call, func_name, key, version, tuple(sorted({"run": run_id, **kwargs}.items()))
         )
 
     def platform_filter(self) -> str | None:

@@ -560,8 +560,8 @@ def verdict(row: pd.Series, *, control: str, alpha: float, lang: str) -> str:
         return t("verdict.none", lang, metric=metric)
     values = {
         "metric": metric,
-        "arm": row["arm"],
-        "control": control,
+        "arm": html.escape(str(row["arm"])),  # arm names are data; Markdown renders HTML
+        "control": html.escape(str(control)),
         "effect": f"{100 * abs(row['effect']):.1f} %",
         "low": f"{100 * row['ci_low']:.1f}",
         "high": f"{100 * row['ci_high']:.1f} %",
@@ -621,9 +621,12 @@ class ExperimentsView(View):
         self.srm.alert_type = "danger" if srm.is_mismatch else "success"
         self.srm.object = self.tr(
             "exp.srm_bad" if srm.is_mismatch else "exp.srm_ok",
-            observed=", ".join(f"{a}: {n:,}" for a, n in zip(res.arms, srm.observed, strict=True)),
+            observed=", ".join(
+                f"{html.escape(str(a))}: {n:,}" for a, n in zip(res.arms, srm.observed, strict=True)
+            ),
             expected=", ".join(
-                f"{a}: {n:,.0f}" for a, n in zip(res.arms, srm.expected, strict=True)
+                f"{html.escape(str(a))}: {n:,.0f}"
+                for a, n in zip(res.arms, srm.expected, strict=True)
             ),
             p=fmt(srm.p_value, "p="),
         )
@@ -799,7 +802,7 @@ class EditorView(View):
             if not edit.entries:
                 raise ValueError(self.tr("editor.no_entries"))
         except ValueError as exc:
-            self.status.object = self.tr("editor.invalid", reason=str(exc))
+            self.status.object = self.tr("editor.invalid", reason=html.escape(str(exc)))
             return
         self.store.busy = True
         self.status.object = self.tr("editor.running", users=f"{self.store.world_size:,}")

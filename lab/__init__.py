@@ -73,7 +73,7 @@ from lab.risk import (
 )
 from lab.schema import SCHEMA_VERSION
 from lab.scorecard import run_scorecard
-from lab.store import SchemaVersionError, Store, StoreError
+from lab.store import SchemaVersionError, Store, StoreBusyError, StoreError
 from lab.targeting import (
     DRLearner,
     TLearner,
@@ -141,6 +141,7 @@ __all__ = [
     "SplitTestResult",
     "SrmResult",
     "Store",
+    "StoreBusyError",
     "StoreError",
     "Strategy",
     "TLearner",

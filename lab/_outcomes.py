@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lab import schema
+from lab._validate import check
 from lab.store import StoreError
 
 __all__ = [
@@ -112,16 +113,27 @@ def order_sums_sql() -> str:
 
 
 def _fingerprint(con, run: str) -> tuple | None:
-    """(created_at, orders rows, assignments rows) of ``run`` now; None if it does not exist."""
+    """(created_at, orders rows, assignments rows, content checksum) of ``run`` now; None
+    if it does not exist. The checksum sums a hash of every orders and assignments row,
+    so an in-place UPDATE that keeps the row counts changes it too."""
     return con.execute(
         """
         SELECT created_at,
                (SELECT count(*) FROM orders WHERE run_id = $run),
-               (SELECT count(*) FROM assignments WHERE run_id = $run)
+               (SELECT count(*) FROM assignments WHERE run_id = $run),
+               concat_ws('/',
+                   (SELECT sum(CAST(hash(o) AS HUGEINT)) FROM orders AS o WHERE run_id = $run),
+                   (SELECT sum(CAST(hash(a) AS HUGEINT)) FROM assignments AS a
+                    WHERE run_id = $run))
         FROM runs WHERE run_id = $run
         """,
         {"run": run},
     ).fetchone()
+
+
+def _checksum_key(run: str) -> str:
+    # lab_meta keeps it: experiment_refreshes' columns are part of the schema version
+    return f"experiment_sources_checksum:{run}"
 
 
 def refresh_experiment_users(store, run: str) -> int:
@@ -162,6 +174,7 @@ def refresh_experiment_users(store, run: str) -> int:
     >>> refresh_experiment_users(store, run)
     300
     """
+    check(locals())  # argument types and ranges, up front
     if store.read_only:
         raise StoreError(f"{store.path} is open read-only; open it with read_only=False to refresh")
     with store.transaction() as con:
@@ -191,8 +204,10 @@ def refresh_experiment_users(store, run: str) -> int:
         ).fetchone()[0]
         con.execute(
             "INSERT INTO experiment_refreshes VALUES (?, ?, ?, ?, ?)",
-            [run, *created, dt.datetime.now()],
+            [run, *created[:3], dt.datetime.now()],
         )
+        con.execute("DELETE FROM lab_meta WHERE key = ?", [_checksum_key(run)])
+        con.execute("INSERT INTO lab_meta VALUES (?, ?)", [_checksum_key(run), created[3]])
     return written
 
 
@@ -201,7 +216,7 @@ def experiment_users_status(store, run: str) -> str:
 
     Returns ``"fresh"`` (built by :func:`refresh_experiment_users` from the run as it is
     now), ``"stale"`` (built, but the run's orders, assignments or ``runs`` row changed
-    since) or ``"missing"`` (never built, or a store without the derived tables).
+    since, rows added, removed or updated in place) or ``"missing"`` (never built, or a store without the derived tables).
 
     Example
     -------
@@ -211,6 +226,7 @@ def experiment_users_status(store, run: str) -> str:
     >>> experiment_users_status(store, "r")
     'missing'
     """
+    check(locals())  # argument types and ranges, up front
     with store.connect() as con:
         exists = con.execute(
             "SELECT count(*) FROM duckdb_tables() "
@@ -227,4 +243,9 @@ def experiment_users_status(store, run: str) -> str:
         ).fetchone()
         if recorded is None:
             return "missing"
-        return "fresh" if tuple(recorded) == _fingerprint(con, run) else "stale"
+        checksum = con.execute(
+            "SELECT value FROM lab_meta WHERE key = ?", [_checksum_key(run)]
+        ).fetchone()
+        now = _fingerprint(con, run)
+        same = checksum is not None and (*recorded, checksum[0]) == now
+        return "fresh" if same else "stale"

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab._outcomes import refresh_experiment_users
 from lab.ingest import FORMATS, LogImportError, import_logs
 from lab.store import DEFAULT_PATH, Store, StoreError
 
@@ -131,6 +132,15 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="--format wechatpay: file holding the merchant's APIv3 key (encrypted callbacks)",
     )
+    p.add_argument(
+        "--encoding",
+        help="text encoding of CSV files (default: UTF-8, UTF-16 or GB18030, detected)",
+    )
+    p.add_argument(
+        "--timezone",
+        default="Asia/Shanghai",
+        help="the run's local time zone; timestamps with an offset are converted to it",
+    )
 
 
 def _key(path: Path | None) -> bytes | None:
@@ -142,9 +152,7 @@ def _import(args: argparse.Namespace) -> int:
     store = Store(args.db)
     if args.path.is_dir() and (args.path / "runs.parquet").exists():
         # a directory written by `export`: the run comes back whole, with its own runs row
-        with store.transaction():
-            run_id = store.import_parquet(args.path, run_id=args.run_id)
-            refresh_experiment_users(store, run_id)
+        run_id = store.import_parquet(args.path, run_id=args.run_id)
         print(f"imported exported run {run_id} from {args.path} into {args.db}")
         return 0
     before = set(store.runs()["run_id"])
@@ -157,6 +165,8 @@ def _import(args: argparse.Namespace) -> int:
         table=args.table,
         apiv3_key=_key(args.apiv3_key_file),
         mapping=args.mapping,
+        encoding=args.encoding,
+        timezone=args.timezone,
     )
     if run_id in before:
         print(f"{args.path} was imported before as run {run_id}; nothing written")
@@ -368,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse has already printed
         return int(exc.code or 0)
+    # SIGTERM unwinds like Ctrl-C, so staging folders and transactions are cleaned up
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return args.handler(args)
     except _USER_ERRORS as exc:

@@ -3,8 +3,12 @@
 A :class:`Store` is a path plus a mode. It opens a DuckDB connection only for the
 duration of an operation (``with store.connect() as con``), so a dashboard that reads
 and a notebook that writes can share one file: DuckDB lets one process write or many
-read, and short-lived connections let them take turns. Read-only opens retry for a
-while when a writer holds the file.
+read, and short-lived connections let them take turns. Writers retry for a while when
+another process holds the file; readers never wait long: a read-only open that finds a
+writer retries for at most ``lock_timeout`` (1 s by default), then raises
+:class:`StoreBusyError` naming the writer; for the next second, readers of that file in
+the process do not wait again, so a server answering many requests is never held up
+(docs/reliability.md).
 
 Example
 -------
@@ -19,7 +23,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import random
+import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +40,18 @@ import pyarrow.parquet as pq
 from lab import schema
 
 DEFAULT_PATH = Path("data") / "lab.duckdb"
+#: seconds a reader retries while a writer holds the file, and then refuses at once
+READER_LOCK_TIMEOUT = 1.0
+WRITER_LOCK_TIMEOUT = 30.0
+#: prefix of the staging folders writers keep beside the database file
+STAGING_PREFIX = ".simulate-"
+_STAGING_OWNER = "owner.pid"
+_HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?: by user \S+)?\.? See also", re.S)
+# path -> (until when read-only opens do not wait, lock holder), shared by the
+# process's stores: a server opening one Store per session waits once, not per session
+_BUSY: dict[str, tuple[float, str | None]] = {}
+# DuckDB's words for a file that is not a whole database (empty, garbage, truncated)
+_CORRUPT = ("not a valid DuckDB database", "Could not read enough bytes", "checksum", "Corrupt")
 
 
 def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -68,6 +88,110 @@ class SchemaVersionError(StoreError):
     """The database was written by another schema version."""
 
 
+class UnknownRunError(KeyError, ValueError):
+    """No such run: a ``KeyError`` (as ``Store.run`` always raised) and a ``ValueError``
+    (a wrong ``run=`` argument); the message names the runs there are."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # KeyError would add quotes
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the write lock; ``holder`` names it when DuckDB says."""
+
+    def __init__(self, message: str, *, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def _lock_holder(exc: Exception) -> str | None:
+    found = _HOLDER.search(str(exc))
+    return found.group(1).strip() if found else None
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return "lock" in str(exc).lower()
+
+
+def _corrupt_error(path: str, exc: Exception) -> StoreError:
+    reason = str(exc).strip().splitlines()[0]
+    return StoreError(
+        f"{path}: not a readable lab database ({reason}). The file is empty, truncated or "
+        "not a DuckDB file (a copy cut short, a disk that filled up). Restore it from a "
+        "copy, or move it away and rebuild it with `python -m lab generate` / "
+        "`python -m lab import`."
+    )
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux), so a reused PID is not mistaken for ours."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(owner: str) -> bool:
+    try:
+        pid_text, start = (owner.split() + [""])[:2]
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not start or _process_start(pid) in (None, start)
+
+
+def clean_staging(parent: str | Path, *, grace_seconds: float = 60.0) -> list[Path]:
+    """Remove staging folders in ``parent`` whose writer is dead; return the ones removed.
+
+    A folder names its owner in ``owner.pid`` (PID and start time); one still in use is
+    never touched. A folder with no owner file is removed once older than
+    ``grace_seconds`` (its writer died before writing it, or it predates owner files).
+    """
+    removed = []
+    for folder in Path(parent).glob(f"{STAGING_PREFIX}*"):
+        if not folder.is_dir():
+            continue
+        owner_file = folder / _STAGING_OWNER
+        try:
+            owner = owner_file.read_text()
+        except OSError:
+            try:
+                stale = time.time() - folder.stat().st_mtime > grace_seconds
+            except OSError:
+                continue
+            if not stale:
+                continue
+        else:
+            if _alive(owner):
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def staging_folder(parent: str | Path) -> Iterator[Path]:
+    """A private folder beside the database for a writer's temporary files.
+
+    Removed when the block exits, however it exits (a SIGTERM too, when the process turns
+    it into ``SystemExit`` as ``python -m lab`` does); after a kill -9, the next writable
+    open of the store removes it (:func:`clean_staging`).
+    """
+    folder = Path(tempfile.mkdtemp(dir=parent, prefix=STAGING_PREFIX))
+    try:
+        pid = os.getpid()
+        (folder / _STAGING_OWNER).write_text(f"{pid} {_process_start(pid) or ''}")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class Store:
     """A DuckDB file holding runs of coupon logs.
 
@@ -79,7 +203,10 @@ class Store:
     read_only : bool, keyword-only
         Open read-only (the dashboard does). Fails if the file does not exist.
     lock_timeout : float, keyword-only
-        Seconds to keep retrying while another process holds the write lock.
+        Seconds to keep retrying while another process holds the write lock; default
+        1 s for readers, 30 s for writers. Then :class:`StoreBusyError`, naming the
+        process that holds the lock; a reader then refuses at once for the next
+        ``lock_timeout`` seconds.
 
     Examples
     --------
@@ -95,14 +222,16 @@ class Store:
         path: str | Path | None = None,
         *,
         read_only: bool = False,
-        lock_timeout: float = 30.0,
+        lock_timeout: float | None = None,
     ) -> None:
         self.path = str(DEFAULT_PATH if path is None else path)
         self.read_only = read_only
-        self.lock_timeout = lock_timeout
+        default = READER_LOCK_TIMEOUT if read_only else WRITER_LOCK_TIMEOUT
+        self.lock_timeout = default if lock_timeout is None else float(lock_timeout)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
         self._in_transaction = False
+        self._version_checked = False
         if self.in_memory:
             # an in-memory database lives only as long as its connection: keep one
             self._con = _connect(":memory:", read_only=False)
@@ -113,12 +242,15 @@ class Store:
                     f"{self.path}: no database here. Build one with `python -m lab generate` "
                     "or `make data`."
                 )
-            with self.connect() as con:
-                self._check_version(con)
+            # a writer may hold the file now: ask once, without waiting; the version is
+            # checked on the first open
+            with contextlib.suppress(StoreBusyError), self.connect(wait=False):
+                pass
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             with self.connect() as con:
                 self._ensure_schema(con)
+            clean_staging(Path(self.path).resolve().parent)
 
     @classmethod
     def from_ibis(cls, con, *, database: str | tuple[str, str] | None = None):
@@ -146,8 +278,11 @@ class Store:
         return self.path == ":memory:"
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Yield a connection, opened for this block (nested blocks share it)."""
+    def connect(self, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a connection, opened for this block (nested blocks share it).
+
+        ``wait=False``: do not retry while another process holds the lock.
+        """
         if self._con is not None:
             self._depth += 1
             try:
@@ -155,30 +290,74 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        con = self._open()
+        con = self._open(wait=wait)
         self._con, self._depth = con, 1
         try:
+            if not self._version_checked and self.read_only:
+                self._check_version(con)
+            self._version_checked = True
             yield con
+        except duckdb.Error as exc:
+            if any(marker in str(exc) for marker in _CORRUPT):
+                raise _corrupt_error(self.path, exc) from exc
+            raise
         finally:
             self._depth -= 1
             self._con = None
             con.close()
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.lock_timeout
+    def writer(self) -> str | None:
+        """The process holding this file's write lock (as DuckDB names it), or None.
+
+        Only meaningful for a read-only store; asks without waiting.
+
+        Example
+        -------
+        >>> Store(":memory:").writer() is None
+        True
+        """
+        if self.in_memory or not self.read_only:
+            return None
+        try:
+            _connect(self.path, read_only=True).close()
+        except duckdb.IOException as exc:
+            if _is_lock_error(exc):
+                return _lock_holder(exc) or "another process"
+        return None
+
+    def _open(self, *, wait: bool = True) -> duckdb.DuckDBPyConnection:
+        busy_until, _ = _BUSY.get(self.path, (0.0, None))
+        # a writer was seen within the last second: ask once, without waiting again (a
+        # reader that asked to wait longer than the default does wait)
+        impatient = self.read_only and self.lock_timeout <= READER_LOCK_TIMEOUT
+        if impatient and time.monotonic() < busy_until:
+            wait = False
+        deadline = time.monotonic() + (self.lock_timeout if wait else 0.0)
         delay = 0.05
         while True:
             try:
                 return _connect(self.path, read_only=self.read_only)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise StoreError(
-                        f"{self.path}: cannot open the database ({exc}). Another process "
-                        "may be writing to it; retry when it is done."
-                    ) from exc
+                if not _is_lock_error(exc):
+                    if any(marker in str(exc) for marker in _CORRUPT):
+                        raise _corrupt_error(self.path, exc) from exc
+                    raise StoreError(f"{self.path}: cannot open the database ({exc})") from exc
+                if time.monotonic() > deadline:
+                    holder = _lock_holder(exc)
+                    if self.read_only:
+                        _BUSY[self.path] = (time.monotonic() + max(self.lock_timeout, 1.0), holder)
+                    raise self._busy(holder) from exc
                 # jitter, and a low cap, so a reader polling in a loop cannot starve a writer
                 time.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 0.2)
+
+    def _busy(self, holder: str | None) -> StoreBusyError:
+        who = f" ({holder})" if holder else ""
+        return StoreBusyError(
+            f"{self.path}: another process{who} is writing to the database and holds its "
+            "lock; readers see the new data once that write commits. Retry in a moment.",
+            holder=holder,
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -229,7 +408,14 @@ class Store:
             ).fetchone()
         except duckdb.CatalogException:
             found = None
-        version = int(found[0]) if found else None
+        cell = found[0] if found else None
+        if found is not None and (cell is None or not str(cell).strip().isdigit()):
+            raise SchemaVersionError(
+                f"{self.path}: lab_meta's schema_version is {cell!r}, not a number; the "
+                "file was not written by the lab or was edited by hand. Rebuild it (delete "
+                "the file and run `python -m lab generate`)."
+            )
+        version = int(cell) if found is not None else None
         if version != schema.SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"{self.path} was written with schema version {version}, this lab uses "
@@ -257,11 +443,12 @@ class Store:
         return bool(self.query("SELECT count(*) AS n FROM runs WHERE run_id = ?", [run_id])["n"][0])
 
     def run(self, run_id: str) -> dict:
-        """The `runs` row of ``run_id`` as a dict; ``KeyError`` naming the known runs."""
+        """The `runs` row of ``run_id`` as a dict; :class:`UnknownRunError` (a ``KeyError``)
+        naming the known runs."""
         df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
         if df.empty:
             known = ", ".join(self.runs()["run_id"]) or "none"
-            raise KeyError(f"no run {run_id!r} in {self.path} (runs: {known})")
+            raise UnknownRunError(f"no run {run_id!r} in {self.path} (runs: {known})")
         return df.iloc[0].to_dict()
 
     def describe_run(self, run_id: str) -> pd.DataFrame:
@@ -445,27 +632,12 @@ class Store:
     def import_parquet(self, directory: str | Path, *, run_id: str | None = None) -> str:
         """Load a directory written by :meth:`export_parquet` as one run (one transaction).
 
-        ``run_id`` renames the run; by default the exported id is kept.
+        ``run_id`` renames the run; by default the exported id is kept. Every table is
+        validated like any import (:func:`lab.ingest.import_logs`): bad values raise
+        :class:`lab.ingest.LogImportError` naming file, row and column, and nothing is
+        written.
         """
+        from lab.ingest._import import import_export  # the ingest package imports Store
+
         self._require_writable()
-        src = Path(directory)
-        runs_file = src / "runs.parquet"
-        if not runs_file.exists():
-            raise StoreError(f"{src}: no runs.parquet; is this a directory written by export?")
-        runs = pq.read_table(runs_file).to_pandas()
-        if len(runs) != 1:
-            raise StoreError(f"{runs_file}: expected one run, found {len(runs)}")
-        if int(runs["schema_version"].iloc[0]) != schema.SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"{runs_file}: written with schema version {runs['schema_version'].iloc[0]}, "
-                f"this lab reads version {schema.SCHEMA_VERSION}"
-            )
-        new_id = run_id or str(runs["run_id"].iloc[0])
-        if self.has_run(new_id):
-            raise StoreError(f"run {new_id!r} exists already in {self.path}; delete it first")
-        with self.transaction():
-            for t in schema.TABLES:
-                path = src / f"{t.name}.parquet"
-                if path.exists():
-                    self.write(t.name, pq.read_table(path), run_id=new_id)
-        return new_id
+        return import_export(Path(directory), store=self, run_id=run_id)

@@ -510,16 +510,16 @@ def test_out_of_range_small_integers(store, tmp_path):
     fails(store, path, f"{path}:3: column city_tier: out of range for TINYINT: '300'")
 
 
-def test_invalid_utf8_names_line_and_column(store, tmp_path):
-    stocks = (
-        (LAB_DIR / "stocks.csv").read_bytes().replace(b"summer dinner", "夏季晚餐".encode("gbk"))
-    )
+def test_undecodable_bytes_name_line_and_column(store, tmp_path):
+    # 0xFF starts no character in UTF-8 nor in GB18030
+    stocks = (LAB_DIR / "stocks.csv").read_bytes().replace(b"summer dinner", b"summer \xff")
     path = write(tmp_path, "stocks.csv", stocks)
     err = fails(
         store,
         path,
-        f"{path}:3: column campaign: not valid UTF-8 (byte 0xCF at byte 4 of the line; "
-        "GBK or another encoding?): save the file as UTF-8",
+        f"{path}:3: column campaign: not valid UTF-8 (byte 0xFF at byte 11 of the line), "
+        "nor gb18030 or UTF-16 with a BOM: save the file as UTF-8, or name its encoding "
+        "(encoding=, --encoding)",
     )
     assert (err.line, err.column) == (3, "campaign")
 

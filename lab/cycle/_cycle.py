@@ -29,6 +29,7 @@ from scipy import stats
 from statsmodels.duration.survfunc import survdiff
 
 from lab import _filters, schema
+from lab._validate import check
 from lab.store import Store
 
 __all__ = ["ESTIMATORS", "CycleComparison", "CycleResult", "compare_cycles", "redemption_cycle"]
@@ -572,6 +573,7 @@ def redemption_cycle(
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    check(locals())  # argument types and ranges, up front
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     if horizon_days is not None and not horizon_days > 0:
@@ -681,6 +683,7 @@ def compare_cycles(
     >>> compare_cycles(store, run="r", by="platform").p_value  # doctest: +SKIP
     0.003
     """
+    check(locals())  # argument types and ranges, up front
     if weight_type not in WEIGHT_TYPES:
         raise ValueError(f"weight_type must be one of {WEIGHT_TYPES}, got {weight_type!r}")
     if not by:

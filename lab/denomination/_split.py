@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from lab._validate import check
 from lab.experiments._analyze import AnalysisResult, analyze
 
 __all__ = ["SplitTestResult", "split_test"]
@@ -69,6 +70,7 @@ def split_test(
     -------
     SplitTestResult
     """
+    check(locals())  # argument types and ranges, up front
     analysis = analyze(
         store,
         run=run,

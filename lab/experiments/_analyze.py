@@ -57,6 +57,7 @@ import pandas as pd
 
 from lab import schema
 from lab._outcomes import SUMS, Period, experiment_users_status, order_sums_sql
+from lab._validate import check
 from lab.experiments._design import SrmResult, adjust_pvalues, srm_check
 from lab.experiments._inference import compare
 from lab.experiments._stats import CupedStats, MeanStats, ProportionStats, RatioStats
@@ -347,6 +348,7 @@ def analyze(
     ...                  metrics=("redeemed_amount", "aov"))  # doctest: +SKIP
     >>> result.verdicts()  # doctest: +SKIP
     """
+    check(locals())  # argument types and ranges, up front
     metrics = tuple(metrics)
     if not metrics:
         raise ValueError("metrics must name at least one metric")

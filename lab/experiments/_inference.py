@@ -202,15 +202,26 @@ def _effect(control: _Arm, treatment: _Arm, difference: Difference) -> tuple[flo
             treatment.variance_of_mean,
             control.variance_of_mean,
         )
-    if control.mean == 0:
-        raise ValueError("a relative difference needs a control mean different from 0")
-    # Delta method for mt / mc - 1 with independent arms (as in gbstats).
-    ratio = treatment.mean / control.mean
-    return (
-        ratio - 1,
-        treatment.variance_of_mean / control.mean**2,
-        ratio**2 * control.variance_of_mean / control.mean**2,
+    # a negative control mean flips the sign of mt / mc - 1 ("lowers" when it rises)
+    refused = ValueError(
+        f"a relative difference needs a positive control mean, got {control.mean!r}; "
+        "use difference='absolute'"
     )
+    if not control.mean > 0:
+        raise refused
+    # Delta method for mt / mc - 1 with independent arms (as in gbstats).
+    try:
+        ratio = treatment.mean / control.mean
+        parts = (
+            ratio - 1,
+            treatment.variance_of_mean / control.mean**2,
+            ratio**2 * control.variance_of_mean / control.mean**2,
+        )
+    except (ZeroDivisionError, OverflowError):
+        raise refused from None  # a control mean so close to 0 that mc**2 underflows
+    if not all(math.isfinite(p) for p in parts):
+        raise refused
+    return parts
 
 
 def _welch_df(

@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from lab import _filters, schema
+from lab._validate import check
 
 DEFAULT_STEPS = ("exposure", "rule_view", "claim", "redeem")
 DEFAULT_WINDOW = pd.Timedelta(days=7)
@@ -548,6 +549,7 @@ def funnel(
     >>> res.table[["step", "count"]].values.tolist()
     [['exposure', 0], ['claim', 0]]
     """
+    check(locals())  # argument types and ranges, up front
     spec = _spec(
         store,
         run=run,
@@ -693,6 +695,7 @@ def funnel_trend(
     >>> funnel_trend(store, run="r", interval="week").to_frame().empty
     True
     """
+    check(locals())  # argument types and ranges, up front
     if interval not in INTERVALS:
         raise ValueError(f"interval must be one of {INTERVALS}, got {interval!r}")
     spec = _spec(
@@ -756,6 +759,7 @@ def dropped_at(
     >>> dropped_at(store, run="r", step="claim").columns.tolist()
     ['user_id']
     """
+    check(locals())  # argument types and ranges, up front
     spec = _spec(
         store,
         run=run,

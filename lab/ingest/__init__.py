@@ -31,14 +31,16 @@ received. It maps onto the schema as:
   span the dates received. There are no orders: the file describes issuance only.
 
 **Lab** (``format="lab"``): a directory holding one file per table, named after the
-table, as CSV (UTF-8, comma-separated, header line, ``"`` quotes) or Parquet:
+table, as CSV (comma-separated, header line, ``"`` quotes; encodings as below) or Parquet:
 ``users``, ``stocks``, ``offers``, ``coupons``, ``events``, ``orders``, ``assignments``,
 ``weather``, ``engine_metrics`` (``users.csv``, ``orders.parquet``...); or a single such
 file (the table is the file's stem, or ``table=``). Absent tables stay empty. Columns are
 exactly those of :mod:`lab.schema` (``python -c "import lab.schema as s; print(s.markdown())"``),
 in any order, except ``run_id``, which may be present (as in files written by
 ``python -m lab export``) and is replaced by the new run's id. In CSV files an empty field
-is NULL; timestamps read ``YYYY-MM-DD HH:MM:SS``, dates ``YYYY-MM-DD``, booleans
+is NULL; timestamps read ``YYYY-MM-DD HH:MM:SS`` (local time of the run's time zone,
+``timezone=``, default Asia/Shanghai; one with an offset such as ``+08:00`` or ``Z`` is
+converted to it, as are tz-aware Parquet timestamps), dates ``YYYY-MM-DD``, booleans
 ``true``/``false`` (or ``t``/``f``, ``1``/``0``, any case); money (``*_fen``) is a non-negative whole number of fen; enum-like
 columns take the values the schema lists. Keys (the schema's ``key``, minus ``run_id``)
 must be unique. The ``runs`` and ``truth_*`` tables are not accepted: the import writes
@@ -52,15 +54,22 @@ callbacks, encrypted with the APIv3 key or not, payment results; the GBK trade b
 trade query results, user vouchers). ``docs/real-logs.md`` documents each field's
 mapping and what each format cannot carry; :func:`export_platform` writes a run in these
 formats (``python -m lab export --format wechatpay|alipay RUN DIR``).
+Encodings
+---------
+CSV files may be UTF-8 (with or without BOM), UTF-16 with a BOM (Excel's tab-separated
+"Unicode text" too) or GB18030/GBK (detected), or any encoding named with
+``encoding=``; line endings may be LF, CRLF or a mix.
 
 Errors
 ------
 :class:`LogImportError` (a ``ValueError``) reads ``file:line: column X: reason``. For CSV
 the line is the physical line in the file with the header on line 1; for Parquet it is
-the 1-based row. Checked: missing, extra or repeated columns; empty file; invalid UTF-8
-(GBK and the like); rows with too few or too many fields (a truncated last line);
+the 1-based row. Checked: missing, extra or repeated columns; empty or header-only file;
+undecodable bytes; rows with too few or too many fields (a truncated last line);
 required values missing; wrong types; fractional or negative fen; unknown enum values;
-unparseable dates; duplicate keys; for Tianchi, malformed ``Discount_rate``, ``Distance``
+unparseable dates or dates outside 1990-2099; non-finite numbers, negative distances,
+a discount above the amount; duplicate keys; table files that cannot be read (FIFO,
+dangling symlink, symlink loop); for Tianchi, malformed ``Discount_rate``, ``Distance``
 outside 0-10, and a coupon id whose rate or merchant changes.
 
 Example

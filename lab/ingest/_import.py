@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import tempfile
+import zoneinfo
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from lab import schema
 from lab._outcomes import refresh_experiment_users
@@ -11,9 +16,11 @@ from lab.ingest import _lab, _tianchi
 from lab.ingest._errors import LogImportError
 from lab.ingest._platforms import PLATFORM_FORMATS, import_platform
 from lab.ingest._source import digest, load
-from lab.store import Store, StoreError
+from lab.store import SchemaVersionError, Store, StoreError
 
 FORMATS = ("auto", "tianchi", "lab", "wechatpay", "alipay", "mapped")
+#: the local time zone of a run's timestamps unless an import names another
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 _SUFFIXES = (".csv", ".parquet")
 
 
@@ -27,6 +34,8 @@ def import_logs(
     table: str | None = None,
     apiv3_key: bytes | str | None = None,
     mapping: str | Path | None = None,
+    encoding: str | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> str:
     """Validate a log file (or directory) and store it as a new run, in one transaction.
 
@@ -53,6 +62,14 @@ def import_logs(
         notifications stored encrypted.
     mapping : str or Path, optional, keyword-only
         ``format="mapped"``: the YAML mapping file (see ``docs/mapping-example.yml``).
+    encoding : str, optional, keyword-only
+        Text encoding of CSV files (any Python codec name, e.g. ``"gbk"``). Default:
+        UTF-8 (with or without BOM), UTF-16 with a BOM, else GB18030 (which reads GBK).
+    timezone : str, keyword-only
+        IANA name of the run's local time zone (default ``Asia/Shanghai``). Timestamps
+        with an offset (``+08:00``, ``Z``, tz-aware Parquet) are converted to it;
+        timestamps without one are taken as local time already. The result does not
+        depend on the machine's ``TZ``.
 
     Returns
     -------
@@ -79,6 +96,9 @@ def import_logs(
             f"format must be one of {log_formats}; got {format!r} (platform formats: "
             f"{', '.join(PLATFORM_FORMATS)})"
         )
+    _check_timezone(timezone)
+    if encoding is not None:
+        _check_encoding(encoding)
     src = Path(path)
     if not src.exists():
         raise LogImportError(str(src), "no such file or directory")
@@ -94,13 +114,13 @@ def import_logs(
             apiv3_key=apiv3_key,
             mapping=mapping,
         )
-    fmt, files = _plan(src, format, table)
-    hashes = {t: digest(p) for t, p in files.items()}
+    fmt, files = _plan(src, format, table, encoding)
+    facts = {t: digest(p, encoding=encoding) for t, p in files.items()}
     if src.is_dir():
-        listing = "".join(f"{files[t].name}\0{hashes[t][0]}\n" for t in sorted(files))
+        listing = "".join(f"{files[t].name}\0{facts[t].sha256}\n" for t in sorted(files))
         sha = hashlib.sha256(listing.encode()).hexdigest()
     else:
-        sha = next(iter(hashes.values()))[0]
+        sha = next(iter(facts.values())).sha256
 
     with store.connect() as con:
         done = con.execute(
@@ -116,6 +136,7 @@ def import_logs(
         # they are not part of the database, and only committed tables number their rows
         # from 0 in file order (``rowid``), which error messages and coupon ids rely on.
         temps: list[str] = []
+        workdir = tempfile.TemporaryDirectory(prefix="lab-import-")
         try:
             if fmt == "tianchi":
                 (file,) = files.values()
@@ -125,7 +146,8 @@ def import_logs(
                     file,
                     name="_lab_import_tianchi",
                     expected=_tianchi.COLUMNS,
-                    valid_utf8=hashes["tianchi"][1],
+                    facts=facts["tianchi"],
+                    workdir=Path(workdir.name),
                 )
                 if not source.n_rows:
                     raise LogImportError(str(file), "no data rows after the header", line=2)
@@ -133,7 +155,7 @@ def import_logs(
                 _tianchi.check_coupons(source)
                 with store.transaction():
                     size = _tianchi.insert(source, run_id=run_id)
-                    _record(store, run_id, src, fmt, files, sha, label, size)
+                    _record(store, run_id, src, fmt, files, sha, label, size, timezone)
             else:
                 sources = {}
                 for name, file in files.items():
@@ -144,28 +166,62 @@ def import_logs(
                         name=f"_lab_import_{name}",
                         expected=_lab.expected_columns(name),
                         optional=("run_id",),
-                        valid_utf8=hashes[name][1],
+                        facts=facts[name],
+                        workdir=Path(workdir.name),
                     )
-                    source.check(_lab.checks(source, name))
-                    _lab.check_keys(source, name)
+                    _lab.validate(source, name)
                 with store.transaction():
                     for name, source in sources.items():
-                        _lab.insert(source, name, run_id=run_id)
-                    _record(store, run_id, src, fmt, files, sha, label, _lab_size(con, run_id))
+                        _lab.insert(source, name, run_id=run_id, timezone=timezone)
+                    size = _lab_size(con, run_id)
+                    _record(store, run_id, src, fmt, files, sha, label, size, timezone)
         finally:
             for name in temps:
                 con.execute(f"DROP TABLE IF EXISTS {name}")
+            workdir.cleanup()
     return run_id
 
 
+def _check_timezone(timezone: object) -> None:
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(
+            f"timezone must be an IANA time zone name such as 'Asia/Shanghai'; got {timezone!r}"
+        ) from None
+
+
+def _check_encoding(encoding: object) -> None:
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ValueError(
+            f"encoding must be a text encoding such as 'utf-8', 'gbk' or 'utf-16'; got {encoding!r}"
+        ) from None
+
+
 def _record(
-    store: Store, run_id: str, src: Path, fmt: str, files: dict, sha: str, label, size: dict
+    store: Store,
+    run_id: str,
+    src: Path,
+    fmt: str,
+    files: dict,
+    sha: str,
+    label,
+    size: dict,
+    timezone: str,
 ) -> None:
     store.create_run(
         run_id,
         origin="import",
         label=label or src.name,
-        strategy={"format": fmt, "files": sorted(p.name for p in files.values())},
+        strategy={
+            "format": fmt,
+            "files": sorted(p.name for p in files.values()),
+            "timezone": timezone,
+        },
         source_path=str(src.resolve()),
         source_sha256=sha,
         **size,
@@ -173,7 +229,9 @@ def _record(
     refresh_experiment_users(store, run_id)  # derived table, in the import's transaction
 
 
-def _plan(src: Path, format: str, table: str | None) -> tuple[str, dict[str, Path]]:
+def _plan(
+    src: Path, format: str, table: str | None, encoding: str | None
+) -> tuple[str, dict[str, Path]]:
     """Resolve the format and the files to read, keyed by table (``tianchi`` for Tianchi)."""
     if table is not None and table not in _lab.TABLES:
         raise ValueError(f"table must be one of {', '.join(_lab.TABLES)}; got {table!r}")
@@ -186,7 +244,7 @@ def _plan(src: Path, format: str, table: str | None) -> tuple[str, dict[str, Pat
             )
         return "lab", _lab_files(src)
     if format == "auto":
-        format = "tianchi" if _has_tianchi_header(src) else "lab"
+        format = "tianchi" if _has_tianchi_header(src, encoding) else "lab"
         if format == "lab" and (table or src.stem) not in _lab.TABLES:
             raise LogImportError(
                 str(src),
@@ -212,8 +270,9 @@ def _plan(src: Path, format: str, table: str | None) -> tuple[str, dict[str, Pat
 def _lab_files(directory: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for path in sorted(directory.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in _SUFFIXES:
+        if path.suffix.lower() not in _SUFFIXES:
             continue  # READMEs and the like travel with logs
+        _check_readable(path)
         name = path.stem
         if name == "runs":
             raise LogImportError(
@@ -247,12 +306,38 @@ def _lab_files(directory: Path) -> dict[str, Path]:
     return files
 
 
-def _has_tianchi_header(path: Path) -> bool:
-    with open(path, "rb") as f:
-        first = f.readline().decode("utf-8", "replace").lstrip("\ufeff").strip()
+def _check_readable(path: Path) -> None:
+    """A table file must be a regular file that can be opened (not a FIFO, a dangling
+    symlink or a symlink loop): skipping it would import the run without that table."""
+    try:
+        regular = path.is_file()
+        if regular:
+            with open(path, "rb"):
+                pass
+    except OSError as exc:
+        raise LogImportError(str(path), f"cannot read the table file: {exc.strerror}") from None
+    if not regular:
+        what = (
+            "a symlink to nothing (dangling)"
+            if path.is_symlink() and not path.exists()
+            else "not a regular file"
+        )
+        raise LogImportError(str(path), f"cannot read the table file: {what}")
+
+
+def _has_tianchi_header(path: Path, encoding: str | None) -> bool:
+    _check_readable(path)
+    facts_encoding = encoding or ("utf-16" if _utf16_bom(path) else "utf-8")
+    with open(path, encoding=facts_encoding, errors="replace", newline="") as f:
+        first = f.readline().lstrip("\ufeff").strip()
     # lab tables use lower-case names, so any Tianchi column name is a safe tell; the header
     # check then names whatever else is missing or extra
-    return bool({c.strip() for c in first.split(",")} & set(_tianchi.COLUMNS))
+    return bool({c.strip() for c in re.split("[,\t]", first)} & set(_tianchi.COLUMNS))
+
+
+def _utf16_bom(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) in (b"\xff\xfe", b"\xfe\xff")
 
 
 def _lab_size(con, run_id: str) -> dict:
@@ -269,3 +354,64 @@ def _lab_size(con, run_id: str) -> dict:
         "start_date": first.date(),
         "days": (last.date() - first.date()).days + 1,
     }
+
+
+def import_export(src: Path, *, store: Store, run_id: str | None) -> str:
+    """``Store.import_parquet``: a ``lab export`` directory, validated table by table."""
+    runs_file = src / "runs.parquet"
+    if not runs_file.exists():
+        raise StoreError(f"{src}: no runs.parquet; is this a directory written by export?")
+    _check_readable(runs_file)
+    rows = pq.read_table(runs_file).to_pylist()
+    if len(rows) != 1:
+        raise StoreError(f"{runs_file}: expected one run, found {len(rows)}")
+    row = rows[0]
+    if row.get("schema_version") != schema.SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{runs_file}: written with schema version {row.get('schema_version')!r}, "
+            f"this lab reads version {schema.SCHEMA_VERSION}"
+        )
+    new_id = run_id or str(row["run_id"])
+    if store.has_run(new_id):
+        raise StoreError(f"run {new_id!r} exists already in {store.path}; delete it first")
+    with store.connect() as con:
+        sources, temps = {}, []
+        try:
+            for spec in schema.TABLES:
+                path = src / f"{spec.name}.parquet"
+                if spec.name == "runs" or not (path.exists() or path.is_symlink()):
+                    continue
+                _check_readable(path)
+                name = f"_lab_export_{spec.name}"
+                temps.append(name)
+                source = load(
+                    con,
+                    path,
+                    name=name,
+                    expected=_lab.expected_columns(spec.name),
+                    optional=("run_id",),
+                )
+                _lab.validate(source, spec.name, allow_empty=True)
+                sources[spec.name] = source
+            with store.transaction():
+                store.create_run(
+                    new_id,
+                    origin=row["origin"],
+                    label=row["label"],
+                    strategy=row["strategy_json"],
+                    seed=row["seed"],
+                    n_users=row["n_users"],
+                    days=row["days"],
+                    pre_days=row["pre_days"],
+                    start_date=row["start_date"],
+                    source_path=row["source_path"],
+                    source_sha256=row["source_sha256"],
+                )
+                for name, source in sources.items():
+                    if not schema.table(name).derived:
+                        _lab.insert(source, name, run_id=new_id, timezone=DEFAULT_TIMEZONE)
+                refresh_experiment_users(store, new_id)  # derived: rebuilt, not trusted
+        finally:
+            for name in temps:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+    return new_id

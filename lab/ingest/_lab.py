@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from lab import schema
+from lab.ingest._errors import LogImportError
 from lab.ingest._source import Check, Source
 
 # tables a log may bring: everything but the runs table and the simulator's truth
 TABLES = tuple(n for n in schema.DATA_TABLES if not schema.table(n).is_truth)
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UINTEGER")
 _BOOLEANS = ("true", "false", "t", "f", "1", "0")
+#: dates and timestamps outside these are refused (a typo such as 99991231, or 1900)
+DATE_RANGE = ("1990-01-01", "2099-12-31")
+# a time of day followed by a UTC offset or Z: the value names its own time zone
+_OFFSET = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]*)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_TZ_TYPE = "TIMESTAMP WITH TIME ZONE"
 
 
 def expected_columns(table_name: str) -> tuple[str, ...]:
@@ -81,6 +87,23 @@ def checks(source: Source, table_name: str) -> list[Check]:
                     lambda v, w=what, h=hint: f"unparseable {w} {v!r}{h}",
                 )
             )
+        if col.type in ("TIMESTAMP", "DATE"):
+            first, last = DATE_RANGE
+            out.append(
+                Check(
+                    col.name,
+                    f"CAST(TRY_CAST({q} AS TIMESTAMP) AS DATE) NOT BETWEEN ? AND ?",
+                    lambda v, a=first, b=last: f"date out of range: {v!r} (expected {a} to {b})",
+                    (first, last),
+                )
+            )
+        if col.type == "DOUBLE":
+            num = f"TRY_CAST({q} AS DOUBLE)"
+            out.append(
+                Check(col.name, f"NOT isfinite({num})", lambda v: f"not a finite number: {v!r}")
+            )
+            if col.name.endswith("_km"):
+                out.append(Check(col.name, f"{num} < 0", lambda v: f"negative distance {v} km"))
         if col.values:
             allowed = ", ".join(col.values)
             out.append(
@@ -92,6 +115,31 @@ def checks(source: Source, table_name: str) -> list[Check]:
                 )
             )
     return out
+
+
+def validate(source: Source, table_name: str, *, allow_empty: bool = False) -> None:
+    """Every rule for one table file: data rows present, columns, keys, rows."""
+    if allow_empty and not source.n_rows:
+        return
+    if not source.n_rows:
+        raise LogImportError(
+            str(source.path),
+            "no data rows after the header (leave the file out if the table is empty)",
+            line=2 if source.kind == "csv" else None,
+        )
+    source.check(checks(source, table_name))
+    check_keys(source, table_name)
+    names = schema.table(table_name).column_names
+    if "discount_fen" in names and "amount_fen" in names:
+        source.check(
+            [
+                Check(
+                    "discount_fen",
+                    'TRY_CAST("discount_fen" AS DOUBLE) > TRY_CAST("amount_fen" AS DOUBLE)',
+                    lambda v: f"discount {v} fen is more than amount_fen",
+                )
+            ]
+        )
 
 
 def check_keys(source: Source, table_name: str) -> None:
@@ -116,18 +164,34 @@ def check_keys(source: Source, table_name: str) -> None:
         )
 
 
-def insert(source: Source, table_name: str, *, run_id: str) -> None:
-    """Append the validated rows of ``source`` to ``table_name`` as ``run_id``."""
+def insert(source: Source, table_name: str, *, run_id: str, timezone: str) -> None:
+    """Append the validated rows of ``source`` to ``table_name`` as ``run_id``.
+
+    Timestamps with an offset (text ``+08:00``/``Z``, or a tz-aware Parquet column) become
+    local time in ``timezone``; those without one are local time already. DuckDB's
+    session time zone (the machine's ``TZ``) plays no part.
+    """
     spec = schema.table(table_name)
-    cols = []
+    cols, params = [], []
     for c in spec.columns:
+        q, kind = f'"{c.name}"', source.types.get(c.name)
         if c.name == "run_id":
             cols.append("?")
-        elif c.type == "BOOLEAN" and source.types[c.name] == "VARCHAR":
-            cols.append(f'CAST(lower(trim("{c.name}")) AS BOOLEAN)')
+            params.append(run_id)
+        elif c.type == "BOOLEAN" and kind == "VARCHAR":
+            cols.append(f"CAST(lower(trim({q})) AS BOOLEAN)")
+        elif c.type == "TIMESTAMP" and kind == _TZ_TYPE:
+            cols.append(f"timezone(?, {q})")
+            params.append(timezone)
+        elif c.type == "TIMESTAMP" and kind == "VARCHAR":
+            cols.append(
+                f"CASE WHEN regexp_matches(trim({q}), ?) "
+                f"THEN timezone(?, CAST(trim({q}) AS {_TZ_TYPE})) ELSE CAST({q} AS TIMESTAMP) END"
+            )
+            params += [_OFFSET, timezone]
         else:
-            cols.append(f'CAST("{c.name}" AS {c.type})')
+            cols.append(f"CAST({q} AS {c.type})")
     source.con.execute(
         f"INSERT INTO {table_name} SELECT {', '.join(cols)} FROM {source.name} ORDER BY rowid",
-        [run_id],
+        params,
     )

@@ -21,25 +21,57 @@ from lab.ingest._errors import LogImportError
 _CHUNK = 1 << 24
 
 
-def digest(path: Path) -> tuple[str, bool]:
-    """SHA-256 of the file's bytes, and whether those bytes are valid UTF-8 (one pass)."""
+#: encodings tried, in order, when none is given (UTF-16 is recognised by its BOM);
+#: GB18030 is a superset of GBK and GB2312, the usual encodings of Chinese exports
+DETECTED = ("utf-8", "gb18030")
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one pass over a file's bytes tells: its hash, encoding and line endings."""
+
+    sha256: str
+    encoding: str | None  # None: no encoding tried decodes it
+    mixed_endings: bool  # CRLF next to bare LF or CR: DuckDB's strict parser refuses these
+
+
+def digest(path: Path, *, encoding: str | None = None) -> Facts:
+    """SHA-256 of the file's bytes, the text encoding (``encoding`` or detected) and
+    whether its line endings are mixed, in one pass."""
     sha = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if encoding is None:
+        encoding = next((name for bom, name in _BOMS if head.startswith(bom)), None)
+    candidates = [encoding] if encoding else list(DETECTED)
+    decoders = {name: codecs.getincrementaldecoder(name)() for name in candidates}
+    crlf = bare = 0
+    last = b""
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             sha.update(chunk)
-            if utf8:
+            for name, decoder in list(decoders.items()):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
-                    utf8 = False
-    if utf8:
+                    del decoders[name]
+            joined = last + chunk  # a CRLF split across two chunks
+            n_crlf = joined.count(b"\r\n") - last.count(b"\r\n")
+            crlf += n_crlf
+            bare += chunk.count(b"\n") + chunk.count(b"\r") - 2 * n_crlf
+            last = chunk[-1:]
+    for name, decoder in list(decoders.items()):
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            utf8 = False
-    return sha.hexdigest(), utf8
+            del decoders[name]
+    found = next((name for name in candidates if name in decoders), None)
+    return Facts(sha.hexdigest(), found, mixed_endings=bool(crlf and bare))
 
 
 @dataclass(frozen=True)
@@ -60,12 +92,14 @@ class Source:
     """A file loaded into the temporary table ``name`` of ``con``."""
 
     con: duckdb.DuckDBPyConnection
-    path: Path
+    path: Path  # the file named in errors
     name: str
     kind: str  # "csv" or "parquet"
     columns: tuple[str, ...]
     types: dict[str, str]
     n_rows: int
+    read_path: Path | None = None  # the UTF-8, LF copy parsed instead of ``path``, if any
+    delimiter: str = ","
 
     def lines(self, rowids: Iterable[int]) -> dict[int, int]:
         """Map 0-based data rows to line numbers (CSV: header = line 1; Parquet: row + 1)."""
@@ -73,7 +107,8 @@ class Source:
         if self.kind == "parquet":
             return {r: r + 1 for r in wanted}
         found: dict[int, int] = {}
-        for row, (line, _) in enumerate(_records(self.path), start=-1):  # header: row -1
+        records = _records(self.read_path or self.path, self.delimiter, shown=self.path)
+        for row, (line, _) in enumerate(records, start=-1):  # header: row -1
             if row in wanted:
                 found[row] = line
                 if len(found) == len(wanted):
@@ -112,27 +147,39 @@ def load(
     name: str,
     expected: Sequence[str],
     optional: Sequence[str] = (),
-    valid_utf8: bool = True,
+    facts: Facts | None = None,
+    workdir: Path | None = None,
 ) -> Source:
     """Load ``path`` into the temporary table ``name`` after checking its header.
 
     ``expected`` columns must all be present, ``optional`` ones may be; any other
     column is an error. CSV columns are loaded as VARCHAR (the caller validates and
-    casts them); Parquet columns keep their types.
+    casts them); Parquet columns keep their types. A CSV file that is not UTF-8 (see
+    ``facts``: GB18030/GBK, UTF-16) or mixes line endings is first copied to ``workdir``
+    as UTF-8 with LF endings, line for line, so errors still name the original's lines.
+    A header without commas but with tabs (Excel's "Unicode text") is tab-separated.
     """
     kind = "parquet" if path.suffix.lower() == ".parquet" else "csv"
+    read_path, delimiter = None, ","
     if kind == "csv":
-        header = _csv_header(path, valid_utf8=valid_utf8)
+        facts = facts or digest(path)
+        if facts.encoding is None:
+            raise _encoding_error(path)
+        if facts.encoding not in ("utf-8", "utf-8-sig") or facts.mixed_endings:
+            if workdir is None:
+                raise ValueError("workdir is needed to read a file that is not UTF-8")
+            read_path = _normalised(path, facts.encoding, workdir / f"{name}.csv")
+        header, delimiter = _csv_header(read_path or path, shown=path)
         _check_header(path, header, expected, optional, line=1)
         try:
             con.execute(
                 f"CREATE TEMP TABLE {name} AS SELECT * FROM read_csv(?, header = true, "
-                "auto_detect = false, columns = ?, delim = ',', quote = '\"', escape = '\"', "
+                "auto_detect = false, columns = ?, delim = ?, quote = '\"', escape = '\"', "
                 "strict_mode = true, null_padding = false)",
-                [str(path), dict.fromkeys(header, "VARCHAR")],
+                [str(read_path or path), dict.fromkeys(header, "VARCHAR"), delimiter],
             )
         except duckdb.Error as exc:
-            raise _structure_error(path, header, exc) from None
+            raise _structure_error(path, header, exc, read_path, delimiter) from None
     else:
         try:
             con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM read_parquet(?)", [str(path)])
@@ -142,21 +189,35 @@ def load(
         _check_header(path, header, expected, optional, line=None)
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {name})").fetchall())
     n_rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-    return Source(con, path, name, kind, header, types, n_rows)
+    return Source(con, path, name, kind, header, types, n_rows, read_path, delimiter)
+
+
+def _normalised(path: Path, encoding: str, target: Path) -> Path:
+    """Copy ``path`` to ``target`` as UTF-8 with LF line endings (universal newlines)."""
+    with (
+        open(path, encoding=encoding, newline=None) as src,
+        open(target, "w", encoding="utf-8", newline="\n") as out,
+    ):
+        while text := src.read(_CHUNK):
+            out.write(text)
+    return target
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
 
 
-def _csv_header(path: Path, *, valid_utf8: bool) -> tuple[str, ...]:
-    if not valid_utf8:
-        raise _encoding_error(path)
+def _csv_header(path: Path, *, shown: Path) -> tuple[tuple[str, ...], str]:
+    """The header's fields and the delimiter (a comma; a tab when the header has only tabs)."""
     with open(path, encoding="utf-8-sig", newline="") as f:
-        for record in csv.reader(f):
-            if record:
-                return tuple(record)
-    raise LogImportError(str(path), "empty file: expected a header line naming the columns", line=1)
+        first = f.readline()
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    for record in csv.reader([first], delimiter=delimiter):
+        if record:
+            return tuple(record), delimiter
+    raise LogImportError(
+        str(shown), "empty file: expected a header line naming the columns", line=1
+    )
 
 
 def _check_header(
@@ -198,8 +259,9 @@ def _encoding_error(path: Path) -> LogImportError:
                 byte = raw[exc.start]
                 return LogImportError(
                     str(path),
-                    f"not valid UTF-8 (byte 0x{byte:02X} at byte {exc.start + 1} of the line; "
-                    "GBK or another encoding?): save the file as UTF-8",
+                    f"not valid UTF-8 (byte 0x{byte:02X} at byte {exc.start + 1} of the line), "
+                    f"nor {', '.join(DETECTED[1:])} or UTF-16 with a BOM: save the file as UTF-8, "
+                    "or name its encoding (encoding=, --encoding)",
                     line=number,
                     column=column,
                 )
@@ -212,10 +274,15 @@ def _csv_header_lenient(path: Path) -> list[str]:
     return next(csv.reader([first]), [])
 
 
-def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (first line, fields) of each non-blank CSV record; DuckDB skips blank lines too."""
+def _records(
+    path: Path, delimiter: str = ",", *, shown: Path | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first line, fields) of each non-blank CSV record; DuckDB skips blank lines too.
+
+    ``shown`` is the file errors name (the original of a normalised copy).
+    """
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, delimiter=delimiter)
         last = 0
         try:
             for record in reader:
@@ -223,12 +290,16 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
                 if record:
                     yield first, record
         except csv.Error as err:
-            raise LogImportError(str(path), f"malformed CSV: {err}", line=last + 1) from None
+            raise LogImportError(
+                str(shown or path), f"malformed CSV: {err}", line=last + 1
+            ) from None
 
 
-def _structure_error(path: Path, header: Sequence[str], exc: duckdb.Error) -> LogImportError:
+def _structure_error(
+    path: Path, header: Sequence[str], exc: duckdb.Error, read_path: Path | None, delimiter: str
+) -> LogImportError:
     """Find the first record whose field count differs from the header's."""
-    records = _records(path)
+    records = _records(read_path or path, delimiter, shown=path)
     next(records)  # the header
     for line, record in records:
         if len(record) != len(header):

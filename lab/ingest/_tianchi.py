@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab.ingest._lab import DATE_RANGE
 from lab.ingest._source import Check, Source
 
 COLUMNS = ("User_id", "Merchant_id", "Coupon_id", "Discount_rate", "Distance", "Date_received")
@@ -68,6 +69,15 @@ def checks() -> list[Check]:
             "Date_received",
             f"NOT (regexp_full_match({date}, '[0-9]{{8}}') AND try_strptime({date}, '%Y%m%d') IS NOT NULL)",
             lambda v: f"unparseable date {v!r} (expected yyyymmdd)",
+        )
+    )
+    first, last = DATE_RANGE
+    out.append(
+        Check(
+            "Date_received",
+            f"CAST(try_strptime({date}, '%Y%m%d') AS DATE) NOT BETWEEN ? AND ?",
+            lambda v: f"date out of range: {v!r} (expected {first} to {last})",
+            (first, last),
         )
     )
     return out

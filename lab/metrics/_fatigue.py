@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from lab import _filters, schema
+from lab._validate import check
 from lab.engines import session
 from lab.engines._expr import in_window
 
@@ -146,6 +147,7 @@ def push_fatigue(
     >>> res.users, bool(np.isnan(res.slope))
     (0, True)
     """
+    check(locals())  # argument types and ranges, up front
     _filters.require_run(store, run)
     if entry not in ENTRIES:
         raise ValueError(f"entry must be one of {ENTRIES}, got {entry!r}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lab import schema
+from lab._validate import check
 from lab.engines import session
 from lab.engines._expr import time_bucket
 
@@ -106,6 +107,7 @@ def issuance_timeline(store, *, run: str, bucket_seconds: int = 1) -> IssuanceTi
     >>> issuance_timeline(store, run="r").table.empty
     True
     """
+    check(locals())  # argument types and ranges, up front
     if int(bucket_seconds) != bucket_seconds or bucket_seconds < 1:
         raise ValueError(f"bucket_seconds must be an integer >= 1, got {bucket_seconds!r}")
     store.run(run)  # KeyError naming the known runs

@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from lab import _filters
+from lab._validate import check
 from lab.cycle._cycle import group_label
 from lab.experiments import ComparisonResult, MeanStats, compare
 from lab.metrics._queries import arm_sums, reported_counts
@@ -455,6 +456,7 @@ def campaign_metrics(
     >>> campaign_metrics(store, run="r").total["issued"].tolist()
     [0]
     """
+    check(locals())  # argument types and ranges, up front
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     _filters.require_run(store, run)

@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from lab import _filters, schema
+from lab._validate import check
 
 PERIODS = ("day", "week", "month")
 BUCKETS = ("calendar", "rolling")
@@ -276,6 +277,7 @@ def retention(
     >>> res.curves["period"].tolist()[:3]
     [0, 1, 2]
     """
+    check(locals())  # argument types and ranges, up front
     info = _filters.require_run(store, run)
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}, got {period!r}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lab._validate import check
 from lab.risk._score import RiskScores, score_accounts
 from lab.store import Store
 
@@ -93,6 +94,7 @@ def evaluate_risk(store: Store, *, run: str, scores: RiskScores | None = None) -
     >>> evaluate_risk(store, run="r")["accounts"]
     0.0
     """
+    check(locals())  # argument types and ranges, up front
     if scores is None:
         scores = score_accounts(store, run=run)
     elif scores.run != run:
@@ -201,6 +203,7 @@ def compare_control_levels(store: Store, *, runs: Mapping[str, str]) -> ControlC
     >>> compare_control_levels(store, runs={"off": "r"}).frame["claims"].tolist()
     [0]
     """
+    check(locals())  # argument types and ranges, up front
     if not runs:
         raise ValueError("runs must map at least one level to a run id")
     for run in runs.values():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
+from lab._validate import check
 from lab.engines import session
 from lab.engines._expr import union
 from lab.store import Store
@@ -214,6 +215,7 @@ def risk_features(store: Store, *, run: str) -> pd.DataFrame:
     >>> risk_features(store, run="r").empty
     True
     """
+    check(locals())  # argument types and ranges, up front
     store.run(run)
     with session(store) as db:
         df = db.execute(_features(db, run))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import ibis
 import pandas as pd
 
+from lab._validate import check
 from lab.engines import session
 from lab.store import Store
 
@@ -355,11 +356,12 @@ def reconcile(store: Store, *, run: str) -> ReconciliationReport:
     >>> reconcile(store, run="r").ok
     True
     """
+    check(locals())  # argument types and ranges, up front
     store.run(run)
     frames = []
     with session(store) as db:
-        for name, (_, check) in CHECKS.items():
-            df = check(db, run)
+        for name, (_, query) in CHECKS.items():
+            df = query(db, run)
             if not df.empty:
                 df.insert(0, "check", name)
                 frames.append(df)

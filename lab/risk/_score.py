@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 
+from lab._validate import check
 from lab.risk._features import FEATURES, risk_features
 from lab.risk._rules import RULES, Rule, apply_rules
 from lab.store import Store
@@ -151,6 +152,7 @@ def score_accounts(
     >>> score_accounts(store, run="r").frame.empty
     True
     """
+    check(locals())  # argument types and ranges, up front
     if not 0 < challenge_at <= block_at <= 1:
         raise ValueError(
             f"need 0 < challenge_at <= block_at <= 1, got challenge_at={challenge_at!r}, "

@@ -13,6 +13,7 @@ import datetime as dt
 import pandas as pd
 
 from lab import schema
+from lab._validate import check
 from lab.store import Store
 
 __all__ = ["OUTCOMES", "UPLIFT_FEATURES", "uplift_dataset", "user_features"]
@@ -184,6 +185,7 @@ def uplift_dataset(
     ...
     ValueError: experiment 'e' has no arms in run 'r'
     """
+    check(locals())  # argument types and ranges, up front
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
     if treatment_arm == control_arm:

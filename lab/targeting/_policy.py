@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lab._validate import check
 from lab.store import Store
 
 __all__ = [
@@ -230,6 +231,7 @@ def allocate(
     >>> plan.frame[["user_id", "amount_fen"]].values.tolist(), plan.spent_fen
     ([[1, 300], [2, 800]], 1100)
     """
+    check(locals())  # argument types and ranges, up front
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     frame = _prepare(
@@ -353,6 +355,7 @@ def allocate_blanket(
     >>> allocate_blanket(opts, budget_fen=700, option={"amount_fen": 300}).spent_fen
     600
     """
+    check(locals())  # argument types and ranges, up front
     frame = _prepare(
         scores_frame,
         budget_fen=budget_fen,
@@ -405,6 +408,7 @@ def allocate_random(
     >>> allocate_random(opts, budget_fen=2000).spent_fen <= 2000
     True
     """
+    check(locals())  # argument types and ranges, up front
     frame = _prepare(
         scores_frame,
         budget_fen=budget_fen,
@@ -459,6 +463,7 @@ def allocate_by_rule(
     >>> allocate_by_rule(opts, budget_fen=1100).frame["amount_fen"].tolist()
     [800, 300]
     """
+    check(locals())  # argument types and ranges, up front
     frame = _prepare(
         scores_frame,
         budget_fen=budget_fen,

@@ -18,6 +18,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from lab import schema
+from lab._validate import check
 from lab.store import Store, StoreError
 from lab.world._engine import REFUSED, Claims, enforce, engine_metrics
 from lab.world._funnel import compile_plan, face_values
@@ -118,6 +119,7 @@ def claim_rush(
     >>> store.query("SELECT count(*) AS n FROM coupons")["n"].item()
     5000
     """
+    check(locals())  # argument types and ranges, up front
     if isinstance(strategy, str):
         strategy = preset(strategy)
     if not isinstance(strategy, Strategy):

@@ -14,7 +14,6 @@ so DuckDB writes the new row groups to the file instead of holding them in memor
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from tqdm.auto import tqdm
 
 from lab import schema
 from lab._outcomes import refresh_experiment_users
-from lab.store import Store, StoreError
+from lab._validate import check
+from lab.store import Store, StoreError, staging_folder
 from lab.world._engine import REFUSED, Claims, Outcome, enforce, engine_metrics
 from lab.world._funnel import Offers, Plan, compile_plan, make_offers
 from lab.world._orders import Orders, baseline_orders
@@ -93,8 +93,8 @@ def _landing(store: Store, run_id: str, new_run: dict, *, staged: bool) -> Itera
             refresh_experiment_users(store, run_id)
         return
     parent = Path(store.path).resolve().parent
-    with tempfile.TemporaryDirectory(dir=parent, prefix=".simulate-") as tmp:
-        staging = _Staging(Path(tmp))
+    with staging_folder(parent) as tmp:  # removed on exit, or on the next open after kill -9
+        staging = _Staging(tmp)
         yield staging.write
         with store.transaction() as con:
             # the load streams row groups to the file; keep its buffer pool below the
@@ -220,6 +220,7 @@ def simulate(
     >>> simulate("aa_test", store=store, users=500, days=7, pre_days=7, progress=False)
     'aa_test-s0'
     """
+    check(locals())  # argument types and ranges, up front
     if isinstance(strategy, str):
         strategy = preset(strategy)
     if not isinstance(strategy, Strategy):
