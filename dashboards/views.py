@@ -26,8 +26,17 @@ import panel as pn
 import param
 
 import lab
+from dashboards.decision import (
+    CARD_CSS,
+    cards_html,
+    memo_html,
+    missing_text,
+    raw,
+    verdict_html,
+)
 from dashboards.i18n import label, t
 from dashboards.store import (
+    INCREMENTAL_COLUMNS,
     ENTRY_KEYS,
     LBS_RADII,
     PLATFORM_STYLES,
@@ -70,17 +79,6 @@ def fmt(value: object, kind: str) -> str:
     return str(value)
 
 
-def raw(value: object) -> str:
-    """The exact value for a ``data-value`` attribute (floats round-trip via ``float()``)."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return repr(float(value))
-    return str(value)
-
-
 def kpi_table(
     rows: list[tuple],
     frame: pd.DataFrame,
@@ -91,6 +89,8 @@ def kpi_table(
 ) -> str:
     """An HTML table: one row per metric, one column per run.
 
+    A column that ``lab``'s metric dictionary knows takes its name, formatter and
+    definition (shown on hover) from there; missing holdout figures say why in words.
     ``rows`` are ``(row title, column, format)`` or ``(row title, column, format,
     (low column, high column))`` for a value with its interval. ``frame`` has one row
     per run with a ``run_id`` column. Each cell carries ``data-metric``, ``data-run``
@@ -109,22 +109,48 @@ def kpi_table(
     for title, column, kind, *interval in rows:
         if column not in frame:
             continue
+        m = dictionary_metric(column)
+        tip = f' title="{html.escape(m.definition(lang))}"' if m else ""
+        if m:
+            title = m.label(lang)
         cells = []
         for i, (run, value) in enumerate(zip(runs, frame[column].tolist(), strict=True)):
-            text = label(column, value, lang) if kind == "text" else fmt(value, kind)
-            if interval and text != "–":
-                low, high = (frame[c].iloc[i] for c in interval[0])
-                text += f" [{fmt(low, kind)}, {fmt(high, kind)}]"
+            missing = pd.isna(value) if not isinstance(value, str) else False
+            if m and missing and column in _HOLDOUT_COLUMNS and "missing_reason" in frame:
+                text = missing_text(frame["missing_reason"].iloc[i], lang)
+            elif m:
+                text = m.format(value, lang)
+                if interval and not missing:
+                    low, high = (frame[c].iloc[i] for c in interval[0])
+                    text += " " + lab.format_interval(m.key, low, high, lang=lang, fen=m.in_fen)
+            else:
+                text = label(column, value, lang) if kind == "text" else fmt(value, kind)
+                if interval and text != "–":
+                    low, high = (frame[c].iloc[i] for c in interval[0])
+                    text += f" [{fmt(low, kind)}, {fmt(high, kind)}]"
+            key = f' data-key="{m.key}"' if m else ""
             cells.append(
-                f'<td class="kpi" data-metric="{column}" data-run="{html.escape(str(run))}" '
-                f'data-value="{html.escape(raw(value))}">{html.escape(text)}</td>'
+                f'<td class="kpi" data-metric="{column}"{key} data-run="{html.escape(str(run))}" '
+                f'data-value="{html.escape(raw(value))}"{tip}>{html.escape(text)}</td>'
             )
-        body.append(f'<tr><th scope="row">{html.escape(title)}</th>{"".join(cells)}</tr>')
+        body.append(f'<tr><th scope="row"{tip}>{html.escape(title)}</th>{"".join(cells)}</tr>')
     return (
         f'<table id="{table_id}" class="lab-kpi"><thead><tr><th>{html.escape(t("col.metric", lang))}'
         f" / {html.escape(t(columns_key, lang))}</th>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def dictionary_metric(column: str) -> lab.Metric | None:
+    """The ``lab`` metric stored in ``column``, or None for other columns."""
+    try:
+        return lab.metric(column)
+    except KeyError:
+        return None
+
+
+# columns measured from the holdout: missing means "no holdout", said in words
+_HOLDOUT_COLUMNS = {*INCREMENTAL_COLUMNS, "gmv_per_cost"}
 
 
 _TABLE_CSS = """
@@ -222,62 +248,121 @@ class ChartView(View):
 
 
 class OverviewView(View):
-    """Side-by-side table of the selected strategies' key numbers."""
+    """The decision: goal and baseline, the verdict, a KPI card per strategy (the best one
+    marked) and the detail table below."""
 
     section = "overview"
+    watches = ("selected", "language", "platform", "scratch_runs", "goal", "baseline")
 
     ROWS = (
         ("col.origin", "origin", "text"),
         ("col.n_users", "n_users", "int"),
         ("col.days", "days", "int"),
-        ("kpi.exposed_users", "exposed_users", "int"),
-        ("kpi.claim_conversion", "claim_conversion", "pct"),
-        ("kpi.issued", "issued", "int"),
-        ("kpi.redemption_conversion", "redemption_conversion", "pct"),
-        ("kpi.redeemed_amount", "redeemed_amount_fen", "yuan"),
-        ("kpi.aov", "aov_fen", "yuan"),
-        ("kpi.cost", "cost_fen", "yuan"),
-        ("kpi.roi", "roi", "num"),
+        ("", "treatment_users", "int"),
+        ("", "holdout_users", "int"),
+        ("", "gmv_per_cost", "num", ("gmv_per_cost_ci_low", "gmv_per_cost_ci_high")),
+        ("", "incremental_roi", "num", ("incremental_roi_ci_low", "incremental_roi_ci_high")),
         (
-            "kpi.incremental_gmv",
+            "",
             "incremental_gmv_fen",
             "yuan",
             ("incremental_gmv_ci_low_fen", "incremental_gmv_ci_high_fen"),
         ),
         (
-            "kpi.incremental_roi",
-            "incremental_roi",
-            "num",
-            ("incremental_roi_ci_low", "incremental_roi_ci_high"),
+            "",
+            "incremental_orders",
+            "int",
+            ("incremental_orders_ci_low", "incremental_orders_ci_high"),
         ),
-        ("kpi.incremental_p", "incremental_p_value", "p"),
-        ("kpi.fraud_flagged", "fraud_share_flagged", "pct"),
-        ("kpi.fraud_true", "fraud_share_true", "pct"),
-        ("kpi.retention_d1", "retention_d1", "pct"),
-        ("kpi.retention_d7", "retention_d7", "pct"),
-        ("kpi.mean_cycle", "mean_cycle_days", "num"),
-        ("kpi.median_cycle", "median_cycle_days", "num"),
+        (
+            "",
+            "cost_per_incremental_order_fen",
+            "yuan",
+            ("cost_per_incremental_order_ci_low_fen", "cost_per_incremental_order_ci_high_fen"),
+        ),
+        ("", "incremental_gmv_per_user_fen", "yuan"),
+        ("", "incremental_orders_per_user", "num"),
+        ("", "cost_per_user_fen", "yuan"),
+        ("", "incremental_p_value", "p"),
+        ("", "exposed_users", "int"),
+        ("", "claimers", "int"),
+        ("", "claim_conversion", "pct"),
+        ("", "issued", "int"),
+        ("", "redeemed", "int"),
+        ("", "redemption_conversion", "pct"),
+        ("", "redeemed_amount_fen", "yuan"),
+        ("", "aov_fen", "yuan"),
+        ("", "cost_fen", "yuan"),
+        ("", "roi", "num"),
+        ("", "fraud_share_flagged", "pct"),
+        ("", "fraud_share_true", "pct"),
+        ("", "retention_d1", "pct"),
+        ("", "retention_d7", "pct"),
+        ("", "mean_cycle_days", "num"),
+        ("", "median_cycle_days", "num"),
     )
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
+        self.goal = pn.widgets.Select(css_classes=["lab-goal"])
+        self.baseline = pn.widgets.Select(css_classes=["lab-baseline"])
         self.note = pn.pane.Markdown("", **_SIZING)
+        self.notice = pn.pane.Alert("", alert_type="warning", visible=False, **_SIZING)
+        self.verdict = pn.pane.HTML("", css_classes=["lab-verdict"], **_SIZING)
+        self.cards = pn.pane.HTML("", stylesheets=[CARD_CSS], **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self.legend = pn.pane.Markdown("", **_SIZING)
+        self.goal.param.watch(lambda e: setattr(self.store, "goal", e.new), "value")
+        self.baseline.param.watch(lambda e: setattr(self.store, "baseline", e.new or ""), "value")
         self._changed()
 
     def _refresh(self) -> None:
         lang = self.store.language
         frame = self.store.comparison()
         self.note.object = self.tr("app.pick_runs") if len(frame) < 2 else ""
-        rows = [(t(key, lang), *rest) for key, *rest in self.ROWS]
-        self.table.object = kpi_table(rows, frame, lang=lang, table_id="comparison-table")
+        dropped = self.store.notice
+        self.notice.visible = bool(dropped)
+        if dropped:
+            self.notice.object = self.tr("overview.dropped", run=self.store.labels().get(dropped, dropped))
+        self.goal.name = self.tr("overview.goal")
+        self.goal.options = {lab.metric(g).label(lang): g for g in lab.decision.GOALS}
+        self.goal.value = self.store.goal
+        labels = self.store.labels()
+        self.baseline.name = self.tr("overview.baseline")
+        self.baseline.options = {
+            self.tr("overview.runner_up"): "",
+            **{labels[r]: r for r in self.store.compared()},
+        }
+        self.baseline.value = self.store.baseline if self.store.baseline in self.store.compared() else ""
+        decision = self.decision()
+        self.verdict.object = verdict_html(decision, lang=lang)
+        self.cards.object = cards_html(frame, decision, lang=lang) if len(frame) else ""
+        self.table.object = kpi_table(self.rows(lang), frame, lang=lang, table_id="comparison-table")
         self.legend.object = self.tr(
             "overview.note_platform" if self.store.platform_filter() else "overview.note"
         )
 
+    def rows(self, lang: str) -> list[tuple]:
+        """The detail table's rows with their titles in ``lang``."""
+        return [(t(key, lang) if key else "", *rest) for key, *rest in self.ROWS]
+
+    def decision(self):
+        """``lab.decide`` over the compared strategies (None with nothing to compare)."""
+        if not self.store.compared():
+            return None
+        return self.store.decision()
+
     def __panel__(self):
-        return pn.Column(self.note, self.table, self.legend, **_SIZING)
+        return pn.Column(
+            self.note,
+            self.notice,
+            pn.Row(self.goal, self.baseline),
+            self.verdict,
+            self.cards,
+            self.table,
+            self.legend,
+            **_SIZING,
+        )
 
 
 class FunnelView(ChartView):
