@@ -37,6 +37,7 @@ CARD_CSS = """
 .lab-card .missing {font-size: 13px; color: #9a6700; font-weight: 400;}
 """
 
+
 def raw(value: object) -> str:
     """The exact value for a ``data-value`` attribute (floats round-trip via ``float()``)."""
     if isinstance(value, bool) or value is None:
@@ -106,7 +107,11 @@ def cards_html(frame: pd.DataFrame, decision, *, lang: str) -> str:
                 f"<dd>{body}</dd>"
             )
         is_winner = run == winner
-        badge = f'<span class="badge">{html.escape(t("overview.best", lang))}</span>' if is_winner else ""
+        badge = (
+            f'<span class="badge">{html.escape(t("overview.best", lang))}</span>'
+            if is_winner
+            else ""
+        )
         cards.append(
             f'<div class="lab-card{" winner" if is_winner else ""}" data-run="{html.escape(run)}">'
             f"<h3>{html.escape(str(row.get('label') or run))}{badge}</h3><dl>{''.join(items)}</dl></div>"
@@ -150,8 +155,8 @@ def memo_html(
 ) -> str:
     """A one-page, self-contained, printable decision memo (no external resources)."""
     figures = "".join(
-        f"<figure><img alt=\"{html.escape(title)}\" src=\"data:image/png;base64,"
-        f"{base64.b64encode(png).decode()}\"><figcaption>{html.escape(title)}</figcaption></figure>"
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
+        f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'
         for title, png in charts
     )
     today = dt.date.today().isoformat()

@@ -214,7 +214,9 @@ def incremental_row(inc) -> dict:
     """The incremental columns of one run from a ``lab.IncrementalGMV`` (NaN without one),
     plus ``gmv_per_cost`` with its interval."""
     nan = float("nan")
-    row = {col: float(getattr(inc, attr)) if inc else nan for col, attr in INCREMENTAL_COLUMNS.items()}
+    row = {
+        col: float(getattr(inc, attr)) if inc else nan for col, attr in INCREMENTAL_COLUMNS.items()
+    }
     if inc is not None and inc.cost_fen > 0:
         row["gmv_per_cost"] = inc.incremental_gmv_fen / inc.cost_fen
         row["gmv_per_cost_ci_low"] = inc.ci_low_fen / inc.cost_fen
@@ -602,11 +604,11 @@ class DataStore(param.Parameterized):
         """``lab.decide`` over the compared runs on the chosen goal and baseline."""
         runs = self.compared()
         baseline = self.baseline if self.baseline in runs else None
-        return lab.decide(
-            [self.outcome(r) for r in runs], goal=self.goal, baseline=baseline
-        )
+        return lab.decide([self.outcome(r) for r in runs], goal=self.goal, baseline=baseline)
 
-    def experiment_decision(self, run_id: str, experiment: str, arm: str | None = None, *, cuped: bool = True):
+    def experiment_decision(
+        self, run_id: str, experiment: str, arm: str | None = None, *, cuped: bool = True
+    ):
         """``lab.experiment_decision`` of one stored experiment, memoised."""
         return self.call(
             "decision.experiment_decision", run_id, experiment=experiment, arm=arm, cuped=cuped

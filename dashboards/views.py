@@ -15,7 +15,6 @@ import functools
 import html
 import io
 import math
-import numbers
 import warnings
 from pathlib import Path
 
@@ -36,8 +35,8 @@ from dashboards.decision import (
 )
 from dashboards.i18n import label, t
 from dashboards.store import (
-    INCREMENTAL_COLUMNS,
     ENTRY_KEYS,
+    INCREMENTAL_COLUMNS,
     LBS_RADII,
     PLATFORM_STYLES,
     WORLD_SIZES,
@@ -310,8 +309,10 @@ class OverviewView(View):
         self.notice = pn.pane.Alert("", alert_type="warning", visible=False, **_SIZING)
         self.verdict = pn.pane.HTML("", css_classes=["lab-verdict"], **_SIZING)
         self.cards = pn.pane.HTML("", stylesheets=[CARD_CSS], **_SIZING)
+        self.plot = LiveChart()
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self.legend = pn.pane.Markdown("", **_SIZING)
+        self._figure = None
         self.goal.param.watch(lambda e: setattr(self.store, "goal", e.new), "value")
         self.baseline.param.watch(lambda e: setattr(self.store, "baseline", e.new or ""), "value")
         self._changed()
@@ -323,7 +324,9 @@ class OverviewView(View):
         dropped = self.store.notice
         self.notice.visible = bool(dropped)
         if dropped:
-            self.notice.object = self.tr("overview.dropped", run=self.store.labels().get(dropped, dropped))
+            self.notice.object = self.tr(
+                "overview.dropped", run=self.store.labels().get(dropped, dropped)
+            )
         self.goal.name = self.tr("overview.goal")
         self.goal.options = {lab.metric(g).label(lang): g for g in lab.decision.GOALS}
         self.goal.value = self.store.goal
@@ -333,11 +336,17 @@ class OverviewView(View):
             self.tr("overview.runner_up"): "",
             **{labels[r]: r for r in self.store.compared()},
         }
-        self.baseline.value = self.store.baseline if self.store.baseline in self.store.compared() else ""
+        self.baseline.value = (
+            self.store.baseline if self.store.baseline in self.store.compared() else ""
+        )
         decision = self.decision()
         self.verdict.object = verdict_html(decision, lang=lang)
         self.cards.object = cards_html(frame, decision, lang=lang) if len(frame) else ""
-        self.table.object = kpi_table(self.rows(lang), frame, lang=lang, table_id="comparison-table")
+        self._figure = self.chart(decision, lang)
+        self.plot.update(self._figure, key=(*self.chart_key(), self.store.goal))
+        self.table.object = kpi_table(
+            self.rows(lang), frame, lang=lang, table_id="comparison-table"
+        )
         self.legend.object = self.tr(
             "overview.note_platform" if self.store.platform_filter() else "overview.note"
         )
@@ -345,6 +354,38 @@ class OverviewView(View):
     def rows(self, lang: str) -> list[tuple]:
         """The detail table's rows with their titles in ``lang``."""
         return [(t(key, lang) if key else "", *rest) for key, *rest in self.ROWS]
+
+    def chart(self, decision, lang: str):
+        """The goal per strategy with its 95 % interval; the line marks break-even
+        (1 for GMV per ¥1 of cost) or no effect."""
+        if decision is None:
+            return None
+        df = decision.table.dropna(subset=["estimate"])
+        if df.empty:
+            return None
+        m = lab.metric(decision.goal)
+        scale = 100 if m.in_fen else 1
+        data = pd.DataFrame(
+            {
+                "strategy": df["label"].astype(str),
+                "value": df["estimate"] / scale,
+                "minus": (df["estimate"] - df["ci_low"]) / scale,
+                "plus": (df["ci_high"] - df["estimate"]) / scale,
+            }
+        )
+        line = 1.0 if decision.goal == "gmv_per_cost" else 0.0
+        return (
+            hv.HLine(line).opts(color="grey", line_dash="dashed")
+            * hv.ErrorBars(data, "strategy", ["value", "minus", "plus"])
+            * hv.Scatter(data, "strategy", "value").opts(size=10, tools=["hover"])
+        ).opts(
+            title=self.tr("overview.chart", goal=m.label(lang)),
+            xlabel="",
+            ylabel=m.label(lang),
+            responsive=True,
+            height=300,
+            ylim=(min(0.0, float((data["value"] - data["minus"]).min())), None),
+        )
 
     def decision(self):
         """``lab.decide`` over the compared strategies (None with nothing to compare)."""
@@ -359,6 +400,7 @@ class OverviewView(View):
             pn.Row(self.goal, self.baseline),
             self.verdict,
             self.cards,
+            self.plot,
             self.table,
             self.legend,
             **_SIZING,
@@ -660,8 +702,11 @@ def verdict(row: pd.Series, *, control: str, alpha: float, lang: str) -> str:
 
 
 class ExperimentsView(View):
-    """A/B results of the experiments stored with the selected runs: SRM check, effects
-    with intervals and a plain-language verdict per metric."""
+    """Each stored experiment read as a decision: goal and guardrails, CUPED, sequential
+    status, minimum detectable effect, SRM and a ship / don't ship / keep running line
+    (``lab.experiment_decision``); then the per-metric comparisons. A holdout's coupon
+    metrics have no counterpart in the no-coupon arm: its incremental figures are shown
+    instead."""
 
     section = "experiments"
     requires = "experiments.analyze"
@@ -669,13 +714,18 @@ class ExperimentsView(View):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.which = pn.widgets.Select(css_classes=["lab-experiment"])
+        self.cuped = pn.widgets.Checkbox(value=True, css_classes=["lab-cuped"])
+        self.decision = pn.pane.Alert("", alert_type="info", css_classes=["lab-ship"], **_SIZING)
+        self.summary = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self.srm = pn.pane.Alert("", alert_type="success", css_classes=["lab-srm"], **_SIZING)
         self.verdicts = pn.pane.Markdown("", css_classes=["lab-verdicts"], **_SIZING)
         self.plot = LiveChart()
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self.note = pn.pane.Markdown("", **_SIZING)
         self._figure = None
+        self._table_frame = pd.DataFrame()
         self.which.param.watch(self._show, "value")
+        self.cuped.param.watch(self._show, "value")
         self._changed()
 
     def _refresh(self) -> None:
@@ -683,6 +733,7 @@ class ExperimentsView(View):
         options = {f"{labels[r]} · {e}": f"{r}\x1f{e}" for r, e in self.store.experiments()}
         value = self.which.value
         self.which.name = self.tr("exp.pick")
+        self.cuped.name = self.tr("exp.cuped")
         self.which.options = options
         keep = value if value in options.values() else next(iter(options.values()), None)
         if keep != self.which.value:
@@ -690,17 +741,23 @@ class ExperimentsView(View):
         else:
             self._show()
 
+    def table_frame(self) -> pd.DataFrame:
+        """The comparisons on screen (for the CSV download)."""
+        return self._table_frame.copy()
+
     def _show(self, *events) -> None:
         lang = self.store.language
         self.note.object = self.tr("exp.note")
         if not self.which.value:
-            self.srm.visible = False
+            self.srm.visible = self.decision.visible = False
             self.verdicts.object = self.tr("exp.none")
             self.plot.update(None, key=None)
-            self.table.object, self._figure = "", None
+            self.table.object, self.summary.object, self._figure = "", "", None
+            self._table_frame = pd.DataFrame()
             return
         run_id, experiment = self.which.value.split("\x1f")
         res = self.store.analysis(run_id, experiment)
+        self._show_decision(run_id, experiment, lang)
         srm = res.srm
         self.srm.visible = True
         self.srm.alert_type = "danger" if srm.is_mismatch else "success"
@@ -712,12 +769,14 @@ class ExperimentsView(View):
             ),
             p=fmt(srm.p_value, "p="),
         )
-        table = res.to_frame()
+        # a metric the control cannot have (coupons in a no-coupon arm) is no comparison
+        table = res.to_frame().dropna(subset=["effect"]).reset_index(drop=True)
+        self._table_frame = table.assign(run_id=run_id, experiment=experiment)
         sentences = [
             verdict(r, control=res.control, alpha=res.alpha, lang=lang) for _, r in table.iterrows()
         ]
         self.verdicts.object = "\n".join(f"- {s}" for s in sentences)
-        shown = table.dropna(subset=["effect"]).copy()
+        shown = table.copy()
         shown["name"] = [
             f"{label('metric', m, lang)} · {a}" if len(res.arms) > 2 else label("metric", m, lang)
             for m, a in zip(shown["metric"], shown["arm"], strict=True)
@@ -763,12 +822,106 @@ class ExperimentsView(View):
             f"<tbody>{rows}</tbody></table>"
         )
 
+    def _show_decision(self, run_id: str, experiment: str, lang: str) -> None:
+        """The ship line and the table of what it rests on."""
+        d = self.store.experiment_decision(run_id, experiment, cuped=self.cuped.value)
+        self.decision.visible = True
+        self.decision.alert_type = {"ship": "success", "dont_ship": "danger"}.get(
+            d.status, "warning"
+        )
+        self.decision.object = (
+            f'<span id="ship-line" data-status="{d.status}" data-reason="{d.reason}">'
+            f"{html.escape(d.sentence(lang))}</span>"
+        )
+
+        def pct(x: float) -> str:
+            return f"{100 * x:+.1f}%"
+
+        yes_no = {True: self.tr("exp.yes"), False: self.tr("exp.no")}
+        items = [
+            (
+                "exp.goal",
+                "goal",
+                f"{pct(d.goal_effect)} [{pct(d.goal_ci_low)}, {pct(d.goal_ci_high)}]",
+                d.goal_effect,
+            ),
+            ("exp.cuped_row", "cuped", yes_no[d.cuped], d.cuped),
+            (
+                "exp.sequential",
+                "can_stop",
+                self.tr("exp.can_stop" if d.can_stop else "exp.keep_going")
+                + f" [{pct(d.sequential_ci_low)}, {pct(d.sequential_ci_high)}]",
+                d.can_stop,
+            ),
+            ("exp.mde", "mde", f"{100 * d.mde:.1f}%", d.mde),
+            ("exp.srm_row", "srm_ok", yes_no[d.srm_ok] + f" (p = {d.srm_p_value:.2g})", d.srm_ok),
+        ]
+        for g in d.guardrails.itertuples():
+            if g.breached is None:
+                text = self.tr(f"exp.guard_na.{g.reason}")
+            else:
+                text = self.tr("exp.breached" if g.breached else "exp.within")
+                if g.guardrail == "cost":
+                    text += " · " + self.tr(
+                        "exp.cost_detail",
+                        arm=lab.format_metric("cost_per_user", g.value, lang=lang, fen=True),
+                        control=lab.format_metric("cost_per_user", g.control, lang=lang, fen=True),
+                    )
+                elif g.guardrail == "aov":
+                    text += f" · {pct(g.value)}"
+            items.append((f"exp.guard.{g.guardrail}", f"guardrail_{g.guardrail}", text, g.breached))
+        if d.is_holdout:
+            inc = self.store.incremental(run_id)
+            if inc is not None:
+                for key, value, low, high in (
+                    ("incremental_gmv", inc.incremental_gmv_fen, inc.ci_low_fen, inc.ci_high_fen),
+                    (
+                        "incremental_orders",
+                        inc.incremental_orders,
+                        inc.orders_ci_low,
+                        inc.orders_ci_high,
+                    ),
+                    ("incremental_roi", inc.incremental_roi, inc.roi_ci_low, inc.roi_ci_high),
+                    (
+                        "cost_per_incremental_order",
+                        inc.cost_per_incremental_order_fen,
+                        inc.cpio_ci_low_fen,
+                        inc.cpio_ci_high_fen,
+                    ),
+                ):
+                    m = lab.metric(key)
+                    items.append(
+                        (
+                            m.label(lang),
+                            key,
+                            f"{m.format(value, lang)} "
+                            + lab.format_interval(key, low, high, lang=lang, fen=m.in_fen),
+                            value,
+                        )
+                    )
+        rows = "".join(
+            f'<tr data-item="{item}"><th scope=row>{html.escape(self.tr(key) if key.startswith("exp.") else key)}</th>'
+            f'<td class="kpi" data-value="{html.escape(raw(value))}">{html.escape(text)}</td></tr>'
+            for key, item, text, value in items
+        )
+        self.summary.object = (
+            f'<table id="experiment-decision" class="lab-kpi"><tbody>{rows}</tbody></table>'
+        )
+
     def chart_key(self) -> tuple:
         return (self.store.language, self.which.value)
 
     def __panel__(self):
         return pn.Column(
-            self.which, self.srm, self.verdicts, self.plot, self.table, self.note, **_SIZING
+            pn.Row(self.which, self.cuped),
+            self.decision,
+            self.summary,
+            self.srm,
+            self.verdicts,
+            self.plot,
+            self.table,
+            self.note,
+            **_SIZING,
         )
 
 
@@ -779,13 +932,13 @@ class EditorView(View):
     section = "editor"
     requires = "world"
     lazy = False
-    watches = ("language",)
+    watches = ("language", "selected")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.style = pn.widgets.RadioButtonGroup(value=self.store.style, css_classes=["lab-style"])
         self.size = pn.widgets.RadioButtonGroup(
-            options={f"{n // 1000}k": n for n in WORLD_SIZES},
+            options=self._size_options(),
             value=self.store.world_size,
             css_classes=["lab-world-size"],
         )
@@ -813,6 +966,11 @@ class EditorView(View):
         self._changed()
         self.entries.value = self._style_entries(self.store.style)
 
+    def _size_options(self) -> dict[str, int]:
+        """World sizes; the first (0) simulates as many users as the compared presets."""
+        same = self.tr("editor.size_same", users=f"{self.store.preset_users():,}")
+        return {same: 0, **{f"{n // 1000}k": n for n in WORLD_SIZES if n}}
+
     @staticmethod
     def _style_entries(style: str) -> list[str]:
         base = StrategyEdit(style=style).strategy()
@@ -837,6 +995,9 @@ class EditorView(View):
         self.help.object = self.tr("editor.help")
         self.labels["style"].object = f"**{self.tr('side.platform_style')}**"
         self.labels["size"].object = f"**{self.tr('side.world_size')}**"
+        value = self.size.value
+        self.size.options = self._size_options()
+        self.size.value = value
         self.labels["risk"].object = f"**{self.tr('editor.risk')}**"
         self.style.options = {label("platform", p, lang): p for p in PLATFORM_STYLES}
         self.entries.name = self.tr("editor.entries")
@@ -887,7 +1048,8 @@ class EditorView(View):
             self.status.object = self.tr("editor.invalid", reason=str(exc))
             return
         self.store.busy = True
-        self.status.object = self.tr("editor.running", users=f"{self.store.world_size:,}")
+        users = self.store.world_size or self.store.preset_users()
+        self.status.object = self.tr("editor.running", users=f"{users:,}")
         try:
             # the simulation runs in a worker thread so the page stays responsive
             run_id, _ = await asyncio.to_thread(self.store.simulate_edit, edit)
@@ -896,8 +1058,13 @@ class EditorView(View):
             return
         finally:
             self.store.busy = False
-        self.store.add_scratch(run_id)
-        self.status.object = self.tr("editor.done", run=run_id)
+        dropped = self.store.add_scratch(run_id)
+        done = self.tr("editor.done", run=self.store.labels().get(run_id, run_id))
+        if dropped:
+            done += " " + self.tr("overview.dropped", run=self.store.labels().get(dropped, dropped))
+        if users != self.store.preset_users():
+            done += " " + self.tr("editor.per_user")
+        self.status.object = done
 
     def __panel__(self):
         return pn.Column(
@@ -983,7 +1150,7 @@ def figure_html(fig) -> io.StringIO:
 
 
 class DownloadsView(View):
-    """The comparison as CSV and any view's figure as PNG or HTML."""
+    """CSV of every table, PNG and HTML of every chart, and the one-page decision memo."""
 
     section = "downloads"
     lazy = False
@@ -993,10 +1160,14 @@ class DownloadsView(View):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.help = pn.pane.Markdown("", **_SIZING)
-        self.csv = pn.widgets.FileDownload(
-            callback=self._csv, filename="comparison.csv", css_classes=["lab-download-csv"]
+        self.memo = pn.widgets.FileDownload(
+            callback=self._memo, filename="decision-memo.html", css_classes=["lab-download-memo"]
         )
-        self.which = pn.widgets.Select(options=self._figure_options(), css_classes=["lab-figure"])
+        self.tables = pn.widgets.Select(css_classes=["lab-table"])
+        self.csv = pn.widgets.FileDownload(
+            callback=self._csv, filename="overview.csv", css_classes=["lab-download-csv"]
+        )
+        self.which = pn.widgets.Select(css_classes=["lab-figure"])
         self.png = pn.widgets.FileDownload(
             callback=self._png, filename="figure.png", css_classes=["lab-download-png"]
         )
@@ -1004,48 +1175,113 @@ class DownloadsView(View):
             callback=self._html, filename="figure.html", css_classes=["lab-download-html"]
         )
         self.which.param.watch(self._filenames, "value")
+        self.tables.param.watch(self._filenames, "value")
         self._changed()
         self._filenames()
 
-    def _figure_options(self) -> dict[str, str]:
-        return {
-            self.tr(f"section.{k}"): k
+    def charted(self) -> list[str]:
+        """Sections whose view draws a chart."""
+        return [
+            k
             for k, v in self.views.items()
-            if type(v).figure is not View.figure
-        }
+            if any(isinstance(x, LiveChart) for x in vars(v).values())
+        ]
+
+    def tabled(self) -> list[str]:
+        """Sections with a table to download (``overview`` is the comparison)."""
+        found = [
+            k
+            for k, v in self.views.items()
+            if k == "overview" or callable(getattr(v, "data", None)) or hasattr(v, "table_frame")
+        ]
+        return [*found[:1], "decision", *found[1:]] if "overview" in found else found
 
     def _filenames(self, *events) -> None:
         self.png.filename = f"{self.which.value}.png"
         self.html.filename = f"{self.which.value}.html"
+        self.csv.filename = f"{self.tables.value}.csv"
 
     def _refresh(self) -> None:
         self.help.object = self.tr("dl.help")
+        self.memo.label = self.tr("dl.memo")
         self.csv.label = self.tr("dl.csv")
         self.png.label = self.tr("dl.png")
         self.html.label = self.tr("dl.html")
         self.which.name = self.tr("dl.figure")
-        value = self.which.value
-        self.which.options = self._figure_options()
-        if value in self.which.options.values():
-            self.which.value = value
+        self.tables.name = self.tr("dl.table")
+        for widget, keys in ((self.which, self.charted()), (self.tables, self.tabled())):
+            value = widget.value
+            widget.options = {self.tr(f"section.{k}"): k for k in keys}
+            if value in keys:
+                widget.value = value
 
-    def _figure(self):
-        view = self.views.get(self.which.value)
-        if view is not None:
+    def table(self, key: str) -> pd.DataFrame:
+        """The table of section ``key`` as downloaded: metric names from ``lab``'s
+        dictionary, money in yuan."""
+        if key == "overview":
+            frame = self.store.comparison()
+        elif key == "decision":
+            frame = self.store.decision().table
+        else:
+            view = self.views[key]
             view.fresh()
-        fig = view.figure() if view is not None else None
+            frame = view.table_frame() if hasattr(view, "table_frame") else view.data()
+        return lab.metric_frame(frame)
+
+    def figure_of(self, key: str):
+        """The chart of section ``key`` (brought up to date first)."""
+        view = self.views.get(key)
+        if view is None:
+            raise ValueError(self.tr("dl.no_figure"))
+        view.fresh()
+        fig = view.figure()
         if fig is None:
             raise ValueError(self.tr("dl.no_figure"))
         return fig
 
     def _csv(self) -> io.StringIO:
-        return io.StringIO(self.store.comparison().to_csv(index=False))
+        return io.StringIO(self.table(self.tables.value or "overview").to_csv(index=False))
 
     def _png(self) -> io.BytesIO:
-        return figure_png(self._figure(), title=self.tr(f"section.{self.which.value}"))
+        key = self.which.value
+        return figure_png(self.figure_of(key), title=self.tr(f"section.{key}"))
 
     def _html(self) -> io.StringIO:
-        return figure_html(self._figure())
+        return figure_html(self.figure_of(self.which.value))
+
+    def memo_text(self) -> str:
+        """The decision memo (self-contained HTML) in the session's language."""
+        lang = self.store.language
+        overview = self.views["overview"]
+        overview.fresh()
+        frame = self.store.comparison()
+        decision = overview.decision()
+        charts = []
+        for key in ("overview", "money"):
+            if key in self.charted():
+                try:
+                    fig = self.figure_of(key)
+                except ValueError:
+                    continue
+                title = self.tr(f"section.{key}")
+                charts.append((title, figure_png(fig, title=title).getvalue()))
+        return memo_html(
+            lang=lang,
+            decision=decision,
+            cards=cards_html(frame, decision, lang=lang),
+            table=kpi_table(overview.rows(lang), frame, lang=lang, table_id="comparison-table"),
+            charts=charts,
+            strategies=list(self.store.labels()[r] for r in self.store.compared()),
+        )
+
+    def _memo(self) -> io.StringIO:
+        return io.StringIO(self.memo_text())
 
     def __panel__(self):
-        return pn.Column(self.help, self.csv, self.which, pn.Row(self.png, self.html), **_SIZING)
+        return pn.Column(
+            self.help,
+            self.memo,
+            pn.Row(self.tables, self.csv),
+            pn.Row(self.which, self.png, self.html),
+            **_SIZING,
+        )

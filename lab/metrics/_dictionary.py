@@ -474,7 +474,10 @@ def metric_frame(frame, *, lang: str | None = None):
         for tail in ("_ci_low", "_ci_high"):
             stem = col.removesuffix("_fen")
             if stem.endswith(tail):
-                base, suffix = stem.removesuffix(tail) + ("_fen" if col.endswith("_fen") else ""), tail
+                base, suffix = (
+                    stem.removesuffix(tail) + ("_fen" if col.endswith("_fen") else ""),
+                    tail,
+                )
         try:
             m = metric(base) if base not in ("run_id", "label") else None
         except KeyError:
@@ -486,6 +489,9 @@ def metric_frame(frame, *, lang: str | None = None):
         if lang is None:
             names[col] = m.key + suffix
         else:
-            bound = {"_ci_low": {"en": " (95% low)", "zh": "（95% 下限）"}, "_ci_high": {"en": " (95% high)", "zh": "（95% 上限）"}}
+            bound = {
+                "_ci_low": {"en": " (95% low)", "zh": "（95% 下限）"},
+                "_ci_high": {"en": " (95% high)", "zh": "（95% 上限）"},
+            }
             names[col] = m.label(lang) + (bound[suffix][_lang(lang)] if suffix else "")
     return out.rename(columns=names)
