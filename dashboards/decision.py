@@ -23,6 +23,11 @@ import lab
 from dashboards.i18n import t
 
 CARD_CSS = """
+#verdict {font-size: 16px; line-height: 1.5; padding: 10px 14px; border-left: 5px solid #9a6700;
+  background: #fff8c5; margin: 4px 0;}
+#verdict[data-status=ship] {border-left-color: #1a7f37; background: #dafbe1;}
+#verdict[data-status=blocked], #verdict[data-status=no_decision] {border-left-color: #cf222e;
+  background: #ffebe9;}
 .lab-cards {display: flex; flex-wrap: wrap; gap: 12px; margin: 4px 0 12px 0;}
 .lab-card {border: 1px solid #d0d7de; border-radius: 8px; padding: 10px 14px; min-width: 220px;
   flex: 1 1 220px; background: #fff;}

@@ -293,14 +293,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "risk.basic": {"en": "basic", "zh": "基础"},
     "risk.strict": {"en": "strict (real name + face)", "zh": "严格（实名 + 人脸）"},
     # -- downloads --------------------------------------------------------------------
-    "dl.csv": {"en": "Comparison (CSV)", "zh": "比较表（CSV）"},
+    "dl.csv": {"en": "Table (CSV)", "zh": "表格（CSV）"},
     "dl.png": {"en": "Figure (PNG)", "zh": "图表（PNG）"},
     "dl.html": {"en": "Figure (HTML)", "zh": "图表（HTML）"},
     "dl.figure": {"en": "Figure to download", "zh": "要下载的图表"},
     "dl.help": {
-        "en": "The CSV holds the comparison table of the selected strategies; figures "
-        "are saved as PNG (matplotlib) or interactive HTML (Bokeh).",
-        "zh": "CSV 为所选策略的比较表；图表可保存为 PNG（matplotlib）或交互式 HTML（Bokeh）。",
+        "en": "The decision memo is one printable page: the verdict, the key figures, the "
+        "charts and a method note, in the chosen language. Any table downloads as CSV "
+        "(metric names from the lab's dictionary, money in yuan); any chart as PNG or "
+        "interactive HTML.",
+        "zh": "决策备忘录为一页可打印的文档：结论、关键指标、图表和方法说明，使用当前语言。任意表格可下载为 CSV（指标名称来自实验室的指标字典，金额单位为元）；任意图表可下载为 PNG 或交互式 HTML。",
     },
     "dl.no_figure": {
         "en": "No figure is available for the current selection.",

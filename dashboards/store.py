@@ -513,10 +513,16 @@ class DataStore(param.Parameterized):
                 pairs.append((run_id, exp["name"]))
         return pairs
 
-    def analysis(self, run_id: str, experiment: str):
-        """``lab.experiments.analyze`` of one experiment (all arms vs the control)."""
+    def analysis(self, run_id: str, experiment: str, *, covariate: str | None = None):
+        """``lab.experiments.analyze`` of one experiment (all arms vs the control);
+        ``covariate="pre_gmv"`` applies CUPED."""
+        extra = {"covariate": covariate} if covariate else {}
         return self.call(
-            "experiments.analyze", run_id, experiment=experiment, metrics=EXPERIMENT_METRICS
+            "experiments.analyze",
+            run_id,
+            experiment=experiment,
+            metrics=EXPERIMENT_METRICS,
+            **extra,
         )
 
     # -- edited strategies ---------------------------------------------------------------

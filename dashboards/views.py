@@ -307,7 +307,9 @@ class OverviewView(View):
         self.baseline = pn.widgets.Select(css_classes=["lab-baseline"])
         self.note = pn.pane.Markdown("", **_SIZING)
         self.notice = pn.pane.Alert("", alert_type="warning", visible=False, **_SIZING)
-        self.verdict = pn.pane.HTML("", css_classes=["lab-verdict"], **_SIZING)
+        self.verdict = pn.pane.HTML(
+            "", css_classes=["lab-verdict"], stylesheets=[CARD_CSS], **_SIZING
+        )
         self.cards = pn.pane.HTML("", stylesheets=[CARD_CSS], **_SIZING)
         self.plot = LiveChart()
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
@@ -739,7 +741,7 @@ class ExperimentsView(View):
         if keep != self.which.value:
             self.which.value = keep  # the watcher shows it
         else:
-            self._show()
+            self.which.param.trigger("value")  # new options: the browser re-selects it
 
     def table_frame(self) -> pd.DataFrame:
         """The comparisons on screen (for the CSV download)."""
@@ -756,7 +758,10 @@ class ExperimentsView(View):
             self._table_frame = pd.DataFrame()
             return
         run_id, experiment = self.which.value.split("\x1f")
-        res = self.store.analysis(run_id, experiment)
+        # the comparisons use the same CUPED setting as the ship line
+        pre = (self.store.run_info(run_id).get("pre_days") or 0) > 0
+        covariate = "pre_gmv" if self.cuped.value and pre else None
+        res = self.store.analysis(run_id, experiment, covariate=covariate)
         self._show_decision(run_id, experiment, lang)
         srm = res.srm
         self.srm.visible = True

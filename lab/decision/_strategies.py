@@ -100,11 +100,18 @@ class StrategyOutcome:
             inc.gmv_per_user_std_error_fen / per_user_cost,
         )
 
-    def interval(self, goal: str, *, alpha: float = 0.05) -> tuple[float, float]:
-        """Normal ``1 - alpha`` interval of ``goal``."""
-        est, se = self.value(goal)
-        z = stats.norm.ppf(1 - alpha / 2)
-        return est - z * se, est + z * se
+    def interval(self, goal: str) -> tuple[float, float]:
+        """The 95 % (``1 - alpha`` of the run's analysis) Welch interval of ``goal``: the
+        same interval the incremental figures carry, cost being observed."""
+        _check_goal(goal)
+        inc = self.incremental
+        if inc is None or self.missing_reason is not None:
+            return np.nan, np.nan
+        if goal == "incremental_gmv_per_user":
+            return inc.comparison.ci_low, inc.comparison.ci_high
+        if goal == "incremental_orders_per_user":
+            return inc.orders_comparison.ci_low, inc.orders_comparison.ci_high
+        return inc.ci_low_fen / inc.cost_fen, inc.ci_high_fen / inc.cost_fen
 
 
 def _check_goal(goal: str) -> None:
@@ -266,6 +273,7 @@ def decide(
     rows, blockers = [], []
     for o in outcomes:
         est, se = o.value(goal)
+        low, high = o.interval(goal)
         breaches = _breaches(o, guardrails)
         if o.missing_reason is not None:
             blockers.append((o.missing_reason, o.run))
@@ -278,8 +286,8 @@ def decide(
                 "goal": goal,
                 "estimate": est,
                 "std_error": se,
-                "ci_low": est - z * se,
-                "ci_high": est + z * se,
+                "ci_low": low,
+                "ci_high": high,
                 "holdout_users": inc.holdout_users if inc is not None else 0,
                 "fraud_share": o.fraud_share,
                 "eligible": o.missing_reason is None and not breaches,
