@@ -703,6 +703,10 @@ def verdict(row: pd.Series, *, control: str, alpha: float, lang: str) -> str:
     return t("verdict.up" if row["effect"] > 0 else "verdict.down", lang, **values)
 
 
+#: experiment metrics only coupon holders have: no comparison against a no-coupon arm
+COUPON_METRICS = ("redeemed", "redeemed_amount", "aov")
+
+
 class ExperimentsView(View):
     """Each stored experiment read as a decision: goal and guardrails, CUPED, sequential
     status, minimum detectable effect, SRM and a ship / don't ship / keep running line
@@ -762,7 +766,7 @@ class ExperimentsView(View):
         pre = (self.store.run_info(run_id).get("pre_days") or 0) > 0
         covariate = "pre_gmv" if self.cuped.value and pre else None
         res = self.store.analysis(run_id, experiment, covariate=covariate)
-        self._show_decision(run_id, experiment, lang)
+        holdout = self._show_decision(run_id, experiment, lang)
         srm = res.srm
         self.srm.visible = True
         self.srm.alert_type = "danger" if srm.is_mismatch else "success"
@@ -775,7 +779,10 @@ class ExperimentsView(View):
             p=fmt(srm.p_value, "p="),
         )
         # a metric the control cannot have (coupons in a no-coupon arm) is no comparison
-        table = res.to_frame().dropna(subset=["effect"]).reset_index(drop=True)
+        table = res.to_frame().dropna(subset=["effect"])
+        if holdout:  # (CUPED would give the empty arm an adjusted, non-zero mean)
+            table = table[~table["metric"].isin(COUPON_METRICS)]
+        table = table.reset_index(drop=True)
         self._table_frame = table.assign(run_id=run_id, experiment=experiment)
         sentences = [
             verdict(r, control=res.control, alpha=res.alpha, lang=lang) for _, r in table.iterrows()
@@ -827,8 +834,8 @@ class ExperimentsView(View):
             f"<tbody>{rows}</tbody></table>"
         )
 
-    def _show_decision(self, run_id: str, experiment: str, lang: str) -> None:
-        """The ship line and the table of what it rests on."""
+    def _show_decision(self, run_id: str, experiment: str, lang: str) -> bool:
+        """The ship line and the table of what it rests on; True for a holdout."""
         d = self.store.experiment_decision(run_id, experiment, cuped=self.cuped.value)
         self.decision.visible = True
         self.decision.alert_type = {"ship": "success", "dont_ship": "danger"}.get(
@@ -912,6 +919,7 @@ class ExperimentsView(View):
         self.summary.object = (
             f'<table id="experiment-decision" class="lab-kpi"><tbody>{rows}</tbody></table>'
         )
+        return d.is_holdout
 
     def chart_key(self) -> tuple:
         return (self.store.language, self.which.value)

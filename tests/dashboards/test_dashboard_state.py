@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import html
 import io
 import re
 import string
@@ -130,7 +131,9 @@ def test_comparison_matches_lab(ds, main):
         assert table.loc[run, "cost_per_incremental_order_fen"] == pytest.approx(
             inc.cost_per_incremental_order_fen, nan_ok=True
         )
-        assert table.loc[run, "gmv_per_cost"] == pytest.approx(inc.incremental_gmv_fen / inc.cost_fen)
+        assert table.loc[run, "gmv_per_cost"] == pytest.approx(
+            inc.incremental_gmv_fen / inc.cost_fen
+        )
     # every preset keeps a holdout, so every strategy has incremental figures
     assert table["incremental_roi"].notna().tolist() == [True, True]
 
@@ -321,3 +324,26 @@ def test_experiments_view_shows_lab_analysis(ds, main):
     assert view.verdicts.object.count("\n- ") == len(expected.to_frame()) - 1
     ds.language = "zh"
     assert "各组" in view.srm.object or "样本比例失衡" in view.srm.object
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_table_chart_and_memo_downloads(test_db, lang):
+    app = App(test_db)
+    app.store.language = lang
+    downloads = app.views["downloads"]
+    downloads.shown = True
+    assert {"overview", "decision", "funnel", "experiments"} <= set(downloads.tabled())
+    for key in downloads.tabled():
+        downloads.tables.value = key
+        frame = pd.read_csv(io.StringIO(downloads._csv().getvalue()))
+        assert len(frame) > 0, key
+    assert {"overview", "funnel", "retention", "cycle", "money", "experiments"} <= set(
+        downloads.charted()
+    )
+    for key in downloads.charted():
+        downloads.which.value = key
+        assert downloads._png().getvalue()[:8] == b"\x89PNG\r\n\x1a\n", key
+        assert "<html" in downloads._html().getvalue()[:2000], key
+    memo = downloads._memo().getvalue()
+    decision = app.views["overview"].decision()
+    assert html.escape(decision.sentence(lang)) in memo and "<script" not in memo
