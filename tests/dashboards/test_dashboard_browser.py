@@ -146,7 +146,8 @@ def test_switch_to_chinese(page):
     page.get_by_text("中文", exact=True).click()
     tab(page, "概览").wait_for(timeout=15_000)
     text = page_text(page)
-    for label in ("优惠券策略实验室", "显示平台", "核销转化率", "漏斗", "留存"):
+    redemption = lab.metric("redemption_rate").label("zh")  # the dictionary's name
+    for label in ("优惠券策略实验室", "显示平台", redemption, "漏斗", "留存"):
         assert label in text
     assert_no_error(page)
     page.get_by_text("English", exact=True).click()
