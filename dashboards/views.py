@@ -376,10 +376,13 @@ class OverviewView(View):
             }
         )
         line = 1.0 if decision.goal == "gmv_per_cost" else 0.0
+        # labelled dimensions: the PNG (matplotlib) shows them too
+        x = hv.Dimension("strategy", label=self.tr("col.label"))
+        y = hv.Dimension("value", label=m.label(lang))
         return (
             hv.HLine(line).opts(color="grey", line_dash="dashed")
-            * hv.ErrorBars(data, "strategy", ["value", "minus", "plus"])
-            * hv.Scatter(data, "strategy", "value").opts(size=10, tools=["hover"])
+            * hv.ErrorBars(data, x, [y, "minus", "plus"])
+            * hv.Scatter(data, x, y).opts(size=10, tools=["hover"])
         ).opts(
             title=self.tr("overview.chart", goal=m.label(lang)),
             xlabel="",

@@ -317,8 +317,16 @@ def test_experiments_view_shows_lab_analysis(ds, main):
     shown = re.findall(
         r'data-metric="(\w+)" data-arm="split">.*?data-value="([^"]+)"', view.table.object
     )
+    # the view applies CUPED (on by default) to its comparisons, as to its ship line
+    cuped = analyze(
+        main,
+        run="denomination_split-s0",
+        experiment="denomination",
+        metrics=("redeemed", "orders", "gmv", "redeemed_amount", "aov"),
+        covariate="pre_gmv",
+    )
     assert [(m, float(v)) for m, v in shown] == [
-        (r.metric, r.effect) for r in expected.to_frame().itertuples()
+        (r.metric, r.effect) for r in cuped.to_frame().itertuples()
     ]
     assert ("Sample-ratio mismatch" in view.srm.object) == expected.srm.is_mismatch
     assert view.verdicts.object.count("\n- ") == len(expected.to_frame()) - 1
