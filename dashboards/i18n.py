@@ -114,10 +114,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "核销天数中位数（Kaplan-Meier）",
     },
     "overview.note": {
-        "en": "Reported ROI credits every order a coupon touched; incremental ROI compares "
-        "with a randomised holdout that got no coupons (only runs with a holdout have it). "
-        "– means not available.",
-        "zh": "报告 ROI 计入所有用券订单；增量 ROI 与未发券的随机对照组比较（仅含对照组的运行才有）。– 表示不可用。",
+        "en": "Every simulated strategy keeps a randomised 10 % holdout that gets no "
+        "coupon; incremental figures compare with it. Reported ROI credits every order a "
+        "coupon touched, including orders that would have happened anyway, so it is "
+        "higher than the incremental ROI. Hover a metric for its definition.",
+        "zh": "每个模拟策略都保留 10% 的随机对照组（不发任何券），增量指标与之比较。报表 ROI 把所有用券订单都算作券的功劳（包括本来就会发生的订单），因此高于增量 ROI。鼠标悬停在指标上可查看定义。",
     },
     "overview.note_platform": {
         "en": "Figures for the chosen platform only. The holdout and the fraud shares "
@@ -297,18 +298,108 @@ STRINGS: dict[str, dict[str, str]] = {
     "risk.basic": {"en": "basic", "zh": "基础"},
     "risk.strict": {"en": "strict (real name + face)", "zh": "严格（实名 + 人脸）"},
     # -- downloads --------------------------------------------------------------------
-    "dl.csv": {"en": "Comparison (CSV)", "zh": "比较表（CSV）"},
+    "dl.csv": {"en": "Table (CSV)", "zh": "表格（CSV）"},
     "dl.png": {"en": "Figure (PNG)", "zh": "图表（PNG）"},
     "dl.html": {"en": "Figure (HTML)", "zh": "图表（HTML）"},
     "dl.figure": {"en": "Figure to download", "zh": "要下载的图表"},
     "dl.help": {
-        "en": "The CSV holds the comparison table of the selected strategies; figures "
-        "are saved as PNG (matplotlib) or interactive HTML (Bokeh).",
-        "zh": "CSV 为所选策略的比较表；图表可保存为 PNG（matplotlib）或交互式 HTML（Bokeh）。",
+        "en": "The decision memo is one printable page: the verdict, the key figures, the "
+        "charts and a method note, in the chosen language. Any table downloads as CSV "
+        "(metric names from the lab's dictionary, money in yuan); any chart as PNG or "
+        "interactive HTML.",
+        "zh": "决策备忘录为一页可打印的文档：结论、关键指标、图表和方法说明，使用当前语言。任意表格可下载为 CSV（指标名称来自实验室的指标字典，金额单位为元）；任意图表可下载为 PNG 或交互式 HTML。",
     },
     "dl.no_figure": {
         "en": "No figure is available for the current selection.",
         "zh": "当前选择没有可下载的图表。",
+    },
+    # -- the decision (overview, experiments, editor, downloads) ---------------------
+    "overview.best": {"en": "best", "zh": "最佳"},
+    "overview.goal": {"en": "Goal metric", "zh": "目标指标"},
+    "overview.baseline": {"en": "Compare the best with", "zh": "最佳策略对比"},
+    "overview.runner_up": {"en": "the runner-up", "zh": "第二名"},
+    "overview.chart": {
+        "en": "{goal} per strategy (95 % interval)",
+        "zh": "各策略的{goal}（95% 区间）",
+    },
+    "overview.dropped": {
+        "en": "At most four strategies are compared: {run} made room for the new one.",
+        "zh": "最多比较四个策略：已移除 {run} 以加入新策略。",
+    },
+    "missing.no_holdout": {
+        "en": "not measurable: this run has no randomised holdout (an imported log)",
+        "zh": "无法测量：该运行没有随机对照组（导入的日志）",
+    },
+    "missing.no_cost": {
+        "en": "not measurable: no coupon was redeemed, so there is no cost",
+        "zh": "无法测量：没有券被核销，成本为零",
+    },
+    "missing.platform_filter": {
+        "en": "measured for whole runs only: choose All platforms",
+        "zh": "仅按整个运行测量：请选择“全部”平台",
+    },
+    "exp.cuped": {"en": "CUPED (adjust for pre-period GMV)", "zh": "CUPED（按活动前 GMV 调整）"},
+    "exp.yes": {"en": "yes", "zh": "是"},
+    "exp.no": {"en": "no", "zh": "否"},
+    "exp.goal": {
+        "en": "Goal: GMV per user, relative change [95 % CI]",
+        "zh": "目标：人均 GMV 相对变化 [95% 置信区间]",
+    },
+    "exp.cuped_row": {"en": "CUPED applied", "zh": "已使用 CUPED"},
+    "exp.sequential": {
+        "en": "Sequential status (always-valid interval)",
+        "zh": "序贯检验状态（随时有效区间）",
+    },
+    "exp.can_stop": {"en": "may be stopped now", "zh": "现在可以停止"},
+    "exp.keep_going": {"en": "not conclusive yet", "zh": "尚无定论"},
+    "exp.mde": {
+        "en": "Minimum detectable effect (80 % power)",
+        "zh": "最小可检测效应（80% 功效）",
+    },
+    "exp.srm_row": {
+        "en": "Arm sizes match the plan (SRM check)",
+        "zh": "各组人数符合计划（SRM 检验）",
+    },
+    "exp.guard.cost": {"en": "Guardrail: cost", "zh": "护栏：成本"},
+    "exp.guard.aov": {"en": "Guardrail: AOV", "zh": "护栏：客单价"},
+    "exp.guard.fraud_share": {"en": "Guardrail: fraud share", "zh": "护栏：羊毛党占比"},
+    "exp.breached": {"en": "breached", "zh": "超出"},
+    "exp.within": {"en": "within limits", "zh": "在范围内"},
+    "exp.cost_detail": {
+        "en": "cost per user {arm} vs {control}",
+        "zh": "人均成本 {arm}，对照 {control}",
+    },
+    "exp.guard_na.control_has_no_coupons": {
+        "en": "not applicable: the holdout redeems no coupons",
+        "zh": "不适用：对照组没有核销任何券",
+    },
+    "editor.size_same": {"en": "as compared ({users})", "zh": "与比较策略相同（{users}）"},
+    "editor.per_user": {
+        "en": "It has a different size from the compared strategies: compare the per-user figures.",
+        "zh": "其规模与比较中的策略不同：请比较人均指标。",
+    },
+    "dl.memo": {"en": "Decision memo (HTML, printable)", "zh": "决策备忘录（HTML，可打印）"},
+    "dl.table": {"en": "Table to download", "zh": "要下载的表格"},
+    "section.decision": {"en": "Decision (per strategy)", "zh": "决策（各策略）"},
+    "memo.title": {"en": "Coupon strategy decision", "zh": "优惠券策略决策"},
+    "memo.meta": {
+        "en": "Written {date} by the coupon strategy lab. Strategies: {strategies}.",
+        "zh": "由优惠券策略实验室于 {date} 生成。策略：{strategies}。",
+    },
+    "memo.verdict": {"en": "Verdict", "zh": "结论"},
+    "memo.cards": {"en": "Key figures", "zh": "关键指标"},
+    "memo.charts": {"en": "Charts", "zh": "图表"},
+    "memo.details": {"en": "All figures", "zh": "全部指标"},
+    "memo.method": {"en": "Method", "zh": "方法"},
+    "memo.method_text": {
+        "en": "Each strategy was simulated with a randomised 10 % holdout that received no "
+        "coupon. Incremental GMV and orders are the difference between users offered "
+        "coupons and holdout users, per user, times the users offered coupons, with Welch "
+        "95 % intervals. Two strategies are compared by the difference of their per-user "
+        "figures; the interval treats the runs as independent, which is conservative "
+        "when they share users. Reported ROI credits every order a coupon touched and is "
+        "shown for reference only.",
+        "zh": "每个策略在模拟时保留 10% 的随机对照组，不发任何券。增量 GMV 和增量订单为发券组与对照组的人均差值乘以发券组人数，附 Welch 95% 区间。两个策略按人均指标之差比较；区间把两次运行视为独立，在共享用户时偏保守。报表 ROI 把所有用券订单算作券的功劳，仅供参考。",
     },
 }
 

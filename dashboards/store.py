@@ -42,7 +42,8 @@ DEFAULT_DB = Path("data") / "lab.duckdb"
 MAX_SELECTED = 4
 #: seconds a request may wait for a writer's lock before cached results are served
 READ_WAIT = 0.3
-WORLD_SIZES = (10_000, 50_000, 100_000)
+#: 0 means "the size of the compared presets" (the default: edits compare in total too)
+WORLD_SIZES = (0, 10_000, 50_000, 100_000)
 PLATFORM_FILTERS = ("all", *lab.schema.PLATFORMS)
 PLATFORM_STYLES = ("wechat", "alipay", "meituan", "mix")
 ENTRY_KEYS = tuple(f"{p}/{e}" for p in lab.schema.PLATFORMS for e in lab.schema.ENTRIES[p])
@@ -53,7 +54,7 @@ MAX_RUNGS = 12
 MAX_YUAN = 100_000  # per threshold or coupon amount
 MAX_RADIUS_KM = 50.0
 MAX_BUDGET_YUAN = 1_000_000_000
-HOLDOUT_SHARE = 0.1
+HOLDOUT_SHARE = lab.world.DEFAULT_HOLDOUT_SHARE
 # reported metrics shown per strategy (columns of lab.metrics' tables)
 METRIC_COLUMNS = (
     "exposed_users",
@@ -175,7 +176,7 @@ class StrategyEdit:
 
     def strategy(self):
         """The ``lab.world.Strategy`` this edit describes."""
-        from lab.world import Arm, Campaign, Experiment, Stock, Strategy, Targeting, preset
+        from lab.world import Campaign, Stock, Strategy, Targeting, preset
 
         base = preset(f"platform_{self.style}")
         by_entry = {f"{c.platform}/{c.entry}": c for c in base.campaigns}
@@ -219,16 +220,51 @@ class StrategyEdit:
                 for c in campaigns
             ]
         digest = hashlib.sha1(repr(self).encode()).hexdigest()[:8]
-        holdout = Experiment(
-            "holdout",
-            (Arm("treatment", 1 - HOLDOUT_SHARE), Arm("holdout", HOLDOUT_SHARE, holdout=True)),
-        )
         return Strategy(
             f"edited_{self.style}_{digest}",
             campaigns=tuple(campaigns),
-            experiments=(holdout,),
             description=f"Edited from platform_{self.style}: {self}",
+            holdout_share=HOLDOUT_SHARE,
         )
+
+
+#: incremental figures of a run (``lab.IncrementalGMV`` attribute or property -> column)
+INCREMENTAL_COLUMNS = {
+    "treatment_users": "treatment_users",
+    "holdout_users": "holdout_users",
+    "incremental_gmv_fen": "incremental_gmv_fen",
+    "incremental_gmv_ci_low_fen": "ci_low_fen",
+    "incremental_gmv_ci_high_fen": "ci_high_fen",
+    "incremental_orders": "incremental_orders",
+    "incremental_orders_ci_low": "orders_ci_low",
+    "incremental_orders_ci_high": "orders_ci_high",
+    "incremental_roi": "incremental_roi",
+    "incremental_roi_ci_low": "roi_ci_low",
+    "incremental_roi_ci_high": "roi_ci_high",
+    "cost_per_incremental_order_fen": "cost_per_incremental_order_fen",
+    "cost_per_incremental_order_ci_low_fen": "cpio_ci_low_fen",
+    "cost_per_incremental_order_ci_high_fen": "cpio_ci_high_fen",
+    "incremental_gmv_per_user_fen": "incremental_gmv_per_user_fen",
+    "incremental_orders_per_user": "incremental_orders_per_user",
+    "cost_per_user_fen": "cost_per_user_fen",
+    "incremental_p_value": "p_value",
+}
+
+
+def incremental_row(inc) -> dict:
+    """The incremental columns of one run from a ``lab.IncrementalGMV`` (NaN without one),
+    plus ``gmv_per_cost`` with its interval."""
+    nan = float("nan")
+    row = {
+        col: float(getattr(inc, attr)) if inc else nan for col, attr in INCREMENTAL_COLUMNS.items()
+    }
+    if inc is not None and inc.cost_fen > 0:
+        row["gmv_per_cost"] = inc.incremental_gmv_fen / inc.cost_fen
+        row["gmv_per_cost_ci_low"] = inc.ci_low_fen / inc.cost_fen
+        row["gmv_per_cost_ci_high"] = inc.ci_high_fen / inc.cost_fen
+    else:
+        row.update(gmv_per_cost=nan, gmv_per_cost_ci_low=nan, gmv_per_cost_ci_high=nan)
+    return row
 
 
 def _store_version(store: lab.Store) -> str:
@@ -320,8 +356,15 @@ class DataStore(param.Parameterized):
         default="wechat", objects=list(PLATFORM_STYLES), doc="Platform style of edits."
     )
     world_size = param.Selector(
-        default=WORLD_SIZES[0], objects=list(WORLD_SIZES), doc="Users in edited worlds."
+        default=WORLD_SIZES[0],
+        objects=list(WORLD_SIZES),
+        doc="Users in edited worlds; 0: as many as the compared presets.",
     )
+    goal = param.Selector(
+        default=lab.decision.GOALS[0], objects=list(lab.decision.GOALS), doc="Goal metric."
+    )
+    baseline = param.String(default="", doc="Run the winner is compared with ('' = runner-up).")
+    notice = param.String(default="", doc="Last change to the selection the user should know of.")
     language = param.Selector(default="en", objects=["en", "zh"], doc="Interface language.")
     scratch_runs = param.List(default=[], doc="Run ids of strategies edited in this session.")
     busy = param.Boolean(default=False, doc="A simulation is running.")
@@ -473,16 +516,9 @@ class DataStore(param.Parameterized):
             rows = res.groups[res.groups["platform"].astype(object) == platform]
         row = {c: rows[c].iloc[0] if len(rows) else float("nan") for c in METRIC_COLUMNS}
         inc = res.incremental if platform is None else None
-        row.update(
-            {
-                "incremental_gmv_fen": inc.incremental_gmv_fen if inc else float("nan"),
-                "incremental_gmv_ci_low_fen": inc.ci_low_fen if inc else float("nan"),
-                "incremental_gmv_ci_high_fen": inc.ci_high_fen if inc else float("nan"),
-                "incremental_roi": inc.incremental_roi if inc else float("nan"),
-                "incremental_roi_ci_low": inc.roi_ci_low if inc else float("nan"),
-                "incremental_roi_ci_high": inc.roi_ci_high if inc else float("nan"),
-                "incremental_p_value": inc.p_value if inc else float("nan"),
-            }
+        row.update(incremental_row(inc))
+        row["missing_reason"] = (
+            ("platform_filter" if platform is not None else "no_holdout") if inc is None else ""
         )
         return row
 
@@ -559,10 +595,16 @@ class DataStore(param.Parameterized):
                 pairs.append((run_id, exp["name"]))
         return pairs
 
-    def analysis(self, run_id: str, experiment: str):
-        """``lab.experiments.analyze`` of one experiment (all arms vs the control)."""
+    def analysis(self, run_id: str, experiment: str, *, covariate: str | None = None):
+        """``lab.experiments.analyze`` of one experiment (all arms vs the control);
+        ``covariate="pre_gmv"`` applies CUPED."""
+        extra = {"covariate": covariate} if covariate else {}
         return self.call(
-            "experiments.analyze", run_id, experiment=experiment, metrics=EXPERIMENT_METRICS
+            "experiments.analyze",
+            run_id,
+            experiment=experiment,
+            metrics=EXPERIMENT_METRICS,
+            **extra,
         )
 
     # -- edited strategies ---------------------------------------------------------------
@@ -580,6 +622,14 @@ class DataStore(param.Parameterized):
                 }
         return {"days": 28, "pre_days": 28, "seed": 0}
 
+    def preset_users(self) -> int:
+        """Users of the first selected simulated run (edits simulate at this size)."""
+        for run_id in self.compared():
+            info = self.run_info(run_id)
+            if info["origin"] == "synthetic" and info.get("n_users"):
+                return int(info["n_users"])
+        return 100_000
+
     def simulate_edit(
         self, edit: StrategyEdit, *, users: int | None = None
     ) -> tuple[str, lab.Store]:
@@ -591,7 +641,7 @@ class DataStore(param.Parameterized):
         """
         from lab.world import simulate
 
-        users = users or self.world_size
+        users = users or self.world_size or self.preset_users()
         settings = self.simulation_settings()
         strategy = edit.strategy()
         run_id = f"{strategy.name}_{users // 1000}k"
@@ -609,10 +659,49 @@ class DataStore(param.Parameterized):
                 store.close()
         return run_id, scratch
 
-    def add_scratch(self, run_id: str) -> None:
-        """Add a simulated edit to this session's runs and to the comparison."""
+    def add_scratch(self, run_id: str) -> str | None:
+        """Add a simulated edit to this session's runs and to the comparison.
+
+        At most :data:`MAX_SELECTED` strategies are compared: when the comparison is
+        full, the last selected one makes room. Returns the run id it replaced (also
+        kept in :attr:`notice`) so the page can say so, else None.
+        """
         if run_id not in self.scratch_runs:
             self.scratch_runs = [*self.scratch_runs, run_id]
         self.refresh_runs()
+        dropped = None
         if run_id not in self.selected:
+            if len(self.selected) >= MAX_SELECTED:
+                dropped = self.selected[MAX_SELECTED - 1]
             self.selected = [*self.selected[: MAX_SELECTED - 1], run_id]
+        self.notice = dropped or ""
+        return dropped
+
+    # -- the decision ------------------------------------------------------------------
+    def outcome(self, run_id: str):
+        """``lab.strategy_outcome`` of one run, with its fraud share, memoised."""
+        fraud = self.fraud(run_id)["fraud_share_flagged"]
+        return self.call(
+            "decision.strategy_outcome",
+            run_id,
+            label=self.labels()[run_id],
+            fraud_share=float(fraud),
+        )
+
+    def decision(self):
+        """``lab.decide`` over the compared runs on the chosen goal and baseline."""
+        runs = self.compared()
+        baseline = self.baseline if self.baseline in runs else None
+        return lab.decide([self.outcome(r) for r in runs], goal=self.goal, baseline=baseline)
+
+    def experiment_decision(
+        self, run_id: str, experiment: str, arm: str | None = None, *, cuped: bool = True
+    ):
+        """``lab.experiment_decision`` of one stored experiment, memoised."""
+        return self.call(
+            "decision.experiment_decision", run_id, experiment=experiment, arm=arm, cuped=cuped
+        )
+
+    def incremental(self, run_id: str):
+        """The run's holdout figures (``lab.IncrementalGMV``) or None."""
+        return self.call("metrics.campaign_metrics", run_id, by=None).incremental

@@ -15,7 +15,6 @@ import functools
 import html
 import io
 import math
-import numbers
 import warnings
 from pathlib import Path
 
@@ -26,9 +25,18 @@ import panel as pn
 import param
 
 import lab
+from dashboards.decision import (
+    CARD_CSS,
+    cards_html,
+    memo_html,
+    missing_text,
+    raw,
+    verdict_html,
+)
 from dashboards.i18n import label, t
 from dashboards.store import (
     ENTRY_KEYS,
+    INCREMENTAL_COLUMNS,
     LBS_RADII,
     PLATFORM_STYLES,
     WORLD_SIZES,
@@ -70,17 +78,6 @@ def fmt(value: object, kind: str) -> str:
     return str(value)
 
 
-def raw(value: object) -> str:
-    """The exact value for a ``data-value`` attribute (floats round-trip via ``float()``)."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return repr(float(value))
-    return str(value)
-
-
 def kpi_table(
     rows: list[tuple],
     frame: pd.DataFrame,
@@ -91,6 +88,8 @@ def kpi_table(
 ) -> str:
     """An HTML table: one row per metric, one column per run.
 
+    A column that ``lab``'s metric dictionary knows takes its name, formatter and
+    definition (shown on hover) from there; missing holdout figures say why in words.
     ``rows`` are ``(row title, column, format)`` or ``(row title, column, format,
     (low column, high column))`` for a value with its interval. ``frame`` has one row
     per run with a ``run_id`` column. Each cell carries ``data-metric``, ``data-run``
@@ -109,22 +108,48 @@ def kpi_table(
     for title, column, kind, *interval in rows:
         if column not in frame:
             continue
+        m = dictionary_metric(column)
+        tip = f' title="{html.escape(m.definition(lang))}"' if m else ""
+        if m:
+            title = m.label(lang)
         cells = []
         for i, (run, value) in enumerate(zip(runs, frame[column].tolist(), strict=True)):
-            text = label(column, value, lang) if kind == "text" else fmt(value, kind)
-            if interval and text != "–":
-                low, high = (frame[c].iloc[i] for c in interval[0])
-                text += f" [{fmt(low, kind)}, {fmt(high, kind)}]"
+            missing = pd.isna(value) if not isinstance(value, str) else False
+            if m and missing and column in _HOLDOUT_COLUMNS and "missing_reason" in frame:
+                text = missing_text(frame["missing_reason"].iloc[i], lang)
+            elif m:
+                text = m.format(value, lang)
+                if interval and not missing:
+                    low, high = (frame[c].iloc[i] for c in interval[0])
+                    text += " " + lab.format_interval(m.key, low, high, lang=lang, fen=m.in_fen)
+            else:
+                text = label(column, value, lang) if kind == "text" else fmt(value, kind)
+                if interval and text != "–":
+                    low, high = (frame[c].iloc[i] for c in interval[0])
+                    text += f" [{fmt(low, kind)}, {fmt(high, kind)}]"
+            key = f' data-key="{m.key}"' if m else ""
             cells.append(
-                f'<td class="kpi" data-metric="{column}" data-run="{html.escape(str(run))}" '
-                f'data-value="{html.escape(raw(value))}">{html.escape(text)}</td>'
+                f'<td class="kpi" data-metric="{column}"{key} data-run="{html.escape(str(run))}" '
+                f'data-value="{html.escape(raw(value))}"{tip}>{html.escape(text)}</td>'
             )
-        body.append(f'<tr><th scope="row">{html.escape(title)}</th>{"".join(cells)}</tr>')
+        body.append(f'<tr><th scope="row"{tip}>{html.escape(title)}</th>{"".join(cells)}</tr>')
     return (
         f'<table id="{table_id}" class="lab-kpi"><thead><tr><th>{html.escape(t("col.metric", lang))}'
         f" / {html.escape(t(columns_key, lang))}</th>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def dictionary_metric(column: str) -> lab.Metric | None:
+    """The ``lab`` metric stored in ``column``, or None for other columns."""
+    try:
+        return lab.metric(column)
+    except KeyError:
+        return None
+
+
+# columns measured from the holdout: missing means "no holdout", said in words
+_HOLDOUT_COLUMNS = {*INCREMENTAL_COLUMNS, "gmv_per_cost"}
 
 
 _TABLE_CSS = """
@@ -222,62 +247,169 @@ class ChartView(View):
 
 
 class OverviewView(View):
-    """Side-by-side table of the selected strategies' key numbers."""
+    """The decision: goal and baseline, the verdict, a KPI card per strategy (the best one
+    marked) and the detail table below."""
 
     section = "overview"
+    watches = ("selected", "language", "platform", "scratch_runs", "goal", "baseline")
 
     ROWS = (
         ("col.origin", "origin", "text"),
         ("col.n_users", "n_users", "int"),
         ("col.days", "days", "int"),
-        ("kpi.exposed_users", "exposed_users", "int"),
-        ("kpi.claim_conversion", "claim_conversion", "pct"),
-        ("kpi.issued", "issued", "int"),
-        ("kpi.redemption_conversion", "redemption_conversion", "pct"),
-        ("kpi.redeemed_amount", "redeemed_amount_fen", "yuan"),
-        ("kpi.aov", "aov_fen", "yuan"),
-        ("kpi.cost", "cost_fen", "yuan"),
-        ("kpi.roi", "roi", "num"),
+        ("", "treatment_users", "int"),
+        ("", "holdout_users", "int"),
+        ("", "gmv_per_cost", "num", ("gmv_per_cost_ci_low", "gmv_per_cost_ci_high")),
+        ("", "incremental_roi", "num", ("incremental_roi_ci_low", "incremental_roi_ci_high")),
         (
-            "kpi.incremental_gmv",
+            "",
             "incremental_gmv_fen",
             "yuan",
             ("incremental_gmv_ci_low_fen", "incremental_gmv_ci_high_fen"),
         ),
         (
-            "kpi.incremental_roi",
-            "incremental_roi",
-            "num",
-            ("incremental_roi_ci_low", "incremental_roi_ci_high"),
+            "",
+            "incremental_orders",
+            "int",
+            ("incremental_orders_ci_low", "incremental_orders_ci_high"),
         ),
-        ("kpi.incremental_p", "incremental_p_value", "p"),
-        ("kpi.fraud_flagged", "fraud_share_flagged", "pct"),
-        ("kpi.fraud_true", "fraud_share_true", "pct"),
-        ("kpi.retention_d1", "retention_d1", "pct"),
-        ("kpi.retention_d7", "retention_d7", "pct"),
-        ("kpi.mean_cycle", "mean_cycle_days", "num"),
-        ("kpi.median_cycle", "median_cycle_days", "num"),
+        (
+            "",
+            "cost_per_incremental_order_fen",
+            "yuan",
+            ("cost_per_incremental_order_ci_low_fen", "cost_per_incremental_order_ci_high_fen"),
+        ),
+        ("", "incremental_gmv_per_user_fen", "yuan"),
+        ("", "incremental_orders_per_user", "num"),
+        ("", "cost_per_user_fen", "yuan"),
+        ("", "incremental_p_value", "p"),
+        ("", "exposed_users", "int"),
+        ("", "claimers", "int"),
+        ("", "claim_conversion", "pct"),
+        ("", "issued", "int"),
+        ("", "redeemed", "int"),
+        ("", "redemption_conversion", "pct"),
+        ("", "redeemed_amount_fen", "yuan"),
+        ("", "aov_fen", "yuan"),
+        ("", "cost_fen", "yuan"),
+        ("", "roi", "num"),
+        ("", "fraud_share_flagged", "pct"),
+        ("", "fraud_share_true", "pct"),
+        ("", "retention_d1", "pct"),
+        ("", "retention_d7", "pct"),
+        ("", "mean_cycle_days", "num"),
+        ("", "median_cycle_days", "num"),
     )
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
+        self.goal = pn.widgets.Select(css_classes=["lab-goal"])
+        self.baseline = pn.widgets.Select(css_classes=["lab-baseline"])
         self.note = pn.pane.Markdown("", **_SIZING)
+        self.notice = pn.pane.Alert("", alert_type="warning", visible=False, **_SIZING)
+        self.verdict = pn.pane.HTML(
+            "", css_classes=["lab-verdict"], stylesheets=[CARD_CSS], **_SIZING
+        )
+        self.cards = pn.pane.HTML("", stylesheets=[CARD_CSS], **_SIZING)
+        self.plot = LiveChart()
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self.legend = pn.pane.Markdown("", **_SIZING)
+        self._figure = None
+        self.goal.param.watch(lambda e: setattr(self.store, "goal", e.new), "value")
+        self.baseline.param.watch(lambda e: setattr(self.store, "baseline", e.new or ""), "value")
         self._changed()
 
     def _refresh(self) -> None:
         lang = self.store.language
         frame = self.store.comparison()
         self.note.object = self.tr("app.pick_runs") if len(frame) < 2 else ""
-        rows = [(t(key, lang), *rest) for key, *rest in self.ROWS]
-        self.table.object = kpi_table(rows, frame, lang=lang, table_id="comparison-table")
+        dropped = self.store.notice
+        self.notice.visible = bool(dropped)
+        if dropped:
+            self.notice.object = self.tr(
+                "overview.dropped", run=self.store.labels().get(dropped, dropped)
+            )
+        self.goal.name = self.tr("overview.goal")
+        self.goal.options = {lab.metric(g).label(lang): g for g in lab.decision.GOALS}
+        self.goal.value = self.store.goal
+        labels = self.store.labels()
+        self.baseline.name = self.tr("overview.baseline")
+        self.baseline.options = {
+            self.tr("overview.runner_up"): "",
+            **{labels[r]: r for r in self.store.compared()},
+        }
+        self.baseline.value = (
+            self.store.baseline if self.store.baseline in self.store.compared() else ""
+        )
+        decision = self.decision()
+        self.verdict.object = verdict_html(decision, lang=lang)
+        self.cards.object = cards_html(frame, decision, lang=lang) if len(frame) else ""
+        self._figure = self.chart(decision, lang)
+        self.plot.update(self._figure, key=(*self.chart_key(), self.store.goal))
+        self.table.object = kpi_table(
+            self.rows(lang), frame, lang=lang, table_id="comparison-table"
+        )
         self.legend.object = self.tr(
             "overview.note_platform" if self.store.platform_filter() else "overview.note"
         )
 
+    def rows(self, lang: str) -> list[tuple]:
+        """The detail table's rows with their titles in ``lang``."""
+        return [(t(key, lang) if key else "", *rest) for key, *rest in self.ROWS]
+
+    def chart(self, decision, lang: str):
+        """The goal per strategy with its 95 % interval; the line marks break-even
+        (1 for GMV per ¥1 of cost) or no effect."""
+        if decision is None:
+            return None
+        df = decision.table.dropna(subset=["estimate"])
+        if df.empty:
+            return None
+        m = lab.metric(decision.goal)
+        scale = 100 if m.in_fen else 1
+        data = pd.DataFrame(
+            {
+                "strategy": df["label"].astype(str),
+                "value": df["estimate"] / scale,
+                "minus": (df["estimate"] - df["ci_low"]) / scale,
+                "plus": (df["ci_high"] - df["estimate"]) / scale,
+            }
+        )
+        line = 1.0 if decision.goal == "gmv_per_cost" else 0.0
+        # labelled dimensions: the PNG (matplotlib) shows them too
+        x = hv.Dimension("strategy", label=self.tr("col.label"))
+        y = hv.Dimension("value", label=m.label(lang))
+        return (
+            hv.HLine(line).opts(color="grey", line_dash="dashed")
+            * hv.ErrorBars(data, x, [y, "minus", "plus"])
+            * hv.Scatter(data, x, y).opts(size=10, tools=["hover"])
+        ).opts(
+            title=self.tr("overview.chart", goal=m.label(lang)),
+            xlabel="",
+            ylabel=m.label(lang),
+            responsive=True,
+            height=300,
+            ylim=(min(0.0, float((data["value"] - data["minus"]).min())), None),
+        )
+
+    def decision(self):
+        """``lab.decide`` over the compared strategies (None with nothing to compare)."""
+        if not self.store.compared():
+            return None
+        return self.store.decision()
+
     def __panel__(self):
-        return pn.Column(self.note, self.table, self.legend, **_SIZING)
+        return pn.Column(
+            self.note,
+            self.notice,
+            pn.Row(self.goal, self.baseline),
+            self.verdict,
+            self.cards,
+            self.plot,
+            self.table,
+            self.legend,
+            **_SIZING,
+        )
 
 
 class FunnelView(ChartView):
@@ -574,9 +706,16 @@ def verdict(row: pd.Series, *, control: str, alpha: float, lang: str) -> str:
     return t("verdict.up" if row["effect"] > 0 else "verdict.down", lang, **values)
 
 
+#: experiment metrics only coupon holders have: no comparison against a no-coupon arm
+COUPON_METRICS = ("redeemed", "redeemed_amount", "aov")
+
+
 class ExperimentsView(View):
-    """A/B results of the experiments stored with the selected runs: SRM check, effects
-    with intervals and a plain-language verdict per metric."""
+    """Each stored experiment read as a decision: goal and guardrails, CUPED, sequential
+    status, minimum detectable effect, SRM and a ship / don't ship / keep running line
+    (``lab.experiment_decision``); then the per-metric comparisons. A holdout's coupon
+    metrics have no counterpart in the no-coupon arm: its incremental figures are shown
+    instead."""
 
     section = "experiments"
     requires = "experiments.analyze"
@@ -584,13 +723,18 @@ class ExperimentsView(View):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.which = pn.widgets.Select(css_classes=["lab-experiment"])
+        self.cuped = pn.widgets.Checkbox(value=True, css_classes=["lab-cuped"])
+        self.decision = pn.pane.Alert("", alert_type="info", css_classes=["lab-ship"], **_SIZING)
+        self.summary = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self.srm = pn.pane.Alert("", alert_type="success", css_classes=["lab-srm"], **_SIZING)
         self.verdicts = pn.pane.Markdown("", css_classes=["lab-verdicts"], **_SIZING)
         self.plot = LiveChart()
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self.note = pn.pane.Markdown("", **_SIZING)
         self._figure = None
+        self._table_frame = pd.DataFrame()
         self.which.param.watch(self._show, "value")
+        self.cuped.param.watch(self._show, "value")
         self._changed()
 
     def _refresh(self) -> None:
@@ -598,24 +742,34 @@ class ExperimentsView(View):
         options = {f"{labels[r]} · {e}": f"{r}\x1f{e}" for r, e in self.store.experiments()}
         value = self.which.value
         self.which.name = self.tr("exp.pick")
+        self.cuped.name = self.tr("exp.cuped")
         self.which.options = options
         keep = value if value in options.values() else next(iter(options.values()), None)
         if keep != self.which.value:
             self.which.value = keep  # the watcher shows it
         else:
-            self._show()
+            self.which.param.trigger("value")  # new options: the browser re-selects it
+
+    def table_frame(self) -> pd.DataFrame:
+        """The comparisons on screen (for the CSV download)."""
+        return self._table_frame.copy()
 
     def _show(self, *events) -> None:
         lang = self.store.language
         self.note.object = self.tr("exp.note")
         if not self.which.value:
-            self.srm.visible = False
+            self.srm.visible = self.decision.visible = False
             self.verdicts.object = self.tr("exp.none")
             self.plot.update(None, key=None)
-            self.table.object, self._figure = "", None
+            self.table.object, self.summary.object, self._figure = "", "", None
+            self._table_frame = pd.DataFrame()
             return
         run_id, experiment = self.which.value.split("\x1f")
-        res = self.store.analysis(run_id, experiment)
+        # the comparisons use the same CUPED setting as the ship line
+        pre = (self.store.run_info(run_id).get("pre_days") or 0) > 0
+        covariate = "pre_gmv" if self.cuped.value and pre else None
+        res = self.store.analysis(run_id, experiment, covariate=covariate)
+        holdout = self._show_decision(run_id, experiment, lang)
         srm = res.srm
         self.srm.visible = True
         self.srm.alert_type = "danger" if srm.is_mismatch else "success"
@@ -630,12 +784,17 @@ class ExperimentsView(View):
             ),
             p=fmt(srm.p_value, "p="),
         )
-        table = res.to_frame()
+        # a metric the control cannot have (coupons in a no-coupon arm) is no comparison
+        table = res.to_frame().dropna(subset=["effect"])
+        if holdout:  # (CUPED would give the empty arm an adjusted, non-zero mean)
+            table = table[~table["metric"].isin(COUPON_METRICS)]
+        table = table.reset_index(drop=True)
+        self._table_frame = table.assign(run_id=run_id, experiment=experiment)
         sentences = [
             verdict(r, control=res.control, alpha=res.alpha, lang=lang) for _, r in table.iterrows()
         ]
         self.verdicts.object = "\n".join(f"- {s}" for s in sentences)
-        shown = table.dropna(subset=["effect"]).copy()
+        shown = table.copy()
         shown["name"] = [
             f"{label('metric', m, lang)} · {a}" if len(res.arms) > 2 else label("metric", m, lang)
             for m, a in zip(shown["metric"], shown["arm"], strict=True)
@@ -681,12 +840,107 @@ class ExperimentsView(View):
             f"<tbody>{rows}</tbody></table>"
         )
 
+    def _show_decision(self, run_id: str, experiment: str, lang: str) -> bool:
+        """The ship line and the table of what it rests on; True for a holdout."""
+        d = self.store.experiment_decision(run_id, experiment, cuped=self.cuped.value)
+        self.decision.visible = True
+        self.decision.alert_type = {"ship": "success", "dont_ship": "danger"}.get(
+            d.status, "warning"
+        )
+        self.decision.object = (
+            f'<span id="ship-line" data-status="{d.status}" data-reason="{d.reason}">'
+            f"{html.escape(d.sentence(lang))}</span>"
+        )
+
+        def pct(x: float) -> str:
+            return f"{100 * x:+.1f}%"
+
+        yes_no = {True: self.tr("exp.yes"), False: self.tr("exp.no")}
+        items = [
+            (
+                "exp.goal",
+                "goal",
+                f"{pct(d.goal_effect)} [{pct(d.goal_ci_low)}, {pct(d.goal_ci_high)}]",
+                d.goal_effect,
+            ),
+            ("exp.cuped_row", "cuped", yes_no[d.cuped], d.cuped),
+            (
+                "exp.sequential",
+                "can_stop",
+                self.tr("exp.can_stop" if d.can_stop else "exp.keep_going")
+                + f" [{pct(d.sequential_ci_low)}, {pct(d.sequential_ci_high)}]",
+                d.can_stop,
+            ),
+            ("exp.mde", "mde", f"{100 * d.mde:.1f}%", d.mde),
+            ("exp.srm_row", "srm_ok", yes_no[d.srm_ok] + f" (p = {d.srm_p_value:.2g})", d.srm_ok),
+        ]
+        for g in d.guardrails.itertuples():
+            if g.breached is None:
+                text = self.tr(f"exp.guard_na.{g.reason}")
+            else:
+                text = self.tr("exp.breached" if g.breached else "exp.within")
+                if g.guardrail == "cost":
+                    text += " · " + self.tr(
+                        "exp.cost_detail",
+                        arm=lab.format_metric("cost_per_user", g.value, lang=lang, fen=True),
+                        control=lab.format_metric("cost_per_user", g.control, lang=lang, fen=True),
+                    )
+                elif g.guardrail == "aov":
+                    text += f" · {pct(g.value)}"
+            items.append((f"exp.guard.{g.guardrail}", f"guardrail_{g.guardrail}", text, g.breached))
+        if d.is_holdout:
+            inc = self.store.incremental(run_id)
+            if inc is not None:
+                for key, value, low, high in (
+                    ("incremental_gmv", inc.incremental_gmv_fen, inc.ci_low_fen, inc.ci_high_fen),
+                    (
+                        "incremental_orders",
+                        inc.incremental_orders,
+                        inc.orders_ci_low,
+                        inc.orders_ci_high,
+                    ),
+                    ("incremental_roi", inc.incremental_roi, inc.roi_ci_low, inc.roi_ci_high),
+                    (
+                        "cost_per_incremental_order",
+                        inc.cost_per_incremental_order_fen,
+                        inc.cpio_ci_low_fen,
+                        inc.cpio_ci_high_fen,
+                    ),
+                ):
+                    m = lab.metric(key)
+                    items.append(
+                        (
+                            m.label(lang),
+                            key,
+                            f"{m.format(value, lang)} "
+                            + lab.format_interval(key, low, high, lang=lang, fen=m.in_fen),
+                            value,
+                        )
+                    )
+        rows = "".join(
+            f'<tr data-item="{item}"><th scope=row>{html.escape(self.tr(key) if key.startswith("exp.") else key)}</th>'
+            f'<td class="kpi" data-value="{html.escape(raw(value))}">{html.escape(text)}</td></tr>'
+            for key, item, text, value in items
+        )
+        self.summary.object = (
+            f'<table id="experiment-decision" class="lab-kpi"><tbody>{rows}</tbody></table>'
+        )
+        return d.is_holdout
+
     def chart_key(self) -> tuple:
         return (self.store.language, self.which.value)
 
     def __panel__(self):
         return pn.Column(
-            self.which, self.srm, self.verdicts, self.plot, self.table, self.note, **_SIZING
+            pn.Row(self.which, self.cuped),
+            self.decision,
+            self.summary,
+            self.srm,
+            self.verdicts,
+            self.plot,
+            self.table,
+            self.note,
+            **_SIZING,
         )
 
 
@@ -697,13 +951,13 @@ class EditorView(View):
     section = "editor"
     requires = "world"
     lazy = False
-    watches = ("language",)
+    watches = ("language", "selected")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.style = pn.widgets.RadioButtonGroup(value=self.store.style, css_classes=["lab-style"])
         self.size = pn.widgets.RadioButtonGroup(
-            options={f"{n // 1000}k": n for n in WORLD_SIZES},
+            options=self._size_options(),
             value=self.store.world_size,
             css_classes=["lab-world-size"],
         )
@@ -731,6 +985,11 @@ class EditorView(View):
         self._changed()
         self.entries.value = self._style_entries(self.store.style)
 
+    def _size_options(self) -> dict[str, int]:
+        """World sizes; the first (0) simulates as many users as the compared presets."""
+        same = self.tr("editor.size_same", users=f"{self.store.preset_users():,}")
+        return {same: 0, **{f"{n // 1000}k": n for n in WORLD_SIZES if n}}
+
     @staticmethod
     def _style_entries(style: str) -> list[str]:
         base = StrategyEdit(style=style).strategy()
@@ -755,6 +1014,9 @@ class EditorView(View):
         self.help.object = self.tr("editor.help")
         self.labels["style"].object = f"**{self.tr('side.platform_style')}**"
         self.labels["size"].object = f"**{self.tr('side.world_size')}**"
+        value = self.size.value
+        self.size.options = self._size_options()
+        self.size.value = value
         self.labels["risk"].object = f"**{self.tr('editor.risk')}**"
         self.style.options = {label("platform", p, lang): p for p in PLATFORM_STYLES}
         self.entries.name = self.tr("editor.entries")
@@ -805,7 +1067,8 @@ class EditorView(View):
             self.status.object = self.tr("editor.invalid", reason=html.escape(str(exc)))
             return
         self.store.busy = True
-        self.status.object = self.tr("editor.running", users=f"{self.store.world_size:,}")
+        users = self.store.world_size or self.store.preset_users()
+        self.status.object = self.tr("editor.running", users=f"{users:,}")
         try:
             # the simulation runs in a worker thread so the page stays responsive
             run_id, _ = await asyncio.to_thread(self.store.simulate_edit, edit)
@@ -814,8 +1077,13 @@ class EditorView(View):
             return
         finally:
             self.store.busy = False
-        self.store.add_scratch(run_id)
-        self.status.object = self.tr("editor.done", run=run_id)
+        dropped = self.store.add_scratch(run_id)
+        done = self.tr("editor.done", run=self.store.labels().get(run_id, run_id))
+        if dropped:
+            done += " " + self.tr("overview.dropped", run=self.store.labels().get(dropped, dropped))
+        if users != self.store.preset_users():
+            done += " " + self.tr("editor.per_user")
+        self.status.object = done
 
     def __panel__(self):
         return pn.Column(
@@ -901,7 +1169,7 @@ def figure_html(fig) -> io.StringIO:
 
 
 class DownloadsView(View):
-    """The comparison as CSV and any view's figure as PNG or HTML."""
+    """CSV of every table, PNG and HTML of every chart, and the one-page decision memo."""
 
     section = "downloads"
     lazy = False
@@ -911,10 +1179,14 @@ class DownloadsView(View):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.help = pn.pane.Markdown("", **_SIZING)
-        self.csv = pn.widgets.FileDownload(
-            callback=self._csv, filename="comparison.csv", css_classes=["lab-download-csv"]
+        self.memo = pn.widgets.FileDownload(
+            callback=self._memo, filename="decision-memo.html", css_classes=["lab-download-memo"]
         )
-        self.which = pn.widgets.Select(options=self._figure_options(), css_classes=["lab-figure"])
+        self.tables = pn.widgets.Select(css_classes=["lab-table"])
+        self.csv = pn.widgets.FileDownload(
+            callback=self._csv, filename="overview.csv", css_classes=["lab-download-csv"]
+        )
+        self.which = pn.widgets.Select(css_classes=["lab-figure"])
         self.png = pn.widgets.FileDownload(
             callback=self._png, filename="figure.png", css_classes=["lab-download-png"]
         )
@@ -922,48 +1194,113 @@ class DownloadsView(View):
             callback=self._html, filename="figure.html", css_classes=["lab-download-html"]
         )
         self.which.param.watch(self._filenames, "value")
+        self.tables.param.watch(self._filenames, "value")
         self._changed()
         self._filenames()
 
-    def _figure_options(self) -> dict[str, str]:
-        return {
-            self.tr(f"section.{k}"): k
+    def charted(self) -> list[str]:
+        """Sections whose view draws a chart."""
+        return [
+            k
             for k, v in self.views.items()
-            if type(v).figure is not View.figure
-        }
+            if any(isinstance(x, LiveChart) for x in vars(v).values())
+        ]
+
+    def tabled(self) -> list[str]:
+        """Sections with a table to download (``overview`` is the comparison)."""
+        found = [
+            k
+            for k, v in self.views.items()
+            if k == "overview" or callable(getattr(v, "data", None)) or hasattr(v, "table_frame")
+        ]
+        return [*found[:1], "decision", *found[1:]] if "overview" in found else found
 
     def _filenames(self, *events) -> None:
         self.png.filename = f"{self.which.value}.png"
         self.html.filename = f"{self.which.value}.html"
+        self.csv.filename = f"{self.tables.value}.csv"
 
     def _refresh(self) -> None:
         self.help.object = self.tr("dl.help")
+        self.memo.label = self.tr("dl.memo")
         self.csv.label = self.tr("dl.csv")
         self.png.label = self.tr("dl.png")
         self.html.label = self.tr("dl.html")
         self.which.name = self.tr("dl.figure")
-        value = self.which.value
-        self.which.options = self._figure_options()
-        if value in self.which.options.values():
-            self.which.value = value
+        self.tables.name = self.tr("dl.table")
+        for widget, keys in ((self.which, self.charted()), (self.tables, self.tabled())):
+            value = widget.value
+            widget.options = {self.tr(f"section.{k}"): k for k in keys}
+            if value in keys:
+                widget.value = value
 
-    def _figure(self):
-        view = self.views.get(self.which.value)
-        if view is not None:
+    def table(self, key: str) -> pd.DataFrame:
+        """The table of section ``key`` as downloaded: metric names from ``lab``'s
+        dictionary, money in yuan."""
+        if key == "overview":
+            frame = self.store.comparison()
+        elif key == "decision":
+            frame = self.store.decision().table
+        else:
+            view = self.views[key]
             view.fresh()
-        fig = view.figure() if view is not None else None
+            frame = view.table_frame() if hasattr(view, "table_frame") else view.data()
+        return lab.metric_frame(frame)
+
+    def figure_of(self, key: str):
+        """The chart of section ``key`` (brought up to date first)."""
+        view = self.views.get(key)
+        if view is None:
+            raise ValueError(self.tr("dl.no_figure"))
+        view.fresh()
+        fig = view.figure()
         if fig is None:
             raise ValueError(self.tr("dl.no_figure"))
         return fig
 
     def _csv(self) -> io.StringIO:
-        return io.StringIO(self.store.comparison().to_csv(index=False))
+        return io.StringIO(self.table(self.tables.value or "overview").to_csv(index=False))
 
     def _png(self) -> io.BytesIO:
-        return figure_png(self._figure(), title=self.tr(f"section.{self.which.value}"))
+        key = self.which.value
+        return figure_png(self.figure_of(key), title=self.tr(f"section.{key}"))
 
     def _html(self) -> io.StringIO:
-        return figure_html(self._figure())
+        return figure_html(self.figure_of(self.which.value))
+
+    def memo_text(self) -> str:
+        """The decision memo (self-contained HTML) in the session's language."""
+        lang = self.store.language
+        overview = self.views["overview"]
+        overview.fresh()
+        frame = self.store.comparison()
+        decision = overview.decision()
+        charts = []
+        for key in ("overview", "money"):
+            if key in self.charted():
+                try:
+                    fig = self.figure_of(key)
+                except ValueError:
+                    continue
+                title = self.tr(f"section.{key}")
+                charts.append((title, figure_png(fig, title=title).getvalue()))
+        return memo_html(
+            lang=lang,
+            decision=decision,
+            cards=cards_html(frame, decision, lang=lang),
+            table=kpi_table(overview.rows(lang), frame, lang=lang, table_id="comparison-table"),
+            charts=charts,
+            strategies=list(self.store.labels()[r] for r in self.store.compared()),
+        )
+
+    def _memo(self) -> io.StringIO:
+        return io.StringIO(self.memo_text())
 
     def __panel__(self):
-        return pn.Column(self.help, self.csv, self.which, pn.Row(self.png, self.html), **_SIZING)
+        return pn.Column(
+            self.help,
+            self.memo,
+            pn.Row(self.tables, self.csv),
+            pn.Row(self.which, self.png, self.html),
+            **_SIZING,
+        )

@@ -15,8 +15,17 @@ Example
 
 __version__ = "0.1.0"
 
-from lab import calibration
+from lab import calibration, decision
 from lab.cycle import CycleComparison, CycleResult, compare_cycles, redemption_cycle
+from lab.decision import (
+    Decision,
+    ExperimentDecision,
+    Guardrails,
+    StrategyOutcome,
+    decide,
+    experiment_decision,
+    strategy_outcome,
+)
 from lab.denomination import (
     FittedResponse,
     LadderFrontier,
@@ -52,12 +61,18 @@ from lab.experiments import (
 from lab.funnel import FunnelResult, FunnelTrend, dropped_at, funnel, funnel_trend
 from lab.ingest import LogImportError, import_logs
 from lab.metrics import (
+    METRICS,
     IncrementalGMV,
     IssuanceTimeline,
+    Metric,
     MetricsResult,
     PushFatigue,
     campaign_metrics,
+    format_interval,
+    format_metric,
     issuance_timeline,
+    metric,
+    metric_frame,
     push_fatigue,
 )
 from lab.retention import RetentionResult, retention
@@ -105,6 +120,20 @@ from lab.world import (
 )
 
 __all__ = [
+    "decision",
+    "Decision",
+    "ExperimentDecision",
+    "Guardrails",
+    "StrategyOutcome",
+    "decide",
+    "experiment_decision",
+    "strategy_outcome",
+    "METRICS",
+    "Metric",
+    "format_interval",
+    "format_metric",
+    "metric",
+    "metric_frame",
     "parameters_frame",
     "Targeting",
     "Stock",

@@ -163,6 +163,15 @@ def instance(kind: str, *, nullable: bool = False) -> Callable[[str, object], No
     return rule
 
 
+def store_instance(name: str, value: object) -> None:
+    """A ``lab.Store``, or a store on another engine (``lab.Store.from_ibis``)."""
+    from lab.engines import IbisStore
+    from lab.store import Store
+
+    if not isinstance(value, Store | IbisStore):
+        raise _fail(TypeError, name, "a lab.Store (or a store from lab.Store.from_ibis)", value)
+
+
 def rules_tuple(name: str, value: object) -> None:
     from lab.risk import Rule
 
@@ -201,7 +210,7 @@ def mapping(name: str, value: object) -> None:
 
 
 RULES: dict[str, Callable[[str, object], None]] = {
-    "store": instance("Store"),
+    "store": store_instance,
     "run": text,
     "experiment": text,
     "alpha": real(0.0, 1.0, open_low=True, open_high=True),

@@ -235,12 +235,12 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     from lab.ingest import export_platform
 
-    wanted = 1 if args.to is not None else 2
-    if len(args.paths) + (args.run is not None) != wanted:
-        where = "--to URL" if args.to is not None else "DIR"
-        raise ValueError(
-            f"give the run once and {where}: `export RUN {where}` or `export --run RUN {where}`"
-        )
+    wanted = 1 if args.to is not None else 2  # the run, and the directory unless --to
+    given = len(args.paths) + (args.run is not None)
+    if given < wanted:
+        raise ValueError("export: name the run and a directory for the files, or --to URL")
+    if given > wanted:
+        raise ValueError("export: give the run once: `export RUN DIR` or `export --run RUN DIR`")
     run_id = args.run or args.paths[0]
     store = Store(args.db, read_only=True)
     if args.to is not None:

@@ -224,4 +224,4 @@ def test_cli_export_to_another_engine(tmp_path, capsys):
     same(reconcile(copy, run="s").discrepancies, reconcile(source, run="s").discrepancies)
     assert copy.run("s")["n_users"] == 100
     assert cli.main(["export", "--run", "s", "--db", db]) == 2
-    assert "name a directory" in capsys.readouterr().err
+    assert "a directory for the files" in capsys.readouterr().err

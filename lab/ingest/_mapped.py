@@ -322,10 +322,12 @@ def _check_keys(con, name: str, t: TablePlan, back: dict, locate) -> None:
         )
 
 
-def insert(con, plan: Plan, views: dict[str, _View], *, run_id: str) -> dict:
+def insert(
+    con, plan: Plan, views: dict[str, _View], *, run_id: str, timezone: str = "Asia/Shanghai"
+) -> dict:
     """Write the converted tables as ``run_id``; return the run's size and dates."""
     from lab.ingest._import import _lab_size
 
     for table, view in views.items():
-        _lab.insert(view, table, run_id=run_id)
+        _lab.insert(view, table, run_id=run_id, timezone=timezone)
     return _lab_size(con, run_id)

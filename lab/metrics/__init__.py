@@ -11,11 +11,25 @@ Example
 True
 """
 
+from lab.metrics._dictionary import (
+    METRICS,
+    Metric,
+    format_interval,
+    format_metric,
+    metric,
+    metric_frame,
+)
 from lab.metrics._fatigue import PushFatigue, push_fatigue
 from lab.metrics._issuance import IssuanceTimeline, issuance_timeline
 from lab.metrics._metrics import IncrementalGMV, MetricsResult, campaign_metrics
 
 __all__ = [
+    "METRICS",
+    "Metric",
+    "format_interval",
+    "format_metric",
+    "metric",
+    "metric_frame",
     "IncrementalGMV",
     "IssuanceTimeline",
     "MetricsResult",

@@ -31,6 +31,12 @@ arm (no coupons) and treatment arm(s). Over the campaign period:
 * ``cost_fen`` = discounts on the treatment users' orders in the period.
 * ``incremental_roi`` = (incremental_gmv_fen - cost_fen) / cost_fen; its interval maps
   the GMV interval through the same formula (cost is observed, not estimated).
+* ``incremental_orders`` = (mean orders per treatment user - mean per holdout user) x
+  treatment users, with its Welch interval; ``cost_per_incremental_order_fen`` = cost /
+  incremental orders, its interval the cost divided by the orders interval's ends
+  (unbounded above when the orders interval reaches zero).
+* Per assigned (treatment) user: the same figures divided by treatment users, so runs
+  of different sizes compare (``*_per_user`` attributes).
 
 Incremental figures are estimated at the holdout-experiment level only. The holdout
 randomises users, not stocks or channels, and one user sees several stocks and
@@ -99,6 +105,17 @@ class IncrementalGMV:
         Intervals have level ``1 - alpha``.
     comparison : ComparisonResult
         The per-user comparison from :func:`lab.experiments.compare`.
+    orders_per_treatment_user, orders_per_holdout_user : float
+        Mean orders per user in the period.
+    incremental_orders, orders_ci_low, orders_ci_high : float
+        (treatment mean - holdout mean orders) x treatment users, and its interval.
+    orders_p_value : float
+        Welch test of no difference in orders per user.
+    cost_per_incremental_order_fen, cpio_ci_low_fen, cpio_ci_high_fen : float
+        cost / incremental orders; NaN when the estimate is not positive, and the
+        upper end is ``inf`` when the orders interval reaches zero.
+    orders_comparison : ComparisonResult
+        The per-user comparison of orders.
     """
 
     experiment: str
@@ -120,10 +137,53 @@ class IncrementalGMV:
     p_value: float
     alpha: float
     comparison: ComparisonResult
+    orders_per_treatment_user: float = np.nan
+    orders_per_holdout_user: float = np.nan
+    incremental_orders: float = np.nan
+    orders_ci_low: float = np.nan
+    orders_ci_high: float = np.nan
+    orders_p_value: float = np.nan
+    cost_per_incremental_order_fen: float = np.nan
+    cpio_ci_low_fen: float = np.nan
+    cpio_ci_high_fen: float = np.nan
+    orders_comparison: ComparisonResult | None = None
+
+    @property
+    def incremental_gmv_per_user_fen(self) -> float:
+        """Incremental GMV per treatment user (the per-user effect)."""
+        return self.comparison.effect
+
+    @property
+    def gmv_per_user_std_error_fen(self) -> float:
+        """Standard error of :attr:`incremental_gmv_per_user_fen`."""
+        return self.comparison.std_error
+
+    @property
+    def cost_per_user_fen(self) -> float:
+        """Coupon cost per treatment user."""
+        return self.cost_fen / self.treatment_users if self.treatment_users else np.nan
+
+    @property
+    def incremental_orders_per_user(self) -> float:
+        """Incremental orders per treatment user."""
+        return self.orders_comparison.effect if self.orders_comparison else np.nan
+
+    @property
+    def gmv_per_cost(self) -> float:
+        """Incremental GMV per yuan of coupon cost (= incremental ROI + 1)."""
+        return self.incremental_roi + 1
 
     def to_frame(self) -> pd.DataFrame:
         """One row with every figure, money in fen and yuan."""
-        row = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "comparison"}
+        skip = ("comparison", "orders_comparison")
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in skip}
+        for name in (
+            "incremental_gmv_per_user_fen",
+            "cost_per_user_fen",
+            "incremental_orders_per_user",
+            "gmv_per_cost",
+        ):
+            row[name] = getattr(self, name)
         row["treatment_arms"] = ", ".join(self.treatment_arms)
         frame = pd.DataFrame([row])
         return _with_yuan(
@@ -135,6 +195,11 @@ class IncrementalGMV:
                 "ci_low_fen",
                 "ci_high_fen",
                 "cost_fen",
+                "cost_per_incremental_order_fen",
+                "cpio_ci_low_fen",
+                "cpio_ci_high_fen",
+                "incremental_gmv_per_user_fen",
+                "cost_per_user_fen",
             ),
         )
 
@@ -237,18 +302,25 @@ def _incremental(
     if not treated:
         raise ValueError(f"experiment {experiment!r} has only the holdout arm {holdout_arm!r}")
 
-    def stats(rows: pd.DataFrame) -> MeanStats:
+    def stats(rows: pd.DataFrame, what: str = "gmv") -> MeanStats:
         return MeanStats(
             n=int(rows["users"].sum()),
-            sum=float(rows["gmv_sum"].sum()),
-            sum_squares=float(rows["gmv_sum_squares"].sum()),
+            sum=float(rows[f"{what}_sum"].sum()),
+            sum_squares=float(rows[f"{what}_sum_squares"].sum()),
         )
 
-    hold = stats(arms[arms["arm"] == holdout_arm])
+    hold_rows = arms[arms["arm"] == holdout_arm]
+    hold = stats(hold_rows)
     treat_rows = arms[arms["arm"].isin(treated)]
     treat = stats(treat_rows)
     try:
         result = compare(hold, treat, alpha=alpha, metric_name="GMV per user (fen)")
+        orders = compare(
+            stats(hold_rows, "orders"),
+            stats(treat_rows, "orders"),
+            alpha=alpha,
+            metric_name="orders per user",
+        )
     except ValueError as exc:
         raise ValueError(
             f"incremental GMV from experiment {experiment!r}: {exc}; pass "
@@ -260,6 +332,16 @@ def _incremental(
 
     def roi(value: float) -> float:
         return (value - cost) / cost if cost else np.nan
+
+    n_orders, orders_low, orders_high = (
+        orders.effect * scale,
+        orders.ci_low * scale,
+        orders.ci_high * scale,
+    )
+
+    def per_order(value: float) -> float:
+        # cost per incremental order grows without bound as the orders approach zero
+        return cost / value if value > 0 else np.inf
 
     return IncrementalGMV(
         experiment=experiment,
@@ -281,6 +363,16 @@ def _incremental(
         p_value=float(result.p_value),
         alpha=alpha,
         comparison=result,
+        orders_per_treatment_user=orders.treatment_mean,
+        orders_per_holdout_user=orders.control_mean,
+        incremental_orders=n_orders,
+        orders_ci_low=orders_low,
+        orders_ci_high=orders_high,
+        orders_p_value=float(orders.p_value),
+        cost_per_incremental_order_fen=cost / n_orders if n_orders > 0 else np.nan,
+        cpio_ci_low_fen=per_order(orders_high),
+        cpio_ci_high_fen=per_order(orders_low),
+        orders_comparison=orders,
     )
 
 

@@ -117,8 +117,9 @@ def reported_counts(
 def arm_sums(
     store, *, run: str, experiment: str, start: dt.datetime | None, end: dt.datetime | None
 ) -> pd.DataFrame:
-    """Per arm of ``experiment``: users, sum and sum of squares of basket GMV per user in
-    ``[start, end)`` (0 for users without orders), and the discounts on their orders."""
+    """Per arm of ``experiment``: users, sums and sums of squares of basket GMV and of
+    orders per user in ``[start, end)`` (0 for users without orders), and the discounts on
+    their orders."""
     with session(store) as db:
         assigned = db.table("assignments")
         assigned = assigned.filter(
@@ -127,13 +128,19 @@ def arm_sums(
         orders = db.table("orders")
         orders = orders.filter(*in_window(orders, run=run, start=start, end=end, ts_col="ts"))
         spend = orders.group_by("user_id").aggregate(
-            gmv=orders.amount_fen.sum(), discount=orders.discount_fen.sum()
+            gmv=orders.amount_fen.sum(),
+            discount=orders.discount_fen.sum(),
+            n_orders=orders.count(),
         )
         users = assigned.left_join(spend, "user_id")
         arms = users.group_by("arm").aggregate(
             users=users.count(),
             gmv_sum=users.gmv.sum().coalesce(0),
             gmv_sum_squares=(users.gmv.cast("float64") * users.gmv).sum().coalesce(0.0),
+            orders_sum=users.n_orders.sum().coalesce(0),
+            orders_sum_squares=(users.n_orders.cast("float64") * users.n_orders)
+            .sum()
+            .coalesce(0.0),
             cost_fen=users.discount.sum().coalesce(0),
         )
         return db.execute(arms).sort_values("arm", kind="stable").reset_index(drop=True)

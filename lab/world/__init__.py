@@ -13,9 +13,18 @@ from lab.world._params import PARAMS, Params, parameters_frame
 from lab.world._presets import PRESETS, preset
 from lab.world._rush import claim_rush
 from lab.world._simulate import simulate
-from lab.world._strategy import Arm, Campaign, Experiment, Stock, Strategy, Targeting
+from lab.world._strategy import (
+    DEFAULT_HOLDOUT_SHARE,
+    Arm,
+    Campaign,
+    Experiment,
+    Stock,
+    Strategy,
+    Targeting,
+)
 
 __all__ = [
+    "DEFAULT_HOLDOUT_SHARE",
     "PARAMS",
     "PRESETS",
     "Arm",

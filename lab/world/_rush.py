@@ -157,16 +157,22 @@ def claim_rush(
     rng = rng_for(seed, _RUSH_STREAM)
     camp = live[rng.integers(0, len(live), claims)].astype(np.int8)
     who = np.empty(claims, np.int64)  # position among the users
+    # held-out users get no offer at all, as in a simulation
+    held = np.zeros(users, bool)
+    for e, exp in enumerate(strategy.experiments):
+        if plan.holdout_arms[e].any():
+            held |= plan.holdout_arms[e][assign_arms(seed, exp.name, plan.arm_weights[e], user_ids)]
     for c in live:
         attempt = np.flatnonzero(camp == c)
         e = plan.arm_exp[c]
         if e < 0:
-            who[attempt] = rng.integers(0, users, len(attempt))
-            continue
-        exp = strategy.experiments[e]
-        eligible = np.flatnonzero(
-            assign_arms(seed, exp.name, plan.arm_weights[e], user_ids) == plan.arm_idx[c]
-        )
+            eligible = np.flatnonzero(~held)
+        else:
+            exp = strategy.experiments[e]
+            eligible = np.flatnonzero(
+                (assign_arms(seed, exp.name, plan.arm_weights[e], user_ids) == plan.arm_idx[c])
+                & ~held
+            )
         if len(eligible) == 0 and len(attempt):
             raise ValueError(
                 f"campaign {strategy.campaigns[c].name!r} has no users in its arm; "

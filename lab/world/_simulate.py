@@ -463,15 +463,21 @@ def _write_chunk(
         ),
     )
     start_ts = dt.datetime.combine(start_date, dt.time())
+    held = np.zeros(n, bool)
+    for e, hold in enumerate(plan.holdout_arms):
+        held |= hold[ch.arms[:, e]]
     for e, exp in enumerate(plan.strategy.experiments):
+        # a held-out user gets no offer from any experiment, so joins only the holdout's
+        keep = np.ones(n, bool) if plan.holdout_arms[e].any() else ~held
+        k = int(keep.sum())
         write(
             "assignments",
             pa.table(
                 {
-                    "experiment": _dict(np.zeros(n, np.int32), [exp.name]),
-                    "user_id": uid,
-                    "arm": _dict(ch.arms[:, e], [a.name for a in exp.arms]),
-                    "assigned_at": pa.array(np.full(n, np.datetime64(start_ts, "s"))),
+                    "experiment": _dict(np.zeros(k, np.int32), [exp.name]),
+                    "user_id": uid[keep],
+                    "arm": _dict(ch.arms[keep, e], [a.name for a in exp.arms]),
+                    "assigned_at": pa.array(np.full(k, np.datetime64(start_ts, "s"))),
                 }
             ),
         )

@@ -163,16 +163,54 @@ class Experiment:
             raise ValueError(f"experiment {self.name!r} has duplicate arm names")
 
 
+#: Name of the experiment :attr:`Strategy.holdout_share` adds; reserved for it.
+HOLDOUT_EXPERIMENT = "holdout"
+#: Share of users kept out of every offer by default, so every strategy has a
+#: counterfactual (incremental GMV, orders and ROI with an interval).
+DEFAULT_HOLDOUT_SHARE = 0.1
+
+
+def holdout_experiment(share: float) -> Experiment:
+    """The lab's holdout experiment: ``treatment`` (1 - share) and ``holdout`` (share).
+
+    Example
+    -------
+    >>> [a.weight for a in holdout_experiment(0.1).arms]
+    [0.9, 0.1]
+    """
+    return Experiment(
+        HOLDOUT_EXPERIMENT,
+        (Arm("treatment", round(1.0 - share, 12)), Arm("holdout", share, holdout=True)),
+    )
+
+
 @dataclass(frozen=True)
 class Strategy:
-    """A whole coupon strategy: campaigns plus experiments."""
+    """A whole coupon strategy: campaigns plus experiments.
+
+    ``holdout_share`` (default :data:`DEFAULT_HOLDOUT_SHARE`, 10 %) randomises that
+    share of users into a no-coupon arm of the experiment ``"holdout"``, which
+    ``experiments`` then ends with; users in it join no other experiment. It is not
+    added when another experiment already has a holdout arm, or when the share is 0.
+
+    Example
+    -------
+    >>> Strategy("s").experiments[-1].name
+    'holdout'
+    >>> Strategy("s", holdout_share=0).experiments
+    ()
+    """
 
     name: str
     campaigns: tuple[Campaign, ...] = ()
     experiments: tuple[Experiment, ...] = ()
     description: str = ""
+    holdout_share: float = DEFAULT_HOLDOUT_SHARE
 
     def __post_init__(self):
+        if not 0 <= self.holdout_share < 1:
+            raise ValueError(f"holdout_share must be in [0, 1), got {self.holdout_share!r}")
+        self._add_holdout()
         names = [c.name for c in self.campaigns]
         if len(set(names)) != len(names):
             raise ValueError("campaign names must be unique")
@@ -183,6 +221,22 @@ class Strategy:
                     f"campaign {c.name!r}: experiment {c.experiment!r} has no arm {c.arm!r}; "
                     f"experiments are {arms}"
                 )
+
+    def _add_holdout(self) -> None:
+        """Append (or re-derive) the holdout experiment from ``holdout_share``."""
+        lab_holdout = [e for e in self.experiments if e.name == HOLDOUT_EXPERIMENT]
+        others = tuple(e for e in self.experiments if e.name != HOLDOUT_EXPERIMENT)
+        if self.holdout_share == 0:
+            return
+        if any(a.holdout for e in others for a in e.arms):
+            return  # the strategy brings its own counterfactual
+        if lab_holdout and {a.name for a in lab_holdout[0].arms} != {"treatment", "holdout"}:
+            raise ValueError(
+                f"experiment name {HOLDOUT_EXPERIMENT!r} is reserved for holdout_share; "
+                "rename the experiment or set holdout_share=0"
+            )
+        # frozen: the derived experiment is part of the value, so it round-trips
+        object.__setattr__(self, "experiments", (*others, holdout_experiment(self.holdout_share)))
 
     def to_dict(self) -> dict:
         """Plain nested dict of JSON types (tuples become lists)."""

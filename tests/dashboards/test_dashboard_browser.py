@@ -17,7 +17,6 @@ import pytest
 import lab
 from dashboards.local import CHROMIUM, CHROMIUM_ARGS
 from dashboards.store import model_available
-from dashboards.views import fmt
 from lab.metrics import campaign_metrics
 
 pytestmark = pytest.mark.browser
@@ -86,14 +85,12 @@ def test_picking_a_strategy_shows_lab_numbers(page, test_db):
     store = lab.Store(test_db, read_only=True)
     for run in ("default-s0", "platform_wechat-s0", ADDED):
         total = campaign_metrics(store, run=run, by=None).total.iloc[0]
-        for metric, kind in (
-            ("redemption_conversion", "pct"),
-            ("roi", "num"),
-            ("cost_fen", "yuan"),
-        ):
+        for metric in ("redemption_conversion", "roi", "cost_fen"):
             shown = cell(page, metric, run)
             assert float(shown.get_attribute("data-value")) == float(total[metric])
-            assert shown.inner_text() == fmt(total[metric], kind)
+            # formatted by lab's metric dictionary, its definition on hover
+            assert shown.inner_text() == lab.metric(metric).format(total[metric], "en")
+            assert shown.get_attribute("title") == lab.metric(metric).definition("en")
     assert_no_error(page)
 
 
@@ -129,9 +126,9 @@ def test_simulate_an_edited_strategy(page):
 def test_csv_download(page):
     open_tab(page, "Downloads")
     with page.expect_download(timeout=30_000) as info:
-        page.locator(".lab-download-csv").get_by_text("Comparison (CSV)").click()
+        page.locator(".lab-download-csv").get_by_text("Table (CSV)").click()
     frame = pd.read_csv(io.BytesIO(Path(info.value.path()).read_bytes()))
-    assert ADDED in frame["run_id"].tolist() and "roi" in frame
+    assert ADDED in frame["run_id"].tolist() and "reported_roi" in frame
 
 
 def test_screenshot(page, tmp_path):
@@ -149,7 +146,8 @@ def test_switch_to_chinese(page):
     page.get_by_text("中文", exact=True).click()
     tab(page, "概览").wait_for(timeout=15_000)
     text = page_text(page)
-    for label in ("优惠券策略实验室", "显示平台", "核销转化率", "漏斗", "留存"):
+    redemption = lab.metric("redemption_rate").label("zh")  # the dictionary's name
+    for label in ("优惠券策略实验室", "显示平台", redemption, "漏斗", "留存"):
         assert label in text
     assert_no_error(page)
     page.get_by_text("English", exact=True).click()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import html
 import io
 import re
 import string
@@ -124,8 +125,17 @@ def test_comparison_matches_lab(ds, main):
         )
         cycle = redemption_cycle(main, run=run).to_frame()
         assert table.loc[run, "mean_cycle_days"] == pytest.approx(cycle["mean_cycle_days"].iloc[0])
-    # the default preset has a holdout, the platform preset has none
-    assert table["incremental_roi"].notna().tolist() == [True, False]
+    for run in RUNS[:2]:
+        inc = campaign_metrics(main, run=run, by=None).incremental
+        assert table.loc[run, "incremental_orders"] == pytest.approx(inc.incremental_orders)
+        assert table.loc[run, "cost_per_incremental_order_fen"] == pytest.approx(
+            inc.cost_per_incremental_order_fen, nan_ok=True
+        )
+        assert table.loc[run, "gmv_per_cost"] == pytest.approx(
+            inc.incremental_gmv_fen / inc.cost_fen
+        )
+    # every preset keeps a holdout, so every strategy has incremental figures
+    assert table["incremental_roi"].notna().tolist() == [True, True]
 
 
 def test_selection_change_updates_views(ds, main):
@@ -137,7 +147,8 @@ def test_selection_change_updates_views(ds, main):
     assert set(funnel.data()["run_id"]) == {RUNS[0], RUNS[2]}
     issued = campaign_metrics(main, run=RUNS[2], by=None).total["issued"].iloc[0]
     cell = re.search(
-        r'data-metric="issued" data-run="platform_meituan-s0" data-value="([^"]+)">([^<]+)<',
+        r'data-metric="issued" data-key="issued" data-run="platform_meituan-s0" '
+        r'data-value="([^"]+)"[^>]*>([^<]+)<',
         overview.table.object,
     )
     assert cell.group(2) == f"{issued:,}"
@@ -276,7 +287,10 @@ def test_downloads(test_db):
     csv = pd.read_csv(io.StringIO(downloads._csv().getvalue()))
     expected = app.store.comparison()
     assert csv["run_id"].tolist() == expected["run_id"].tolist()
-    assert csv["roi"].tolist() == pytest.approx(expected["roi"].tolist())
+    # one name per metric (lab's dictionary), money in yuan
+    assert csv["reported_roi"].tolist() == pytest.approx(expected["roi"].tolist())
+    assert csv["cost"].tolist() == pytest.approx((expected["cost_fen"] / 100).tolist())
+    assert csv["gmv_per_cost"].notna().all()
     downloads.which.value = "funnel"
     assert downloads._png().getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<html" in downloads._html().getvalue()[:500]
@@ -288,6 +302,7 @@ def test_experiments_view_shows_lab_analysis(ds, main):
     assert list(view.which.options.values()) == [
         "default-s0\x1fholdout",
         "denomination_split-s0\x1fdenomination",
+        "denomination_split-s0\x1fholdout",
     ]
     view.which.value = "denomination_split-s0\x1fdenomination"
     expected = analyze(
@@ -302,10 +317,41 @@ def test_experiments_view_shows_lab_analysis(ds, main):
     shown = re.findall(
         r'data-metric="(\w+)" data-arm="split">.*?data-value="([^"]+)"', view.table.object
     )
+    # the view applies CUPED (on by default) to its comparisons, as to its ship line
+    cuped = analyze(
+        main,
+        run="denomination_split-s0",
+        experiment="denomination",
+        metrics=("redeemed", "orders", "gmv", "redeemed_amount", "aov"),
+        covariate="pre_gmv",
+    )
     assert [(m, float(v)) for m, v in shown] == [
-        (r.metric, r.effect) for r in expected.to_frame().itertuples()
+        (r.metric, r.effect) for r in cuped.to_frame().itertuples()
     ]
     assert ("Sample-ratio mismatch" in view.srm.object) == expected.srm.is_mismatch
     assert view.verdicts.object.count("\n- ") == len(expected.to_frame()) - 1
     ds.language = "zh"
     assert "各组" in view.srm.object or "样本比例失衡" in view.srm.object
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_table_chart_and_memo_downloads(test_db, lang):
+    app = App(test_db)
+    app.store.language = lang
+    downloads = app.views["downloads"]
+    downloads.shown = True
+    assert {"overview", "decision", "funnel", "experiments"} <= set(downloads.tabled())
+    for key in downloads.tabled():
+        downloads.tables.value = key
+        frame = pd.read_csv(io.StringIO(downloads._csv().getvalue()))
+        assert len(frame) > 0, key
+    assert {"overview", "funnel", "retention", "cycle", "money", "experiments"} <= set(
+        downloads.charted()
+    )
+    for key in downloads.charted():
+        downloads.which.value = key
+        assert downloads._png().getvalue()[:8] == b"\x89PNG\r\n\x1a\n", key
+        assert "<html" in downloads._html().getvalue()[:2000], key
+    memo = downloads._memo().getvalue()
+    decision = app.views["overview"].decision()
+    assert html.escape(decision.sentence(lang)) in memo and "<script" not in memo

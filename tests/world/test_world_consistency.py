@@ -414,10 +414,17 @@ def test_holdout_users_get_no_offers_and_assignments_are_complete(world):
         store,
         """
         SELECT r.run_id, e.experiment, (SELECT count(*) FROM assignments a WHERE a.run_id = r.run_id
-               AND a.experiment = e.experiment) AS n, r.n_users
+               AND a.experiment = e.experiment) AS n, r.n_users,
+               (SELECT count(*) FROM assignments h WHERE h.run_id = r.run_id
+               AND h.arm = 'holdout') AS held,
+               e.experiment IN (SELECT experiment FROM assignments WHERE run_id = r.run_id
+               AND arm = 'holdout') AS has_holdout
         FROM runs r JOIN (SELECT DISTINCT run_id, experiment FROM assignments) e USING (run_id)""",
     )
-    assert (per["n"] == per["n_users"]).all()
+    # the holdout experiment covers everyone; held-out users join no other experiment
+    expected = per["n_users"] - per["held"].where(~per["has_holdout"], 0)
+    assert (per["n"] == expected).all()
+    assert per["has_holdout"].any() and (per["held"] > 0).all()
     # campaigns tied to an arm only reach that arm's users
     bad = q(
         store,

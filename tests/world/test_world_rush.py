@@ -259,7 +259,9 @@ def test_arm_campaigns_go_to_their_arm_only():
     run = claim_rush("morning_doubled", store=store, claims=4_000, users=1_000, progress=False)
     sim = lab.Store(":memory:")
     rs = simulate("morning_doubled", store=sim, users=1_000, days=7, progress=False)
-    arms = sim.query("SELECT user_id, arm FROM assignments WHERE run_id = ?", [rs])
+    arms = sim.query(
+        "SELECT user_id, arm FROM assignments WHERE run_id = ? AND experiment = 'morning'", [rs]
+    )
     claimed = store.query(
         "SELECT c.user_id, s.arm FROM coupons c JOIN stocks s USING (run_id, stock_id) "
         "WHERE c.run_id = ?",
