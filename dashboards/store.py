@@ -34,6 +34,7 @@ import panel as pn
 import param
 
 import lab
+from dashboards.names import run_names
 
 DEFAULT_DB = Path("data") / "lab.duckdb"
 MAX_SELECTED = 4
@@ -308,13 +309,7 @@ class DataStore(param.Parameterized):
 
     def run_options(self) -> dict[str, str]:
         """``{display name: run_id}`` for the strategy picker."""
-        runs = self.runs()
-        return {
-            (f"{r.label} ({r.run_id})" if r.label and r.label != r.run_id else str(r.run_id)): str(
-                r.run_id
-            )
-            for r in runs.itertuples()
-        }
+        return {name: run_id for run_id, name in self.labels().items()}
 
     def compared(self) -> list[str]:
         """The selected runs that still exist (a scratch world may have been dropped)."""
@@ -366,12 +361,8 @@ class DataStore(param.Parameterized):
         return pd.concat(frames, ignore_index=True)
 
     def labels(self) -> dict[str, str]:
-        """``{run_id: short display label}``; labels shared by several runs get the run id."""
-        runs = self.runs()
-        names = runs["label"].astype(object).where(runs["label"].notna(), runs["run_id"])
-        dup = names.duplicated(keep=False)
-        names = names.where(~dup, names + " (" + runs["run_id"].astype(object) + ")")
-        return dict(zip(runs["run_id"].astype(object), names, strict=True))
+        """``{run_id: human name}`` in the session's language (:mod:`dashboards.names`)."""
+        return run_names(self.runs().to_dict("records"), self.language)
 
     def overview(self) -> pd.DataFrame:
         """One row per selected run: label, origin, size and row counts (``Store.info``)."""

@@ -52,11 +52,13 @@ from lab.experiments import (
 from lab.funnel import FunnelResult, FunnelTrend, dropped_at, funnel, funnel_trend
 from lab.ingest import LogImportError, import_logs
 from lab.metrics import (
+    DailyTrend,
     IncrementalGMV,
     IssuanceTimeline,
     MetricsResult,
     PushFatigue,
     campaign_metrics,
+    daily_trend,
     issuance_timeline,
     push_fatigue,
 )
@@ -103,6 +105,8 @@ from lab.world import (
 )
 
 __all__ = [
+    "DailyTrend",
+    "daily_trend",
     "parameters_frame",
     "Targeting",
     "Stock",

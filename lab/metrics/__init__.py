@@ -14,13 +14,16 @@ True
 from lab.metrics._fatigue import PushFatigue, push_fatigue
 from lab.metrics._issuance import IssuanceTimeline, issuance_timeline
 from lab.metrics._metrics import IncrementalGMV, MetricsResult, campaign_metrics
+from lab.metrics._trend import DailyTrend, daily_trend
 
 __all__ = [
+    "DailyTrend",
     "IncrementalGMV",
     "IssuanceTimeline",
     "MetricsResult",
     "PushFatigue",
     "campaign_metrics",
+    "daily_trend",
     "issuance_timeline",
     "push_fatigue",
 ]
