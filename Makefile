@@ -38,7 +38,8 @@ data: $(DB) ## Build the default worlds (one run per preset) into data/lab.duckd
 
 dashboard: $(VENV)/.installed $(DB) ## Build the default world if missing and serve the dashboard on http://localhost:5006
 	LAB_DB=$(DB) $(VENV)/bin/panel serve dashboards/app.py --address $(ADDRESS) --port $(PORT) \
-		--allow-websocket-origin=localhost:$(PORT) --allow-websocket-origin=127.0.0.1:$(PORT)
+		--allow-websocket-origin=localhost:$(PORT) --allow-websocket-origin=127.0.0.1:$(PORT) \
+		--num-procs 2 --setup dashboards/warm.py
 
 # CJK fonts so the 中文 interface renders (and is screenshot) as text, not boxes
 chromium: ## Install Debian's chromium and CJK fonts for the browser tests (apt-get, when root)

@@ -39,12 +39,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(db: str | Path, *, log: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
+#: Serving options of ``make dashboard`` for speed (docs/dashboard-speed.md): two worker
+#: processes, each warming the model caches before its first request.
+SPEED_FLAGS = ("--num-procs", "2", "--setup", "dashboards/warm.py")
+
+
+def serve(
+    db: str | Path, *, log: Path, timeout: float = 60, flags: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
     """Start ``panel serve dashboards/app.py`` over ``db`` on 127.0.0.1; return it and its URL.
 
     The server's output goes to ``log`` (a file, not a pipe: an unread pipe fills up and
     blocks the server). Returns once the app answers; RuntimeError with the log if the
     server exits or does not answer within ``timeout`` seconds. The caller stops it.
+    ``flags`` are extra ``panel serve`` options (e.g. :data:`SPEED_FLAGS`).
     """
     port = free_port()
     cmd = [
@@ -56,6 +64,7 @@ def serve(db: str | Path, *, log: Path, timeout: float = 60) -> tuple[subprocess
         "--port",
         str(port),
         f"--allow-websocket-origin=127.0.0.1:{port}",
+        *flags,
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(
