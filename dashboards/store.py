@@ -425,7 +425,9 @@ class DataStore(param.Parameterized):
         runs = self.compared()
         memo_key = (tuple(runs), self.platform, *(self._key_for(r) for r in runs))
         if memo_key in self._comparisons:
-            return self._comparisons[memo_key].copy()
+            table = self._comparisons[memo_key].copy()
+            table["label"] = table["run_id"].map(self.labels())  # names follow the language
+            return table
         base = self.overview()[["run_id", "label", "origin", "n_users", "days"]]
         rows = []
         for run_id in runs:

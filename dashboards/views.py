@@ -156,8 +156,8 @@ class LiveChart:
     language: the legend and labels change).
     """
 
-    def __init__(self) -> None:
-        self.pane = pn.pane.HoloViews(None, **_SIZING)
+    def __init__(self, **pane_options) -> None:
+        self.pane = pn.pane.HoloViews(None, **_SIZING, **pane_options)
         self._pipe: hv.streams.Pipe | None = None
         self._key: object = None
         self.figure = None
@@ -294,27 +294,24 @@ class OverviewView(View):
 
 
 class ChartGrid:
-    """Several HoloViews panes in a grid (small multiples), one per figure.
+    """Small multiples: one :class:`LiveChart` per figure, in a grid.
 
-    Panes are reused while the number of figures stays the same, so a change of data
-    replaces their objects instead of rebuilding the layout.
+    While the number of figures and the key stay the same, each chart's data is
+    replaced in place (no new Bokeh figure for the browser to build).
     """
 
     def __init__(self, *, ncols: int = 2) -> None:
         self.grid = pn.GridBox(ncols=ncols, **_SIZING)
+        self.charts: list[LiveChart] = []
         self.figures: list = []
 
-    def update(self, figures: list) -> None:
+    def update(self, figures: list, *, key: object = None) -> None:
         self.figures = list(figures)
-        panes = list(self.grid.objects)
-        if len(panes) == len(figures):
-            for pane, fig in zip(panes, figures, strict=True):
-                pane.object = fig
-        else:
-            # each small multiple keeps its own axis ranges
-            self.grid.objects = [
-                pn.pane.HoloViews(f, linked_axes=False, **_SIZING) for f in figures
-            ]
+        if len(self.charts) != len(figures):
+            self.charts = [LiveChart(linked_axes=False) for _ in figures]
+            self.grid.objects = [c.pane for c in self.charts]
+        for chart, fig in zip(self.charts, figures, strict=True):
+            chart.update(fig, key=key)
 
     def layout(self):
         """The figures as one HoloViews layout (for downloads), or None."""
@@ -439,7 +436,7 @@ class FunnelView(SlicedView):
             figures = [self._by_group(df)]
         else:
             figures = [self._steps(d, name) for name, d in df.groupby("strategy", sort=False)]
-        self.grid.update(figures)
+        self.grid.update(figures, key=(self.chart_key(), tuple(df["strategy"].unique())))
         self._figure = self.grid.layout()
         rows = [(label("event", s, lang), s, "pct") for s in self.STEPS]
         self.table.object = self.wide_table(
@@ -740,8 +737,17 @@ class MoneyView(SlicedView):
         super().__init__(**params)
         self.roi_plot = LiveChart()
         self.money = ChartGrid(ncols=2)
-        self.trend = ChartGrid(ncols=3)
+        self.trend = LiveChart()
         self.trend_title = pn.pane.Markdown("", **_SIZING)
+        # one trend chart at a time: a chart costs the page more than a click
+        self.measure = pn.widgets.RadioButtonGroup(
+            options={self.tr(key): column for key, column in self.TREND},
+            value="claims",
+            css_classes=["lab-trend-measure"],
+            width=420,
+        )
+        self._trend_data = pd.DataFrame()
+        self.measure.param.watch(self._draw_trend, "value")
         self.note = pn.pane.Markdown("", **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self._figure = None
@@ -777,11 +783,12 @@ class MoneyView(SlicedView):
         lang = self.store.language
         self.note.object = self.tr("overview.note")
         self.trend_title.object = f"#### {self.tr('trend.title')}"
+        self.measure.options = {self.tr(key): column for key, column in self.TREND}
         df = self.metrics()
         if df.empty:
             self.roi_plot.update(None, key=None)
             self.money.update([])
-            self.trend.update([])
+            self.trend.update(None, key=None)
             self._figure, self.table.object = None, ""
             return
         roi = self._roi(df)
@@ -790,9 +797,11 @@ class MoneyView(SlicedView):
             [
                 self._bars(df, "redeemed_amount_fen", "money.amount_title"),
                 self._bars(df, "cost_fen", "money.cost_title"),
-            ]
+            ],
+            key=(self.chart_key(), len(df)),
         )
-        self.trend.update(self._trend())
+        self._trend_data = self.frame("metrics.daily_trend")
+        self._draw_trend()
         self._figure = (roi + self.money.layout()).cols(1)
         frame = df.copy()
         if self.by():
@@ -906,43 +915,41 @@ class MoneyView(SlicedView):
             **base_opts(height=90 + 34 * len(data)),
         )
 
-    def _trend(self) -> list:
-        trend = self.frame("metrics.daily_trend")
+    def _draw_trend(self, *events) -> None:
+        """The daily trend of the chosen measure, one line per strategy."""
+        trend, column = self._trend_data, self.measure.value or "claims"
         if trend.empty:
-            return []
+            self.trend.update(None, key=None)
+            return
         if "group" in trend:  # the trend shows whole strategies; groups are in the bars
             trend = trend.groupby(["run_id", "strategy", "colour", "day"], as_index=False)[
                 ["claims", "redemptions", "cost_yuan"]
             ].sum()
         lang = self.store.language
-        figures = []
-        for title_key, column in self.TREND:
-            lines = [
-                hv.Curve(
-                    d,
-                    hv.Dimension("day", label=self.tr("trend.date")),
-                    hv.Dimension(
-                        column,
-                        label=self.tr("money.yuan_axis")
-                        if column == "cost_yuan"
-                        else self.tr("trend.count_axis"),
-                    ),
-                    label=name,
-                ).opts(color=d["colour"].iloc[0], line_width=2, tools=["hover"])
-                for name, d in trend.groupby("strategy", sort=False)
-            ]
-            figures.append(
-                hv.Overlay(lines).opts(
-                    title=self.tr(title_key),
-                    yformatter=yuan_formatter(lang) if column == "cost_yuan" else count_formatter(),
-                    xformatter=DatetimeTickFormatter(days="%m-%d", months="%m-%d", context=None),
-                    xticks=4,
-                    show_legend=False,
-                    ylim=(0, None),
-                    **base_opts(height=260),
-                )
+        value = hv.Dimension(
+            column,
+            label=self.tr("money.yuan_axis")
+            if column == "cost_yuan"
+            else self.tr("trend.count_axis"),
+        )
+        lines = [
+            hv.Curve(d, hv.Dimension("day", label=self.tr("trend.date")), value, label=name).opts(
+                color=d["colour"].iloc[0], line_width=2.5, tools=["hover"]
             )
-        return figures
+            for name, d in trend.groupby("strategy", sort=False)
+        ]
+        title = next(self.tr(key) for key, c in self.TREND if c == column)
+        self.trend.update(
+            hv.Overlay(lines).opts(
+                title=title,
+                yformatter=yuan_formatter(lang) if column == "cost_yuan" else count_formatter(),
+                xformatter=DatetimeTickFormatter(days="%m-%d", months="%m-%d", context=None),
+                show_legend=False,
+                ylim=(0, None),
+                **base_opts(height=300),
+            ),
+            key=(self.chart_key(), column),
+        )
 
     def __panel__(self):
         return pn.Column(
@@ -950,6 +957,7 @@ class MoneyView(SlicedView):
             self.roi_plot,
             self.money,
             self.trend_title,
+            self.measure,
             self.trend,
             self.note,
             self.table,

@@ -50,7 +50,10 @@ def test_every_preset_has_a_name_in_both_languages():
         {"run_id": "default-s0", "label": "default", "seed": 0},
         {"run_id": "default-s1", "label": "default", "seed": 1},
     ]
-    assert run_names(runs, "zh") == {"default-s0": "默认组合 · 种子 0", "default-s1": "默认组合 · 种子 1"}
+    assert run_names(runs, "zh") == {
+        "default-s0": "默认组合 · 种子 0",
+        "default-s1": "默认组合 · 种子 1",
+    }
     edited = run_name({"run_id": "edited_meituan_0a1b2c3d_10k", "label": None}, "zh")
     assert edited == "编辑的美团风格，10k 用户"
 
@@ -64,9 +67,11 @@ def test_daily_trend_adds_up_to_campaign_metrics(test_db):
         )
         expected = metrics.groups if by else metrics.total
         table = trend.to_frame()
-        got = table.groupby(by)[["claims", "redemptions", "cost_fen"]].sum() if by else table[
-            ["claims", "redemptions", "cost_fen"]
-        ].sum().to_frame().T
+        got = (
+            table.groupby(by)[["claims", "redemptions", "cost_fen"]].sum()
+            if by
+            else table[["claims", "redemptions", "cost_fen"]].sum().to_frame().T
+        )
         want = (expected.set_index(by) if by else expected)[["issued", "redeemed", "cost_fen"]]
         assert got.to_numpy().tolist() == want.to_numpy().tolist()
         assert table["claims"].sum() > 0
