@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import write_result  # noqa: E402
-from dashboards.local import CHROMIUM, CHROMIUM_ARGS, SPEED_FLAGS, serve  # noqa: E402
+from dashboards.local import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SPEED_FLAGS,
+    app_tracebacks,
+    serve,
+)
 
 SCRATCH = ROOT / "benchmarks" / "scratch"
 PRESETS = ("default", "platform_wechat", "platform_meituan", "platform_alipay")
@@ -256,15 +261,6 @@ async def drive(url: str, args) -> dict:
         finally:
             await browser.close()
     return figures
-
-
-def app_tracebacks(log: str) -> int:
-    """Tracebacks in the server log, leaving out Tornado's reports of websockets that the
-    benchmark's own browser closed at the end of a session (not the app's errors)."""
-    # a logged error starts at a line with a timestamp; its traceback follows
-    entries = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", log)
-    closed = ("WebSocketClosedError", "StreamClosedError")
-    return sum(1 for e in entries if "Traceback" in e and not any(c in e for c in closed))
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ Example
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -85,3 +86,12 @@ def serve(
                 proc.kill()
                 raise RuntimeError(f"panel serve did not start:\n{log.read_text()}") from None
             time.sleep(0.3)
+
+
+def app_tracebacks(log: str) -> int:
+    """Tracebacks in the server log, leaving out Tornado's reports of websockets that the
+    benchmark's own browser closed at the end of a session (not the app's errors)."""
+    # a logged error starts at a line with a timestamp; its traceback follows
+    entries = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", log)
+    closed = ("WebSocketClosedError", "StreamClosedError")
+    return sum(1 for e in entries if "Traceback" in e and not any(c in e for c in closed))

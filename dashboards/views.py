@@ -1180,6 +1180,9 @@ class EditorView(View):
             (self.tr("editor.lbs_km", km=f"{r:g}") if r else self.tr("editor.lbs_none")): r or 0.0
             for r in LBS_RADII
         }
+        # a Select whose value is not among its options shows blank: start at "no radius"
+        if self.lbs.value not in self.lbs.options.values():
+            self.lbs.value = 0.0
         self.credit.name = self.tr("editor.credit")
         self.credit.options = {self.tr("editor.credit_tier", tier=k): k for k in range(1, 6)}
         self.mechanic.name = self.tr("editor.mechanic")
@@ -1187,6 +1190,8 @@ class EditorView(View):
             self.tr("editor.keep"): "",
             **{label("mechanic", m, lang): m for m in MECHANICS},
         }
+        if self.mechanic.value not in self.mechanic.options.values():
+            self.mechanic.value = ""
         self.risk.options = {label("risk", r, lang): r for r in RISK_LEVELS}
         self.budget.name = self.tr("editor.budget")
         self.button.name = self.tr("editor.simulate")
@@ -1278,8 +1283,21 @@ def _cjk_fonts() -> list[str]:
     return [f for f in CJK_FONTS if f in known]
 
 
+def without_text(fig):
+    """``fig`` without its text layers (``Labels``, ``Text``): matplotlib cannot place text
+    on a categorical axis. The rest keeps its options (a clone shares them)."""
+    if isinstance(fig, hv.Layout):
+        return fig.clone([(key, without_text(item)) for key, item in fig.data.items()])
+    if isinstance(fig, hv.Overlay):
+        return fig.clone(
+            [(k, v) for k, v in fig.data.items() if not isinstance(v, (hv.Labels, hv.Text))]
+        )
+    return fig
+
+
 def figure_png(fig, *, title: str) -> io.BytesIO:
     """Render a HoloViews object to PNG with the matplotlib backend (for downloads)."""
+    fig = without_text(fig)
     hv.renderer("matplotlib")  # loads the backend's options without switching to it
     buf = io.BytesIO()
     # Chinese labels need a CJK font; matplotlib falls back through the list glyph by

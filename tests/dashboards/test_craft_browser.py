@@ -1,18 +1,20 @@
 """Browser tests of the dashboard's craft: offline resources, radio groups, colours,
 the 中文 interface and the slicing controls (Playwright + Debian's chromium).
 
-Each test opens its own page (a session of its own) on the served test database.
+Each test opens its own page (a session of its own) on a server of this module's own,
+so the pages it closes mid-session leave the shared server's log alone.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import lab
-from dashboards.local import CHROMIUM, CHROMIUM_ARGS
+from dashboards.local import CHROMIUM, CHROMIUM_ARGS, app_tracebacks, serve
 from dashboards.views import fmt
 
 pytestmark = pytest.mark.browser
@@ -116,6 +118,16 @@ CHROME = {
 }
 CODE = re.compile(r"\blab(\.[a-z_]+)+\b")
 WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+@pytest.fixture(scope="module")
+def served_app(test_db, scratch_dir):
+    """This module's own server over the test database."""
+    log = scratch_dir / "craft-panel.log"
+    proc, url = serve(test_db, log=log, timeout=60)
+    yield SimpleNamespace(url=url, log=log)
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +308,29 @@ def test_breakdown_and_dates_change_the_numbers_as_lab_does(browser, served_app,
     assert float(shown.get_attribute("data-value")) == float(total["cost_fen"].iloc[0])
     assert shown.inner_text() == fmt(total["cost_fen"].iloc[0], "yuan")
     page.close()
+
+
+def test_editor_selects_show_their_value_in_both_languages(browser, served_app):
+    """The LBS-radius and mechanic selects start on a named option, not blank."""
+    page = open_page(browser, served_app.url)
+    page.locator(".bk-tab").filter(has_text=re.compile("^Edit a strategy$")).click()
+
+    def shown(css_class: str) -> str:
+        select = page.locator(f".{css_class} select")
+        return select.evaluate("(s) => s.options[s.selectedIndex].textContent")
+
+    page.locator(".lab-lbs select").wait_for(timeout=30_000)
+    assert shown("lab-lbs") == "no radius"
+    assert shown("lab-mechanic") == "keep each entry's"
+    page.get_by_text("中文", exact=True).click()
+    page.locator(".bk-tab").filter(has_text=re.compile("^编辑策略$")).wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert shown("lab-lbs") == "不限距离"
+    page.close()
+
+
+def test_server_log_has_no_app_error(served_app, browser):
+    """No traceback from the app; Tornado's reports of websockets closed by the test's
+    own page closes are left out (:func:`dashboards.local.app_tracebacks`)."""
+    log = served_app.log.read_text()
+    assert app_tracebacks(log) == 0, log[-3000:]
