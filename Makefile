@@ -37,7 +37,7 @@ $(DB): | $(VENV)/.installed
 data: $(DB) ## Build the default worlds (one run per preset) into data/lab.duckdb if missing
 
 dashboard: $(VENV)/.installed $(DB) ## Build the default world if missing and serve the dashboard on http://localhost:5006
-	LAB_DB=$(DB) $(PY) dashboards/app.py --address $(ADDRESS) --port $(PORT)
+	LAB_DB=$(DB) $(PY) dashboards/app.py --address $(ADDRESS) --port $(PORT) --num-procs 2 --warm
 
 # CJK fonts so the 中文 interface renders (and is screenshot) as text, not boxes
 chromium: ## Install Debian's chromium and CJK fonts for the browser tests (apt-get, when root)

@@ -32,17 +32,48 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+import pandas as pd  # noqa: E402
 import panel as pn  # noqa: E402
+from panel.theme.base import Inherit  # noqa: E402
 from tornado import routing, web  # noqa: E402
 
 import lab  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
+from dashboards.slicing import BREAKDOWNS, Slice, run_window  # noqa: E402
 from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataStore  # noqa: E402
-from dashboards.views import DownloadsView, available_views  # noqa: E402
+from dashboards.views import DownloadsView, SlicedView, available_views  # noqa: E402
 
 pn.extension(sizing_mode="stretch_width")
 #: how often a session asks whether another process is writing to the database
 WRITER_POLL_MS = 2_000
+
+#: Fonts the machine has: nothing is fetched (the Fast design's default pulls Open Sans
+#: from Google Fonts, which is blocked in mainland China and absent offline).
+FONT_STACK = (
+    'system-ui, -apple-system, "Segoe UI", "Noto Sans", "Noto Sans CJK SC", '
+    '"PingFang SC", "Microsoft YaHei", "WenQuanYi Zen Hei", sans-serif'
+)
+#: The selected option of a radio group is filled with the accent colour, the others
+#: are outlined: told apart without relying on a light grey shade.
+RADIO_CSS = """
+.bk-btn-group .bk-btn.bk-btn-default {
+  background: #ffffff !important; color: #1f2d3d !important; border: 1px solid #8a99a8 !important;
+}
+.bk-btn-group .bk-btn.bk-btn-default:hover:not(.bk-active) { background: #e8f1f8 !important; }
+.bk-btn-group .bk-btn.bk-btn-default.bk-active {
+  background: #0b5394 !important; color: #ffffff !important; border-color: #0b5394 !important;
+  font-weight: 600; box-shadow: inset 0 -3px 0 #f1c232 !important;
+}
+"""
+
+# The Fast design lists Open Sans from Google Fonts among its resources, whatever
+# ``font_url`` says; this server's pages use installed fonts only (FONT_STACK).
+pn.theme.Fast._resources = {**pn.theme.Fast._resources, "font": {}}
+# every radio group of the page, the editor's included, gets RADIO_CSS
+pn.theme.Fast.modifiers = {
+    **pn.theme.Fast.modifiers,
+    pn.widgets.RadioButtonGroup: {"stylesheets": [Inherit, RADIO_CSS]},
+}
 
 
 class App:
@@ -61,9 +92,16 @@ class App:
 
     def __init__(self, db_path: str | Path) -> None:
         self.store = DataStore(db_path)
+        self._renaming = False
+        self.slice = Slice()
+        self._set_window()
         # only the open tab computes; the others catch up when opened
         self.views = {
-            cls.section: cls(store=self.store, shown=cls.section == "overview")
+            cls.section: cls(
+                store=self.store,
+                shown=cls.section == "overview",
+                **({"slice": self.slice} if issubclass(cls, SlicedView) else {}),
+            )
             for cls in available_views()
         }
         self.views["downloads"] = DownloadsView(
@@ -85,7 +123,25 @@ class App:
             value=self.store.platform,
             css_classes=["lab-platform"],
         )
+        window = self.slice.bounds
+        self.dates = (
+            pn.widgets.DateRangeSlider(
+                start=window[0],
+                end=window[1],
+                value=window,
+                step=1,
+                format="%Y-%m-%d",
+                disabled=window[0] is None,
+                css_classes=["lab-dates"],
+            )
+            if window[0] is not None
+            else pn.widgets.StaticText(css_classes=["lab-dates"])
+        )
+        self.breakdown = pn.widgets.Select(value="none", css_classes=["lab-breakdown"])
         pn.bind(self._set_language, self.language.param.value, watch=True)
+        if isinstance(self.dates, pn.widgets.DateRangeSlider):
+            self.dates.param.watch(self._set_dates, "value_throttled")
+        self.breakdown.param.watch(self._set_breakdown, "value")
         pn.bind(self._set_selected, self.strategies.param.value, watch=True)
         pn.bind(self._set_platform, self.platform.param.value, watch=True)
         self.store.param.watch(self._sync_runs, ["scratch_runs", "selected"])
@@ -110,9 +166,13 @@ class App:
                 self.strategies,
                 self.platform_label,
                 self.platform,
+                self.dates,
+                self.breakdown,
             ],
             main=[pn.Column(self.writing, self.heading, self.tabs)],
             sidebar_width=360,
+            font=FONT_STACK,
+            font_url="",
         )
         self._relabel()
         self._check_writer()
@@ -125,10 +185,24 @@ class App:
         self._relabel()
 
     def _set_selected(self, value: list[str]) -> None:
+        if self._renaming:
+            return
         self.store.selected = list(value)
 
     def _set_platform(self, value: str) -> None:
         self.store.platform = value
+
+    def _set_window(self) -> None:
+        window = run_window(self.store)
+        self.slice.bounds = window or (None, None)
+        self.slice.dates = window
+
+    def _set_dates(self, event) -> None:
+        first, last = event.new
+        self.slice.dates = (pd.Timestamp(first).to_pydatetime(), pd.Timestamp(last).to_pydatetime())
+
+    def _set_breakdown(self, event) -> None:
+        self.slice.breakdown = event.new
 
     def _sync_runs(self, *events) -> None:
         """Store -> picker: an edited strategy adds an option and joins the selection."""
@@ -173,6 +247,17 @@ class App:
         self.platform.options = self._platform_options()
         self.platform_label.object = f"**{t('side.platform_filter', lang)}**"
         self._relabel_writing()
+        # the picker shows names: its chips are redrawn with the new language's names
+        self._renaming = True
+        try:
+            self.strategies.value = []
+            self.strategies.options = self.store.run_options()
+            self.strategies.value = list(self.store.selected)
+        finally:
+            self._renaming = False
+        self.dates.name = t("slice.dates", lang)
+        self.breakdown.name = t("slice.breakdown", lang)
+        self.breakdown.options = {t(f"slice.{b}", lang): b for b in BREAKDOWNS}
         active = self.tabs.active
         # Tabs keep a rendered tab's title, so renamed tabs get a fresh wrapper
         self.tabs[:] = self._tab_items()
@@ -228,14 +313,29 @@ class _RefuseHost(web.RequestHandler):
         self.finish("403: this dashboard answers only to localhost (see --allow-host)\n")
 
 
-def serve(*, address: str = "127.0.0.1", port: int = 5006, allow_hosts: Iterable[str] = ()) -> None:
+def serve(
+    *,
+    address: str = "127.0.0.1",
+    port: int = 5006,
+    allow_hosts: Iterable[str] = (),
+    num_procs: int = 1,
+    warm: bool = False,
+) -> None:
     """Serve the app until interrupted, answering only to local host names and ``allow_hosts``.
+
+    ``num_procs`` worker processes share the port; with ``warm`` the model caches are
+    filled once before they fork, so each starts with every run's default results
+    (docs/dashboard-speed.md).
 
     Example
     -------
     >>> serve(port=5006)  # doctest: +SKIP
     """
     hosts = (*LOCAL_HOSTS, *allow_hosts)
+    if warm:
+        from dashboards.warm import warm_default
+
+        warm_default()
     server = pn.serve(
         {"app": build},  # at /app, as `panel serve dashboards/app.py` serves it
         address=address,
@@ -243,6 +343,7 @@ def serve(*, address: str = "127.0.0.1", port: int = 5006, allow_hosts: Iterable
         websocket_origin=[f"{h}:{port}" for h in hosts],
         show=False,
         start=False,
+        num_procs=num_procs,
     )
     # Bokeh has no public hook for a Host check: a first routing rule refuses foreign
     # hosts before any page, static file or websocket handler sees the request
@@ -261,8 +362,20 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="another host name the app may be reached by (repeatable)",
     )
+    parser.add_argument(
+        "--num-procs", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
+    parser.add_argument(
+        "--warm", action="store_true", help="fill the model caches before taking requests"
+    )
     args = parser.parse_args(argv)
-    serve(address=args.address, port=args.port, allow_hosts=args.allow_host)
+    serve(
+        address=args.address,
+        port=args.port,
+        allow_hosts=args.allow_host,
+        num_procs=args.num_procs,
+        warm=args.warm,
+    )
 
 
 if pn.state.served:

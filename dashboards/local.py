@@ -12,6 +12,7 @@ Example
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -39,16 +40,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(db: str | Path, *, log: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
+#: Serving options of ``make dashboard`` for speed (docs/dashboard-speed.md): two worker
+#: processes, each starting with the model caches warmed before its first request.
+SPEED_FLAGS = ("--num-procs", "2", "--warm")
+
+
+def serve(
+    db: str | Path, *, log: Path, timeout: float = 60, flags: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
     """Start ``python dashboards/app.py`` over ``db`` on 127.0.0.1; return it and its URL.
 
     The server's output goes to ``log`` (a file, not a pipe: an unread pipe fills up and
     blocks the server). Returns once the app answers; RuntimeError with the log if the
     server exits or does not answer within ``timeout`` seconds. The caller stops it.
+    ``flags`` are extra options of ``dashboards/app.py`` (e.g. :data:`SPEED_FLAGS`).
     """
     port = free_port()
     # the app's own entry point: it refuses foreign Host headers (DNS rebinding)
-    cmd = [sys.executable, "dashboards/app.py", "--address", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "dashboards/app.py",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *flags,
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd,
@@ -68,3 +85,12 @@ def serve(db: str | Path, *, log: Path, timeout: float = 60) -> tuple[subprocess
                 proc.kill()
                 raise RuntimeError(f"the dashboard did not start:\n{log.read_text()}") from None
             time.sleep(0.3)
+
+
+def app_tracebacks(log: str) -> int:
+    """Tracebacks in the server log, leaving out Tornado's reports of websockets that the
+    benchmark's own browser closed at the end of a session (not the app's errors)."""
+    # a logged error starts at a line with a timestamp; its traceback follows
+    entries = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", log)
+    closed = ("WebSocketClosedError", "StreamClosedError")
+    return sum(1 for e in entries if "Traceback" in e and not any(c in e for c in closed))

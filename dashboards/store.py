@@ -37,6 +37,7 @@ import panel as pn
 import param
 
 import lab
+from dashboards.names import run_names
 
 DEFAULT_DB = Path("data") / "lab.duckdb"
 MAX_SELECTED = 4
@@ -424,13 +425,7 @@ class DataStore(param.Parameterized):
         The picker (Choices.js) renders names as HTML, and labels come from data (an
         imported file's name, say), so names are HTML-escaped here.
         """
-        runs = self.runs()
-        return {
-            html.escape(
-                f"{r.label} ({r.run_id})" if r.label and r.label != r.run_id else str(r.run_id)
-            ): str(r.run_id)
-            for r in runs.itertuples()
-        }
+        return {html.escape(name): run_id for run_id, name in self.labels().items()}
 
     def writer(self) -> str | None:
         """The process writing to the main database now, or None (asks without waiting;
@@ -491,12 +486,8 @@ class DataStore(param.Parameterized):
         return pd.concat(frames, ignore_index=True)
 
     def labels(self) -> dict[str, str]:
-        """``{run_id: short display label}``; labels shared by several runs get the run id."""
-        runs = self.runs()
-        names = runs["label"].astype(object).where(runs["label"].notna(), runs["run_id"])
-        dup = names.duplicated(keep=False)
-        names = names.where(~dup, names + " (" + runs["run_id"].astype(object) + ")")
-        return dict(zip(runs["run_id"].astype(object), names, strict=True))
+        """``{run_id: human name}`` in the session's language (:mod:`dashboards.names`)."""
+        return run_names(self.runs().to_dict("records"), self.language)
 
     def overview(self) -> pd.DataFrame:
         """One row per selected run: label, origin, size and row counts (``Store.info``)."""
@@ -552,7 +543,9 @@ class DataStore(param.Parameterized):
         runs = self.compared()
         memo_key = (tuple(runs), self.platform, *(self._key_for(r) for r in runs))
         if memo_key in self._comparisons:
-            return self._comparisons[memo_key].copy()
+            table = self._comparisons[memo_key].copy()
+            table["label"] = table["run_id"].map(self.labels())  # names follow the language
+            return table
         base = self.overview()[["run_id", "label", "origin", "n_users", "days"]]
         rows = []
         for run_id in runs:

@@ -23,8 +23,20 @@ import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend's op
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import DatetimeTickFormatter
 
 import lab
+from dashboards.charts import (
+    LEGEND,
+    base_opts,
+    colour_of,
+    count_formatter,
+    pct_formatter,
+    share_label,
+    thin_steps,
+    yuan_formatter,
+    yuan_tick_text,
+)
 from dashboards.decision import (
     CARD_CSS,
     cards_html,
@@ -34,6 +46,7 @@ from dashboards.decision import (
     verdict_html,
 )
 from dashboards.i18n import label, t
+from dashboards.slicing import Slice, sliced_frame
 from dashboards.store import (
     ENTRY_KEYS,
     INCREMENTAL_COLUMNS,
@@ -168,8 +181,8 @@ class LiveChart:
     language: the legend and labels change).
     """
 
-    def __init__(self) -> None:
-        self.pane = pn.pane.HoloViews(None, **_SIZING)
+    def __init__(self, **pane_options) -> None:
+        self.pane = pn.pane.HoloViews(None, **_SIZING, **pane_options)
         self._pipe: hv.streams.Pipe | None = None
         self._key: object = None
         self.figure = None
@@ -412,8 +425,120 @@ class OverviewView(View):
         )
 
 
-class FunnelView(ChartView):
-    """Funnel from delivery to redemption, one bar group per step, one bar per strategy."""
+class ChartGrid:
+    """Small multiples: one :class:`LiveChart` per figure, in a grid.
+
+    While the number of figures and the key stay the same, each chart's data is
+    replaced in place (no new Bokeh figure for the browser to build).
+    """
+
+    def __init__(self, *, ncols: int = 2) -> None:
+        self.grid = pn.GridBox(ncols=ncols, **_SIZING)
+        self.charts: list[LiveChart] = []
+        self.figures: list = []
+
+    def update(self, figures: list, *, key: object = None) -> None:
+        self.figures = list(figures)
+        if len(self.charts) != len(figures):
+            self.charts = [LiveChart(linked_axes=False) for _ in figures]
+            self.grid.objects = [c.pane for c in self.charts]
+        for chart, fig in zip(self.charts, figures, strict=True):
+            chart.update(fig, key=key)
+
+    def layout(self):
+        """The figures as one HoloViews layout (for downloads), or None."""
+        if not self.figures:
+            return None
+        return hv.Layout(self.figures).cols(self.grid.ncols)
+
+    def __panel__(self):
+        return self.grid
+
+
+def legend_strip(store: DataStore) -> str:
+    """The compared strategies' colours and names as one HTML line (run ids on hover),
+    shown above the charts so small multiples need no legend of their own."""
+    names, run_ids = store.labels(), store.run_ids()
+    items = "".join(
+        f'<span class="lab-key" data-run="{html.escape(r)}" title="{html.escape(r)}" '
+        f'data-colour="{colour_of(run_ids, r)}">'
+        f'<i style="background:{colour_of(run_ids, r)}"></i>{html.escape(names[r])}</span>'
+        for r in store.compared()
+    )
+    return f'<div class="lab-legend">{items}</div>'
+
+
+_LEGEND_CSS = """
+.lab-legend {display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 14px; margin: 4px 0;}
+.lab-key {display: inline-flex; align-items: center; gap: 6px;}
+.lab-key i {display: inline-block; width: 14px; height: 14px; border-radius: 3px;}
+"""
+
+
+class SlicedView(ChartView):
+    """A chart view that follows the session's date range and breakdown (:class:`Slice`)."""
+
+    slice = param.ClassSelector(class_=Slice)
+    #: whether the view offers the breakdown (Funnel, Retention, Money)
+    breaks_down = True
+
+    def __init__(self, **params) -> None:
+        if params.get("slice") is None:
+            params["slice"] = Slice()
+        super().__init__(**params)
+        self.slice.param.watch(self._changed, ["dates", "breakdown"])
+        self.key = pn.pane.HTML("", stylesheets=[_LEGEND_CSS], css_classes=["lab-keys"], **_SIZING)
+
+    def by(self) -> str | None:
+        return self.slice.by() if self.breaks_down else None
+
+    def frame(self, func_name: str, **kwargs) -> pd.DataFrame:
+        frame = sliced_frame(
+            self.store, self.slice, func_name, breakdown=self.breaks_down, **kwargs
+        )
+        if "group" in frame:
+            by, lang = self.by(), self.store.language
+            frame["group"] = [label(by, v, lang) for v in frame["group"].astype(object)]
+        return frame
+
+    def colours(self) -> dict[str, str]:
+        """``{strategy name: colour}`` of the compared runs."""
+        names, run_ids = self.store.labels(), self.store.run_ids()
+        return {names[r]: colour_of(run_ids, r) for r in self.store.compared()}
+
+    def chart_key(self) -> tuple:
+        return (*super().chart_key(), self.by())
+
+    def _refresh(self) -> None:
+        self.key.object = legend_strip(self.store)
+        self._draw()
+
+    def _draw(self) -> None:
+        raise NotImplementedError
+
+    def wide_table(
+        self, df: pd.DataFrame, rows: list[tuple], *, table_id: str, value: str, column: str
+    ):
+        """A :func:`kpi_table` with one column per strategy (and group), one row per ``column``
+        value (``rows`` are ``(title, column value, format)``)."""
+        keys = ["run_id", "group"] if "group" in df else ["run_id"]
+        wide = df.pivot_table(index=keys, columns=column, values=value, aggfunc="first")
+        wide.columns = [f"{table_id}:{c}" for c in wide.columns]
+        wide = wide.reset_index()
+        order = {r: i for i, r in enumerate(self.store.compared())}
+        wide = wide.sort_values(by=keys, key=lambda s: s.map(order) if s.name == "run_id" else s)
+        names = self.store.labels()
+        wide["label"] = wide["run_id"].map(names)
+        if "group" in wide:
+            wide["label"] = wide["label"] + " · " + wide["group"].astype(str)
+        body = [(title, f"{table_id}:{c}", kind) for title, c, kind in rows]
+        return kpi_table(body, wide, lang=self.store.language, table_id=table_id)
+
+
+class FunnelView(SlicedView):
+    """Funnel from delivery to redemption: one small chart per strategy, bars in step
+    order with the step-to-step conversion printed on them. With a breakdown: the share
+    of delivered offers redeemed per group, one bar per strategy."""
 
     section = "funnel"
     requires = "funnel"
@@ -422,51 +547,102 @@ class FunnelView(ChartView):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.plot = LiveChart()
+        self.grid = ChartGrid(ncols=2)
         self.note = pn.pane.Markdown("", **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
-        self._figure = None
         self._changed()
 
     def data(self) -> pd.DataFrame:
-        return self.store.frame("funnel.funnel", steps=self.STEPS)
+        return self.frame("funnel.funnel", steps=self.STEPS)
 
-    def _refresh(self) -> None:
+    def _draw(self) -> None:
         lang = self.store.language
         self.note.object = self.tr("funnel.note")
         df = self.data()
         if df.empty:
-            self.plot.update(None, key=None)
+            self.grid.update([])
             self.table.object, self._figure = "", None
             return
         df["step_name"] = [label("event", s, lang) for s in df["step"]]
-        self._figure = hv.Bars(
-            df, kdims=["step_name", "strategy"], vdims=["conversion_from_start", "count"]
-        ).opts(
-            title=self.tr("funnel.title"),
-            xlabel="",
-            ylabel=self.tr("funnel.share_of_delivered"),
-            yformatter="%.2f",
-            tools=["hover"],
-            multi_level=False,
-            legend_position="top_right",
-            show_legend=True,
-            color=hv.dim("strategy").str(),
-            cmap="Category10",
-            responsive=True,
-            height=380,
+        if "group" in df:
+            figures = [self._by_group(df)]
+        else:
+            figures = [self._steps(d, name) for name, d in df.groupby("strategy", sort=False)]
+        self.grid.update(figures, key=(self.chart_key(), tuple(df["strategy"].unique())))
+        self._figure = self.grid.layout()
+        rows = [(label("event", s, lang), s, "pct") for s in self.STEPS]
+        self.table.object = self.wide_table(
+            df, rows, table_id="funnel-table", value="conversion_from_start", column="step"
         )
-        self.plot.update(self._figure, key=self.chart_key())
-        wide = df.pivot(index="run_id", columns="step", values="conversion_from_start")
-        wide = wide.reindex([r for r in self.store.selected if r in wide.index])
-        wide = wide.add_prefix("funnel_").reset_index()
-        wide["label"] = wide["run_id"].map(self.store.labels())
-        rows = [(label("event", s, lang), f"funnel_{s}", "pct") for s in self.STEPS]
-        self.table.object = kpi_table(rows, wide, lang=lang, table_id="funnel-table")
+
+    def _steps(self, d: pd.DataFrame, name: str):
+        """Horizontal bars, first step on top, each labelled with its share of delivered
+        offers and its conversion from the previous step."""
+        d = d.sort_values("step_index").copy()
+        d["text"] = [
+            " " + share_label(s)
+            if i == 0
+            else f" {share_label(s)} · {self.tr('funnel.step_of_previous', pct=share_label(p))}"
+            for i, s, p in zip(
+                d["step_index"],
+                d["conversion_from_start"],
+                d["conversion_from_previous"],
+                strict=True,
+            )
+        ]
+        step = hv.Dimension("step_name", label=self.tr("funnel.step"))
+        share = hv.Dimension("conversion_from_start", label=self.tr("funnel.axis"))
+        bars = hv.Bars(d, step, [share, "count"]).opts(
+            color=d["colour"].iloc[0], line_color=None, tools=["hover"]
+        )
+        texts = hv.Labels(d, [step, share], "text").opts(
+            text_font_size="10pt", text_align="left", text_baseline="middle", text_color="#222222"
+        )
+        return (bars * texts).opts(
+            title=name,
+            invert_axes=True,
+            invert_yaxis=True,
+            ylim=(0, 1.75),
+            xformatter=pct_formatter(),
+            xticks=[0, 0.25, 0.5, 0.75, 1.0],
+            xlabel="",
+            ylabel=self.tr("funnel.axis"),
+            show_legend=False,
+            **base_opts(height=260),
+        )
+
+    def _by_group(self, df: pd.DataFrame):
+        last = df[df["step"] == self.STEPS[-1]]
+        colours = self.colours()
+        return hv.Bars(
+            last,
+            [hv.Dimension("group", label=self.tr(f"slice.{self.by()}")), "strategy"],
+            [hv.Dimension("conversion_from_start", label=self.tr("funnel.redeemed_axis")), "count"],
+        ).opts(
+            title=self.tr("funnel.by_title", by=self.tr(f"slice.{self.by()}")),
+            color=hv.dim("strategy").categorize(colours),
+            line_color=None,
+            multi_level=True,
+            tools=["hover"],
+            xlabel="",
+            ylabel=self.tr("funnel.redeemed_axis"),
+            yformatter=pct_formatter(decimals=1),
+            show_legend=False,
+            xrotation=0,
+            **base_opts(height=360),
+        )
+
+    def __panel__(self):
+        return pn.Column(self.key, self.grid, self.note, self.table, **_SIZING)
 
 
-class RetentionView(ChartView):
-    """Claim-cohort retention curves (share of claimers ordering on day k), one per strategy."""
+#: line styles that tell breakdown groups apart within one strategy's colour
+DASHES = ("solid", "dashed", "dotted", "dotdash", "dashdot")
+
+
+class RetentionView(SlicedView):
+    """Claim-cohort retention curves (share of claimers ordering on day k), one colour per
+    strategy, beside the cohort grid (claim day × days after) of one strategy."""
 
     section = "retention"
     requires = "retention"
@@ -476,44 +652,113 @@ class RetentionView(ChartView):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.plot = LiveChart()
+        self.cohort_of = pn.widgets.Select(css_classes=["lab-cohort-of"], width=260)
+        self.heat = pn.pane.HoloViews(None, **_SIZING)
         self.note = pn.pane.Markdown("", **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
-        self._figure = None
+        self.cohort_of.param.watch(self._draw_heat, "value")
         self._changed()
 
     def data(self) -> pd.DataFrame:
-        return self.store.frame("retention.retention", part="curves", **self.KWARGS)
+        return self.frame("retention.retention", part="curves", **self.KWARGS)
 
-    def _refresh(self) -> None:
-        lang = self.store.language
+    def _draw(self) -> None:
         self.note.object = self.tr("retention.note")
+        self.cohort_of.name = self.tr("retention.cohort_of")
         df = self.data()
         if df.empty:
             self.plot.update(None, key=None)
+            self.heat.object = None
             self.table.object, self._figure = "", None
             return
-        curves = {
-            name: hv.Curve(d, "period", "rate", label=name).opts(tools=["hover"])
-            * hv.Scatter(d, "period", "rate", label=name).opts(size=5, tools=["hover"])
-            for name, d in df.groupby("strategy", sort=False)
+        groups = ["strategy", "group"] if "group" in df else ["strategy"]
+        dashes = {
+            g: DASHES[i % len(DASHES)] for i, g in enumerate(dict.fromkeys(df.get("group", [])))
         }
-        self._figure = hv.Overlay(list(curves.values())).opts(
-            title=self.tr("retention.title"),
-            xlabel=self.tr("retention.day"),
-            ylabel=self.tr("retention.rate"),
-            legend_position="top_right",
-            responsive=True,
-            height=380,
+        layers = []
+        for key, d in df.groupby(groups, sort=False):
+            name = (
+                " · ".join(map(str, key))
+                if isinstance(key, tuple) and len(key) > 1
+                else key[0]
+                if isinstance(key, tuple)
+                else key
+            )
+            style = {"color": d["colour"].iloc[0]}
+            if "group" in d:
+                style["line_dash"] = dashes[d["group"].iloc[0]]
+            layers.append(
+                hv.Curve(
+                    d,
+                    hv.Dimension("period", label=self.tr("retention.days_axis")),
+                    hv.Dimension("rate", label=self.tr("retention.axis")),
+                    label=name,
+                ).opts(tools=["hover"], line_width=2.5, **style)
+            )
+            layers.append(
+                hv.Scatter(d, "period", "rate", label=name).opts(size=5, color=style["color"])
+            )
+        self._figure = hv.Overlay(layers).opts(
+            title=self.tr("retention.chart_title"),
+            xlabel=self.tr("retention.days_axis"),
+            ylabel=self.tr("retention.axis"),
+            yformatter=pct_formatter(),
+            ylim=(0, None),
+            # colours are named in the strip above; a legend only tells groups apart
+            **(LEGEND if "group" in df else {"show_legend": False}),
+            **base_opts(height=380),
         )
         self.plot.update(self._figure, key=self.chart_key())
+        options = {self.store.labels()[r]: r for r in self.store.compared()}
+        value = self.cohort_of.value if self.cohort_of.value in options.values() else None
+        self.cohort_of.options = options
+        self.cohort_of.value = value or next(iter(options.values()), None)
+        self._draw_heat()
         kept = df[df["period"].isin(self.DAYS)]
-        wide = kept.pivot(index="run_id", columns="period", values="rate")
-        wide = wide.reindex([r for r in self.store.selected if r in wide.index])
-        wide.columns = [f"retention_d{k}" for k in wide.columns]
-        wide = wide.reset_index()
-        wide["label"] = wide["run_id"].map(self.store.labels())
-        rows = [(self.tr("retention.day_k", k=k), f"retention_d{k}", "pct") for k in self.DAYS]
-        self.table.object = kpi_table(rows, wide, lang=lang, table_id="retention-table")
+        rows = [(self.tr("retention.day_k", k=k), k, "pct") for k in self.DAYS]
+        self.table.object = self.wide_table(
+            kept, rows, table_id="retention-table", value="rate", column="period"
+        )
+
+    def _draw_heat(self, *events) -> None:
+        run_id = self.cohort_of.value
+        if run_id is None or run_id not in self.store.compared():
+            self.heat.object = None
+            return
+        kwargs = {**self.KWARGS, **self.slice.model_kwargs()}
+        platform = self.store.platform_filter()
+        if platform:
+            kwargs["by"] = ("platform",)
+        grid = self.store.call("retention.retention", run_id, **kwargs).table
+        if platform:
+            grid = grid[grid["platform"].astype(object) == platform]
+        grid = grid[grid["complete"]].copy()
+        grid["cohort"] = grid["cohort"].dt.strftime("%m-%d")
+        self.heat.object = hv.HeatMap(
+            grid,
+            [
+                hv.Dimension("period", label=self.tr("retention.days_axis")),
+                hv.Dimension("cohort", label=self.tr("retention.cohort")),
+            ],
+            [hv.Dimension("rate", label=self.tr("retention.axis")), "retained", "cohort_size"],
+        ).opts(
+            title=self.tr("retention.cohorts_title", strategy=self.store.labels()[run_id]),
+            cmap="Blues",
+            colorbar=True,
+            colorbar_opts={"formatter": pct_formatter()},
+            tools=["hover"],
+            invert_yaxis=True,
+            **base_opts(height=380),
+        )
+
+    def __panel__(self):
+        return pn.Column(
+            self.key,
+            pn.Row(self.plot, pn.Column(self.cohort_of, self.heat, **_SIZING), **_SIZING),
+            self.note,
+            self.table,
+            **_SIZING,
+        )
 
 
 def _steps(df: pd.DataFrame, x: str, ys: list[str]) -> pd.DataFrame:
@@ -526,11 +771,15 @@ def _steps(df: pd.DataFrame, x: str, ys: list[str]) -> pd.DataFrame:
     return corners
 
 
-class CycleView(ChartView):
-    """Kaplan-Meier share of coupons redeemed against days since issue, one curve per strategy."""
+class CycleView(SlicedView):
+    """Share of issued coupons redeemed against days since issue, one curve per strategy
+    (``lab.redemption_cycle``), drawn from at most a few hundred points per curve."""
 
     section = "cycle"
     requires = "cycle"
+    breaks_down = False
+    #: points per curve sent to the browser (a 100k-user run has ~40,000 steps)
+    MAX_POINTS = 300
     ROWS = (
         ("cycle.coupons", "coupons", "int"),
         ("cycle.share_redeemed", "share_redeemed", "pct"),
@@ -544,45 +793,57 @@ class CycleView(ChartView):
         self.plot = LiveChart()
         self.note = pn.pane.Markdown("", **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
-        self._figure = None
         self._changed()
 
-    def _refresh(self) -> None:
+    def _draw(self) -> None:
         lang = self.store.language
         self.note.object = self.tr("cycle.note")
-        curves = self.store.frame("cycle.redemption_cycle", part="curve")
-        summary = self.store.frame("cycle.redemption_cycle")
+        curves = self.frame("cycle.redemption_cycle", part="curve")
+        summary = self.frame("cycle.redemption_cycle")
         if curves.empty:
             self.plot.update(None, key=None)
             self.table.object, self._figure = "", None
             return
+        ys = ["share_redeemed", "ci_low", "ci_high"]
         layers = []
         for name, d in curves.groupby("strategy", sort=False):
-            d = _steps(d, "time_days", ["share_redeemed", "ci_low", "ci_high"])
+            colour = d["colour"].iloc[0]
+            d = _steps(thin_steps(d, "time_days", ys, max_points=self.MAX_POINTS), "time_days", ys)
             layers.append(
                 hv.Area(d, "time_days", ["ci_low", "ci_high"], label=name).opts(
-                    alpha=0.15, line_alpha=0
+                    alpha=0.15, line_alpha=0, color=colour
                 )
             )
             layers.append(
-                hv.Curve(d, "time_days", "share_redeemed", label=name).opts(tools=["hover"])
+                hv.Curve(
+                    d,
+                    hv.Dimension("time_days", label=self.tr("cycle.days_axis")),
+                    hv.Dimension("share_redeemed", label=self.tr("cycle.axis")),
+                    label=name,
+                ).opts(tools=["hover"], color=colour, line_width=2.5)
             )
         self._figure = hv.Overlay(layers).opts(
             title=self.tr("cycle.title"),
-            xlabel=self.tr("cycle.days"),
-            ylabel=self.tr("cycle.share"),
-            legend_position="bottom_right",
-            responsive=True,
-            height=380,
+            xlabel=self.tr("cycle.days_axis"),
+            ylabel=self.tr("cycle.axis"),
+            yformatter=pct_formatter(),
+            ylim=(0, None),
+            show_legend=False,
+            **base_opts(height=380),
         )
         self.plot.update(self._figure, key=self.chart_key())
         summary["label"] = summary["run_id"].map(self.store.labels())
         rows = [(t(key, lang), column, kind) for key, column, kind in self.ROWS]
         self.table.object = kpi_table(rows, summary, lang=lang, table_id="cycle-table")
 
+    def __panel__(self):
+        return pn.Column(self.key, self.plot, self.note, self.table, **_SIZING)
 
-class MoneyView(View):
-    """Redeemed amount, cost and AOV, and reported vs incremental ROI with intervals."""
+
+class MoneyView(SlicedView):
+    """Reported vs incremental ROI from zero with the break-even line; redeemed amount and
+    cost per strategy (per group with a breakdown); the daily trend of claims,
+    redemptions and cost."""
 
     section = "money"
     requires = "metrics"
@@ -598,91 +859,242 @@ class MoneyView(View):
             ("incremental_roi_ci_low", "incremental_roi_ci_high"),
         ),
     )
+    TREND = (
+        ("trend.claims", "claims"),
+        ("trend.redemptions", "redemptions"),
+        ("trend.cost", "cost_yuan"),
+    )
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.roi_plot = LiveChart()
-        self.money_plot = LiveChart()
+        self.money = ChartGrid(ncols=2)
+        self.trend = LiveChart()
+        self.trend_title = pn.pane.Markdown("", **_SIZING)
+        # one trend chart at a time: a chart costs the page more than a click
+        self.measure = pn.widgets.RadioButtonGroup(
+            options={self.tr(key): column for key, column in self.TREND},
+            value="claims",
+            css_classes=["lab-trend-measure"],
+            width=420,
+        )
+        self._trend_data = pd.DataFrame()
+        self.measure.param.watch(self._draw_trend, "value")
         self.note = pn.pane.Markdown("", **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self._figure = None
         self._changed()
 
-    def _refresh(self) -> None:
+    def metrics(self) -> pd.DataFrame:
+        """One row per compared run (and group): the reported money metrics and, for the
+        whole run, the holdout's incremental ROI (``lab.campaign_metrics``)."""
+        platform, by = self.store.platform_filter(), self.by()
+        names = [n for n in ("platform" if platform else None, by) if n]
+        kwargs = {"by": tuple(dict.fromkeys(names)) or None, **self.slice.model_kwargs()}
+        rows, run_ids, labels = [], self.store.run_ids(), self.store.labels()
+        for run_id in self.store.compared():
+            res = self.store.call("metrics.campaign_metrics", run_id, **kwargs)
+            table = res.groups if names else res.total
+            if platform:
+                table = table[table["platform"].astype(object) == platform]
+            inc = res.incremental if not platform and not by else None
+            for row in table.to_dict("records"):
+                row.update(
+                    run_id=run_id,
+                    strategy=labels[run_id],
+                    colour=colour_of(run_ids, run_id),
+                    group=label(by, row[by], self.store.language) if by else None,
+                    incremental_roi=inc.incremental_roi if inc else float("nan"),
+                    incremental_roi_ci_low=inc.roi_ci_low if inc else float("nan"),
+                    incremental_roi_ci_high=inc.roi_ci_high if inc else float("nan"),
+                )
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _draw(self) -> None:
         lang = self.store.language
         self.note.object = self.tr("overview.note")
-        df = self.store.comparison()
+        self.trend_title.object = f"#### {self.tr('trend.title')}"
+        self.measure.options = {self.tr(key): column for key, column in self.TREND}
+        df = self.metrics()
         if df.empty:
             self.roi_plot.update(None, key=None)
-            self.money_plot.update(None, key=None)
-            self._figure = None
-            self.table.object = ""
+            self.money.update([])
+            self.trend.update(None, key=None)
+            self._figure, self.table.object = None, ""
             return
-        reported, incremental = self.tr("money.reported"), self.tr("money.incremental")
-        points = pd.concat(
+        roi = self._roi(df)
+        self.roi_plot.update(roi, key=self.chart_key())
+        self.money.update(
             [
-                pd.DataFrame({"strategy": df["label"], "measure": reported, "roi": df["roi"]}),
-                pd.DataFrame(
-                    {"strategy": df["label"], "measure": incremental, "roi": df["incremental_roi"]}
-                ),
-            ]
-        ).dropna(subset=["roi"])
-        spread = df.dropna(subset=["incremental_roi"])
-        roi = (
-            hv.Scatter(points, "strategy", ["roi", "measure"]).opts(
-                color="measure", cmap="Category10", size=12, tools=["hover"], show_legend=True
-            )
-            * hv.ErrorBars(
-                (
-                    spread["label"],
-                    spread["incremental_roi"],
-                    spread["incremental_roi"] - spread["incremental_roi_ci_low"],
-                    spread["incremental_roi_ci_high"] - spread["incremental_roi"],
-                ),
-                vdims=["roi", "low", "high"],
-            )
+                self._bars(df, "redeemed_amount_fen", "money.amount_title"),
+                self._bars(df, "cost_fen", "money.cost_title"),
+            ],
+            key=(self.chart_key(), len(df)),
+        )
+        self._trend_data = self.frame("metrics.daily_trend")
+        self._draw_trend()
+        self._figure = (roi + self.money.layout()).cols(1)
+        frame = df.copy()
+        if self.by():
+            frame["label"] = frame["strategy"] + " · " + frame["group"].astype(str)
+        else:
+            frame["label"] = frame["strategy"]
+        rows = [(t(key, lang), *rest) for key, *rest in self.ROWS]
+        self.table.object = kpi_table(rows, frame, lang=lang, table_id="money-table")
+
+    def _roi(self, df: pd.DataFrame):
+        """ROI per strategy from zero: reported (diamond) and incremental (circle, with its
+        interval), the break-even line at ROI 0 (redeemed amount = cost)."""
+        whole = df.drop_duplicates("run_id") if self.by() else df
+        if self.by():  # per-group reported ROI, nested under each strategy
+            x = ["group", "strategy"]
+            points = df.assign(roi_value=df["roi"])
+        else:
+            x = ["strategy"]
+            points = whole.assign(roi_value=whole["roi"])
+        colours = self.colours()
+        reported = hv.Scatter(
+            points,
+            x[::-1][-1] if len(x) == 1 else "strategy",
+            ["roi_value", "strategy"],
+            label=self.tr("money.reported"),
         ).opts(
+            color=hv.dim("strategy").categorize(colours), marker="diamond", size=14, tools=["hover"]
+        )
+        layers = [hv.HLine(0).opts(color="#555555", line_dash="dashed", line_width=1.5), reported]
+        spread = whole.dropna(subset=["incremental_roi"])
+        lows = [0.0, *points["roi_value"].dropna()]
+        highs = [0.0, *points["roi_value"].dropna()]
+        if len(spread) and not self.by():
+            layers.append(
+                hv.ErrorBars(
+                    (
+                        spread["strategy"],
+                        spread["incremental_roi"],
+                        spread["incremental_roi"] - spread["incremental_roi_ci_low"],
+                        spread["incremental_roi_ci_high"] - spread["incremental_roi"],
+                    ),
+                    "strategy",
+                    ["roi_value", "low", "high"],
+                ).opts(color="#333333", line_width=1.5)
+            )
+            layers.append(
+                hv.Scatter(
+                    spread.assign(roi_value=spread["incremental_roi"]),
+                    "strategy",
+                    ["roi_value", "strategy"],
+                    label=self.tr("money.incremental"),
+                ).opts(
+                    color=hv.dim("strategy").categorize(colours),
+                    marker="circle",
+                    size=12,
+                    tools=["hover"],
+                )
+            )
+            lows += spread["incremental_roi_ci_low"].tolist()
+            highs += spread["incremental_roi_ci_high"].tolist()
+        first = points["strategy"].iloc[0]
+        layers.append(
+            hv.Text(
+                first, 0, f" {self.tr('money.break_even')}", halign="left", valign="bottom"
+            ).opts(text_font_size="9pt", text_color="#555555")
+        )
+        low, high = min(lows), max(highs)
+        pad = 0.12 * ((high - low) or 1.0)
+        return hv.Overlay(layers).opts(
             title=self.tr("money.roi_title"),
             xlabel="",
-            ylabel="ROI",
-            legend_position="top_right",
-            responsive=True,
-            height=320,
+            ylabel=self.tr("money.roi_axis"),
+            ylim=(min(0.0, low - pad), high + pad),
+            **LEGEND,
+            **base_opts(height=320),
         )
-        amount, cost = self.tr("money.amount"), self.tr("money.cost")
-        money = pd.concat(
-            [
-                pd.DataFrame(
-                    {
-                        "strategy": df["label"],
-                        "measure": amount,
-                        "yuan": df["redeemed_amount_fen"] / 100,
-                    }
-                ),
-                pd.DataFrame(
-                    {"strategy": df["label"], "measure": cost, "yuan": df["cost_fen"] / 100}
-                ),
-            ]
-        )
-        bars = hv.Bars(money, ["strategy", "measure"], "yuan").opts(
-            title=self.tr("money.money_title"),
-            xlabel="",
-            ylabel=self.tr("money.yuan"),
-            color=hv.dim("measure").str(),
-            cmap="Category10",
+
+    def _bars(self, df: pd.DataFrame, column: str, title_key: str):
+        """Horizontal bars (strategy names never overlap), each labelled with its amount."""
+        lang = self.store.language
+        data = df.assign(yuan=df[column] / 100)
+        data["text"] = [" " + yuan_tick_text(v, lang) for v in data["yuan"]]
+        value = hv.Dimension("yuan", label=self.tr("money.yuan_axis"))
+        if self.by():
+            x = [hv.Dimension("group", label=self.tr(f"slice.{self.by()}")), "strategy"]
+        else:
+            x = [hv.Dimension("strategy", label=self.tr("money.strategy"))]
+        figure = hv.Bars(data, x, [value, "text"]).opts(
+            color=hv.dim("strategy").categorize(self.colours()),
+            line_color=None,
             tools=["hover"],
-            yformatter="%.0f",
-            responsive=True,
-            height=320,
+            multi_level=bool(self.by()),
+            show_legend=False,
         )
-        self.roi_plot.update(roi, key=self.chart_key())
-        self.money_plot.update(bars, key=self.chart_key())
-        self._figure = (roi + bars).cols(1)
-        rows = [(t(key, lang), *rest) for key, *rest in self.ROWS]
-        self.table.object = kpi_table(rows, df, lang=lang, table_id="money-table")
+        if not self.by():
+            figure = figure * hv.Labels(data, [x[0], value], "text").opts(
+                text_font_size="10pt",
+                text_align="left",
+                text_baseline="middle",
+                text_color="#222222",
+            )
+        return figure.opts(
+            title=self.tr(title_key),
+            invert_axes=True,
+            invert_yaxis=True,
+            xlabel="",
+            ylabel=self.tr("money.yuan_axis"),
+            xformatter=yuan_formatter(lang),
+            ylim=(0, 1.45 * float(data["yuan"].max() or 1)),
+            show_legend=False,
+            **base_opts(height=90 + 34 * len(data)),
+        )
+
+    def _draw_trend(self, *events) -> None:
+        """The daily trend of the chosen measure, one line per strategy."""
+        trend, column = self._trend_data, self.measure.value or "claims"
+        if trend.empty:
+            self.trend.update(None, key=None)
+            return
+        if "group" in trend:  # the trend shows whole strategies; groups are in the bars
+            trend = trend.groupby(["run_id", "strategy", "colour", "day"], as_index=False)[
+                ["claims", "redemptions", "cost_yuan"]
+            ].sum()
+        lang = self.store.language
+        value = hv.Dimension(
+            column,
+            label=self.tr("money.yuan_axis")
+            if column == "cost_yuan"
+            else self.tr("trend.count_axis"),
+        )
+        lines = [
+            hv.Curve(d, hv.Dimension("day", label=self.tr("trend.date")), value, label=name).opts(
+                color=d["colour"].iloc[0], line_width=2.5, tools=["hover"]
+            )
+            for name, d in trend.groupby("strategy", sort=False)
+        ]
+        title = next(self.tr(key) for key, c in self.TREND if c == column)
+        self.trend.update(
+            hv.Overlay(lines).opts(
+                title=title,
+                yformatter=yuan_formatter(lang) if column == "cost_yuan" else count_formatter(),
+                xformatter=DatetimeTickFormatter(days="%m-%d", months="%m-%d", context=None),
+                show_legend=False,
+                ylim=(0, None),
+                **base_opts(height=300),
+            ),
+            key=(self.chart_key(), column),
+        )
 
     def __panel__(self):
-        return pn.Column(self.roi_plot, self.money_plot, self.note, self.table, **_SIZING)
+        return pn.Column(
+            self.key,
+            self.roi_plot,
+            self.money,
+            self.trend_title,
+            self.measure,
+            self.trend,
+            self.note,
+            self.table,
+            **_SIZING,
+        )
 
 
 def verdict(row: pd.Series, *, control: str, alpha: float, lang: str) -> str:
@@ -1033,6 +1445,9 @@ class EditorView(View):
             (self.tr("editor.lbs_km", km=f"{r:g}") if r else self.tr("editor.lbs_none")): r or 0.0
             for r in LBS_RADII
         }
+        # a Select whose value is not among its options shows blank: start at "no radius"
+        if self.lbs.value not in self.lbs.options.values():
+            self.lbs.value = 0.0
         self.credit.name = self.tr("editor.credit")
         self.credit.options = {self.tr("editor.credit_tier", tier=k): k for k in range(1, 6)}
         self.mechanic.name = self.tr("editor.mechanic")
@@ -1040,6 +1455,8 @@ class EditorView(View):
             self.tr("editor.keep"): "",
             **{label("mechanic", m, lang): m for m in MECHANICS},
         }
+        if self.mechanic.value not in self.mechanic.options.values():
+            self.mechanic.value = ""
         self.risk.options = {label("risk", r, lang): r for r in RISK_LEVELS}
         self.budget.name = self.tr("editor.budget")
         self.button.name = self.tr("editor.simulate")
@@ -1137,8 +1554,21 @@ def _cjk_fonts() -> list[str]:
     return [f for f in CJK_FONTS if f in known]
 
 
+def without_text(fig):
+    """``fig`` without its text layers (``Labels``, ``Text``): matplotlib cannot place text
+    on a categorical axis. The rest keeps its options (a clone shares them)."""
+    if isinstance(fig, hv.Layout):
+        return fig.clone([(key, without_text(item)) for key, item in fig.data.items()])
+    if isinstance(fig, hv.Overlay):
+        return fig.clone(
+            [(k, v) for k, v in fig.data.items() if not isinstance(v, (hv.Labels, hv.Text))]
+        )
+    return fig
+
+
 def figure_png(fig, *, title: str) -> io.BytesIO:
     """Render a HoloViews object to PNG with the matplotlib backend (for downloads)."""
+    fig = without_text(fig)
     hv.renderer("matplotlib")  # loads the backend's options without switching to it
     buf = io.BytesIO()
     # Chinese labels need a CJK font; matplotlib falls back through the list glyph by
@@ -1203,7 +1633,7 @@ class DownloadsView(View):
         return [
             k
             for k, v in self.views.items()
-            if any(isinstance(x, LiveChart) for x in vars(v).values())
+            if any(isinstance(x, LiveChart | ChartGrid) for x in vars(v).values())
         ]
 
     def tabled(self) -> list[str]:

@@ -62,12 +62,14 @@ from lab.funnel import FunnelResult, FunnelTrend, dropped_at, funnel, funnel_tre
 from lab.ingest import LogImportError, import_logs
 from lab.metrics import (
     METRICS,
+    DailyTrend,
     IncrementalGMV,
     IssuanceTimeline,
     Metric,
     MetricsResult,
     PushFatigue,
     campaign_metrics,
+    daily_trend,
     format_interval,
     format_metric,
     issuance_timeline,
@@ -134,6 +136,8 @@ __all__ = [
     "format_metric",
     "metric",
     "metric_frame",
+    "DailyTrend",
+    "daily_trend",
     "parameters_frame",
     "Targeting",
     "Stock",

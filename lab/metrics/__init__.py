@@ -22,6 +22,7 @@ from lab.metrics._dictionary import (
 from lab.metrics._fatigue import PushFatigue, push_fatigue
 from lab.metrics._issuance import IssuanceTimeline, issuance_timeline
 from lab.metrics._metrics import IncrementalGMV, MetricsResult, campaign_metrics
+from lab.metrics._trend import DailyTrend, daily_trend
 
 __all__ = [
     "METRICS",
@@ -30,11 +31,13 @@ __all__ = [
     "format_metric",
     "metric",
     "metric_frame",
+    "DailyTrend",
     "IncrementalGMV",
     "IssuanceTimeline",
     "MetricsResult",
     "PushFatigue",
     "campaign_metrics",
+    "daily_trend",
     "issuance_timeline",
     "push_fatigue",
 ]

@@ -27,7 +27,7 @@ pd.set_option("display.width", 120)
 # %% tags=["nbval-ignore-output"]
 import holoviews as hv
 
-hv.extension("bokeh")
+hv.extension("bokeh", inline=True)  # BokehJS in the notebook itself: no CDN, works offline
 
 # %% [markdown]
 # ## 1 · Generate a world

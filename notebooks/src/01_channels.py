@@ -29,7 +29,7 @@ from lab.world import simulate
 # %% tags=["nbval-ignore-output"]
 import holoviews as hv
 
-hv.extension("bokeh")
+hv.extension("bokeh", inline=True)  # BokehJS in the notebook itself: no CDN, works offline
 
 # %% [markdown]
 # ## 1 · Reach of the four entries

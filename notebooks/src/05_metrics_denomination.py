@@ -26,7 +26,7 @@ from lab.world import Arm, Experiment, Strategy, preset, simulate
 # %% tags=["nbval-ignore-output"]
 import holoviews as hv
 
-hv.extension("bokeh")
+hv.extension("bokeh", inline=True)  # BokehJS in the notebook itself: no CDN, works offline
 
 # %% [markdown]
 # ## 1 · Power analysis before the test

@@ -26,7 +26,7 @@ from lab.world import Arm, Campaign, Experiment, Stock, Strategy, claim_rush, pr
 # %% tags=["nbval-ignore-output"]
 import holoviews as hv
 
-hv.extension("bokeh")
+hv.extension("bokeh", inline=True)  # BokehJS in the notebook itself: no CDN, works offline
 
 # %% [markdown]
 # ## 1 · Game tasks and blind boxes against a plain coupon

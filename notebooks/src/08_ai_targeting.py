@@ -39,7 +39,7 @@ from lab.world import Arm, Campaign, Experiment, Stock, Strategy, simulate
 # %% tags=["nbval-ignore-output"]
 import holoviews as hv
 
-hv.extension("bokeh")
+hv.extension("bokeh", inline=True)  # BokehJS in the notebook itself: no CDN, works offline
 
 # %% [markdown]
 # ## 1 · Credit-tier offers

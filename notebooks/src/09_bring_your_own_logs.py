@@ -42,7 +42,7 @@ from lab.world import simulate
 # %% tags=["nbval-ignore-output"]
 import holoviews as hv
 
-hv.extension("bokeh")
+hv.extension("bokeh", inline=True)  # BokehJS in the notebook itself: no CDN, works offline
 
 # %% [markdown]
 # ## 1 · Import

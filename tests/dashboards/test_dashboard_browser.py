@@ -37,6 +37,7 @@ DEEP_TEXT = """() => {
   return out.join(" | ");
 }"""
 ADDED = "platform_meituan-s0"
+ADDED_NAME = "Meituan style"  # the picker shows names; the run id is on hover
 
 
 def page_text(page) -> str:
@@ -80,7 +81,7 @@ def test_picking_a_strategy_shows_lab_numbers(page, test_db):
     assert cell(page, "roi", ADDED).count() == 0
     picker = page.locator(".lab-strategies input[type=search]")
     picker.click()
-    page.locator(".lab-strategies .choices__item--choice", has_text=ADDED).click()
+    page.locator(".lab-strategies .choices__item--choice", has_text=ADDED_NAME).click()
     cell(page, "roi", ADDED).wait_for(timeout=20_000)
     store = lab.Store(test_db, read_only=True)
     for run in ("default-s0", "platform_wechat-s0", ADDED):
