@@ -14,6 +14,7 @@ True
 from lab.metrics._fatigue import PushFatigue, push_fatigue
 from lab.metrics._issuance import IssuanceTimeline, issuance_timeline
 from lab.metrics._metrics import IncrementalGMV, MetricsResult, campaign_metrics
+from lab.metrics._timing import coupons_per_active_user_day, morning_shift, rainy_day_effect
 
 __all__ = [
     "IncrementalGMV",
@@ -23,4 +24,7 @@ __all__ = [
     "campaign_metrics",
     "issuance_timeline",
     "push_fatigue",
+    "coupons_per_active_user_day",
+    "morning_shift",
+    "rainy_day_effect",
 ]
