@@ -184,15 +184,8 @@ print(f"true incremental GMV at a {budget / 100:,.0f}-yuan budget: uplift model 
 print("ranking by true incremental GMV:", " > ".join(scored["true_uplift_yuan"].sort_values(ascending=False).index))
 
 # %% [markdown]
-# **Recommendation.** Differentiating the amount by credit tier raises the top tier's
-# conversion (the seed's finding), but as a way to *spend a budget* a tier rule only
-# moves money toward large coupons for good customers, many of whom would buy anyway;
-# the truth table ranks it against the alternatives. An uplift model trained on a small
-# ladder experiment chooses an amount per user, and at the same budget the truth above
-# shows how much more incremental GMV that buys than blanket or random issuance. Much of
-# its edge comes from choosing *which amount* (the cheap coupon for most users, larger
-# ones where the model expects a response); its per-user ranking is still weak at this
-# size (rank correlation above), so grow the experiment before trusting individual
-# scores. Keep a
-# holdout and a small randomised ladder running so the model keeps learning (the seed's
-# "test – feedback – iterate", refreshing about 30 % of the strategy each month).
+# **Recommendation.** Spend the budget with the plan that buys the most incremental GMV
+# against the world's truth; grow the experiment before trusting individual scores.
+
+# %%
+print(lab.recommend_budget_plan(scored["true_uplift_yuan"]))

@@ -153,10 +153,12 @@ print(f"threshold (满x减y) coupons: {threshold_share:.1%}; most common: {top.i
 print(f"coupons to users within 1 km of the store: {within_1km:.1%}")
 
 # %% [markdown]
-# **What applies, and what to add.** An issuance-only log supports the claim funnel over
-# time, the denomination mix and the distance profile, and the numbers above describe
-# this merchant base: threshold coupons dominate and most coupons go to users near a
-# store, which is where the LBS notebook (02) says targeting pays. To measure redemption
-# conversion, the redemption cycle, ROI and incrementality (notebooks 05, 07, 08), the
-# log also needs redemption dates (the Tianchi training file's `Date` column) and,
-# for incrementality, a holdout of users who got no coupon.
+# **Recommendation.** An issuance-only log supports the claim funnel, the denomination mix
+# and the distance profile; redemption dates and a holdout unlock the rest.
+
+# %%
+print(lab.recommend_log_additions(
+    redeemed_share=rows["tianchi"]["redeemed_share"],
+    near_share=within_1km,
+    has_holdout=bool(store.describe_run(tianchi).set_index("table").loc["assignments", "rows"]),
+))
