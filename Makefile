@@ -11,7 +11,7 @@ WORLD_DAYS ?= 28
 LAB_PORT ?= 8888
 
 .DEFAULT_GOAL := help
-.PHONY: help install dashboard data test lint unit notebooks browser chromium lab bench clean readme lock
+.PHONY: help install dashboard data test lint unit notebooks browser chromium lab bench clean docs lock
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,8 +75,8 @@ bench: $(VENV)/.installed ## Run the benchmarks; figures go to benchmarks/result
 clean: ## Remove the virtualenv and generated data (keeps committed samples)
 	rm -rf $(VENV) $(DB) data/scratch benchmarks/scratch
 
-readme: $(VENV)/.installed ## Regenerate README's schema, parameter and benchmark sections
-	$(PY) docs/update_readme.py
+docs: $(VENV)/.installed ## Regenerate the tables under docs/ and README's headline figures
+	$(PY) docs/update_docs.py
 
 lock: $(VENV)/.installed ## Re-resolve requirements.lock from pyproject.toml (uses uv from PyPI)
 	$(PY) -m pip install --quiet uv
