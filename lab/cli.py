@@ -67,9 +67,13 @@ def _strategy_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--strategy", metavar="FILE.json", type=Path, help="a strategy saved as JSON"
     )
-    p.add_argument("--users", type=int, help="number of simulated users")
-    p.add_argument("--seed", type=int, help="random seed (same seed, same logs)")
-    p.add_argument("--run-id", help="id of the new run")
+    p.add_argument("--users", type=int, help="number of simulated users (default: the simulator's)")
+    p.add_argument(
+        "--seed", type=int, help="random seed, same seed same logs (default: the simulator's)"
+    )
+    p.add_argument(
+        "--run-id", help="id of the new run (default: derived from the strategy and seed)"
+    )
     p.add_argument(
         "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
     )
@@ -101,8 +105,12 @@ def _run_strategy(args: argparse.Namespace, run, options: tuple[str, ...], verb:
 
 def _generate_arguments(p: argparse.ArgumentParser) -> None:
     _strategy_arguments(p)
-    p.add_argument("--days", type=int, help="campaign length in days")
-    p.add_argument("--pre-days", type=int, help="days of coupon-free orders before the campaign")
+    p.add_argument("--days", type=int, help="campaign length in days (default: the simulator's)")
+    p.add_argument(
+        "--pre-days",
+        type=int,
+        help="days of coupon-free orders before the campaign (default: the simulator's)",
+    )
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -115,10 +123,16 @@ def _generate(args: argparse.Namespace) -> int:
 # -- rush -------------------------------------------------------------------------------
 def _rush_arguments(p: argparse.ArgumentParser) -> None:
     _strategy_arguments(p)
-    p.add_argument("--claims", type=int, help="claim attempts in the burst")
-    p.add_argument("--seconds", type=float, help="length of the burst")
-    p.add_argument("--day", type=int, help="campaign day of the burst (0 = first)")
-    p.add_argument("--hour", type=int, help="hour at which the burst starts")
+    p.add_argument("--claims", type=int, help="claim attempts in the burst (default: claim_rush's)")
+    p.add_argument(
+        "--seconds", type=float, help="length of the burst in seconds (default: claim_rush's)"
+    )
+    p.add_argument(
+        "--day", type=int, help="campaign day of the burst, 0 = first (default: claim_rush's)"
+    )
+    p.add_argument(
+        "--hour", type=int, help="hour at which the burst starts (default: claim_rush's)"
+    )
 
 
 def _rush(args: argparse.Namespace) -> int:
@@ -279,7 +293,9 @@ def _scorecard(args: argparse.Namespace) -> int:
     from lab.scorecard import run_scorecard
 
     sections = tuple(args.section or SCORECARD_SECTIONS)
-    figures = run_scorecard(sections=sections, quick=args.quick, seed=args.seed, progress=False)
+    figures = run_scorecard(
+        sections=sections, quick=args.quick, seed=args.seed, progress=args.progress
+    )
     print(json.dumps(figures, indent=2, default=float))
     return 0
 

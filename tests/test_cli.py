@@ -323,3 +323,24 @@ def test_the_flat_api_loads_names_on_first_use():
     assert callable(lab.funnel) and callable(lab.retention)  # not the subpackages
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         lab.no_such_name  # noqa: B018
+
+
+def test_scorecard_passes_its_options_through(monkeypatch, capsys):
+    calls = []
+
+    def fake_scorecard(**options):
+        calls.append(options)
+        return {"experiments": {"checks": {"ok": True}}}
+
+    monkeypatch.setattr("lab.scorecard.run_scorecard", fake_scorecard)
+    argv = ["scorecard", "--section", "experiments", "--quick", "--seed", "3", "--no-progress"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and json.loads(out) == {"experiments": {"checks": {"ok": True}}}
+    assert calls == [{"sections": ("experiments",), "quick": True, "seed": 3, "progress": False}]
+    assert run(capsys, "scorecard")[0] == 0
+    assert calls[-1] == {
+        "sections": ("experiments", "targeting"),
+        "quick": False,
+        "seed": 0,
+        "progress": True,
+    }
