@@ -6,11 +6,13 @@ time including Python's start-up. ``info`` reads the default database
 (``data/lab.duckdb``, built by ``make data``); without one it reads a small default world
 built once into ``benchmarks/scratch/cli.duckdb``, and the JSON says which was read
 (``info`` does not scan the rows, so its time hardly depends on the world's size).
-Targets: ``--help`` under 1 s, ``info`` under 2 s. Writes ``benchmarks/results/cli.json``.
+Targets: ``--help`` under 1 s, ``info`` under 2 s; the JSON records the load average,
+since Python and pandas imports slow down several-fold on a busy box. Writes ``benchmarks/results/cli.json``.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,11 +45,14 @@ def info_database() -> Path:
 
 def main() -> None:
     db = info_database()
+    load_before = os.getloadavg()[0]  # the box is shared: say how busy it was
     figures = {
         "help_seconds": median_of(lambda: lab_command("--help"), REPEATS),
         "info_seconds": median_of(lambda: lab_command("info", "--db", str(db)), REPEATS),
         "info_database": str(db.relative_to(ROOT)),
         "repeats": REPEATS,
+        "load_average_1min_before": load_before,
+        "load_average_1min_after": os.getloadavg()[0],
     }
     print(write_result("cli", figures).read_text())
 
