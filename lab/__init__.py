@@ -17,6 +17,7 @@ Example
 """
 
 import importlib
+import importlib.util
 import sys
 import types
 
@@ -130,20 +131,21 @@ _API = {
     "preset": "lab.world",
     "simulate": "lab.world",
 }
-# submodules that are themselves part of the flat API
+# submodules that are themselves part of the flat API (loaded by __getattr__ as well)
 _SUBMODULES = ("calibration",)
 
 __all__ = sorted([*_API, *_SUBMODULES, "__version__"])
 
 
 def __getattr__(name: str):
-    if name in _SUBMODULES:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    # a subpackage not imported yet (lab.world, lab.calibration...), as eager imports allowed
+    if not name.startswith("_") and importlib.util.find_spec(f"lab.{name}") is not None:
         return importlib.import_module(f"lab.{name}")
-    if name not in _API:
-        raise AttributeError(f"module 'lab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_API[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+    raise AttributeError(f"module 'lab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
