@@ -223,13 +223,17 @@ def recommend_targeting(
     """
     direction = _direction(gmv)
     better_roi = roi[targeted] > roi[untargeted]
-    choice = targeted if direction > 0 or (better_roi and direction == 0) else untargeted
+    if direction > 0:
+        choice, why = targeted, "it raises GMV per assigned user significantly"
+    elif better_roi and direction == 0:
+        choice, why = targeted, "it returns more per yuan without losing GMV per assigned user"
+    else:
+        choice, why = untargeted, "targeting does not pay for the users it leaves out"
     text = (
-        f"Issue {choice}: ROI {roi[targeted]:.2f} targeted vs {roi[untargeted]:.2f} untargeted, "
-        f"GMV per assigned user {_interval(gmv)}, for {resource_overhead:+.0%} engine cost."
+        f"Issue {choice}: {why} (ROI {roi[targeted]:.2f} targeted vs {roi[untargeted]:.2f} "
+        f"untargeted, GMV per assigned user {_interval(gmv)}, {resource_overhead:+.0%} "
+        "engine cost for targeting)."
     )
-    if choice == untargeted:
-        text += " Targeting does not pay for what it leaves out here; keep the wide issuance."
     return Recommendation(choice, text)
 
 
@@ -428,8 +432,8 @@ def recommend_platform_mix(
     if fatigue_slope < 0:
         choice += " · cap pushes"
         text += (
-            f" Each extra push on the same day lowers the claim rate by {-fatigue_slope:.1%} "
-            "points: cap pushes at one a day."
+            f" Each extra push on the same day lowers the claim rate by {-100 * fatigue_slope:.1f} "
+            "percentage points: cap pushes at one a day."
         )
     else:
         text += f" Extra pushes do not lower the claim rate here (slope {fatigue_slope:+.4f})."
