@@ -80,3 +80,9 @@ def test_a_stale_section_is_refilled():
     )
     with pytest.raises(ValueError, match="no <!-- other:start -->"):
         updater.render(text, {"other": lambda: "x"})
+
+
+def test_every_make_target_readme_names_exists():
+    targets = set(re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.M))
+    named = set(re.findall(r"\bmake ([a-z][a-z-]*)", README.read_text()))
+    assert named and named <= targets, f"README names missing targets: {named - targets}"
