@@ -8,9 +8,10 @@ PORT ?= 5006
 ADDRESS ?= 127.0.0.1
 WORLD_USERS ?= 100000
 WORLD_DAYS ?= 28
+LAB_PORT ?= 8888
 
 .DEFAULT_GOAL := help
-.PHONY: help install dashboard data test lint unit notebooks browser chromium java lab bench clean readme lock
+.PHONY: help install dashboard data test lint unit notebooks browser chromium java lab bench clean docs lock
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,8 +69,11 @@ browser: $(VENV)/.installed chromium ## Browser tests of the served dashboard (P
 
 test: lint unit notebooks browser ## Everything CI checks: ruff, unit + property tests, nbval, browser tests
 
-lab: $(VENV)/.installed ## Open JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab --ip=$(ADDRESS) notebooks/
+# --allow-root only for root (containers): Jupyter refuses root without it
+lab: $(VENV)/.installed ## Serve JupyterLab on the notebooks and print its URL (LAB_PORT=8888)
+	@echo "JupyterLab on the notebooks: open the http://$(ADDRESS):$(LAB_PORT)/lab?token=... URL printed below"
+	$(VENV)/bin/jupyter lab --ip=$(ADDRESS) --port=$(LAB_PORT) --no-browser \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
 
 bench: $(VENV)/.installed ## Run the benchmarks; figures go to benchmarks/results/*.json
 	@for f in benchmarks/bench_*.py; do m=$$(basename $$f .py); echo "== $$m"; $(PY) -m benchmarks.$$m || exit 1; done
@@ -77,8 +81,8 @@ bench: $(VENV)/.installed ## Run the benchmarks; figures go to benchmarks/result
 clean: ## Remove the virtualenv and generated data (keeps committed samples)
 	rm -rf $(VENV) $(DB) data/scratch benchmarks/scratch
 
-readme: $(VENV)/.installed ## Regenerate README's schema, parameter and benchmark sections
-	$(PY) docs/update_readme.py
+docs: $(VENV)/.installed ## Regenerate the tables under docs/ and README's headline figures
+	$(PY) docs/update_docs.py
 
 lock: $(VENV)/.installed ## Re-resolve requirements.lock from pyproject.toml (uses uv from PyPI)
 	$(PY) -m pip install --quiet uv

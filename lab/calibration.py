@@ -27,7 +27,6 @@ Example
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,9 +34,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
 
+from lab._runs import SECONDS_PER_DAY, require_run
+from lab.denomination._effects import split_effect
+from lab.funnel._channels import (
+    entry_reach,
+    journey_losses,
+    redemption_within_day,
+    share_unlock_effect,
+)
+from lab.metrics._timing import coupons_per_active_user_day, morning_shift, rainy_day_effect
+from lab.retention._claimers import claimer_retention
+from lab.risk import compare_control_levels
 from lab.store import Store
+from lab.targeting._lift import targeting_lift, tier_conversion_lift
 
 __all__ = [
     "TARGETS",
@@ -65,209 +75,58 @@ __all__ = [
     "measure_c16",
 ]
 
-_ISSUED = ("issued", "compensated")
-_SECONDS_PER_DAY = 86_400.0
 _C13_KEYS = ("meituan", "wechat", "mix")
-_COMPARES = ("arms", "periods")
 
 
 # -- helpers -----------------------------------------------------------------------------
-def _require_run(store: Store, run: str) -> dict:
-    """The run's `runs` row; KeyError naming the known runs if it does not exist."""
-    return store.run(run)
-
-
-def _period(store: Store, run: str) -> tuple[dt.datetime, dt.datetime, int]:
-    """(start, end exclusive, pre_days) of the run's campaign period, from `runs`."""
-    info = _require_run(store, run)
-    start, days = info["start_date"], info["days"]
-    if pd.isna(start) or pd.isna(days):
-        raise ValueError(
-            f"run {run!r} has no start_date/days in `runs`; this figure needs the campaign period"
-        )
-    begin = pd.Timestamp(start).to_pydatetime()
-    pre = 0 if pd.isna(info["pre_days"]) else int(info["pre_days"])
-    return begin, begin + dt.timedelta(days=int(days)), pre
-
-
-def _ratio(num: float, den: float, what: str) -> float:
-    if den == 0:
-        raise ValueError(f"{what}: the denominator is zero, the figure is undefined")
-    return float(num) / float(den)
-
-
-def _check_arms(arms: tuple[str, str]) -> tuple[str, str]:
-    if (
-        not isinstance(arms, tuple | list)
-        or len(arms) != 2
-        or not all(isinstance(a, str) for a in arms)
-        or arms[0] == arms[1]
-    ):
-        raise ValueError(f"arms must be two distinct arm names (treatment, control), got {arms!r}")
-    return arms[0], arms[1]
-
-
-def _pick_arms(
-    df: pd.DataFrame, arms: tuple[str, str], *, experiment: str, run: str, what: str
-) -> tuple[pd.Series, pd.Series]:
-    """The rows of the treatment and control arms of a per-arm frame, or a clear error."""
-    found = sorted(str(a) for a in df["arm"].dropna())
-    missing = [a for a in arms if a not in found]
-    if missing:
-        raise ValueError(
-            f"arms: experiment {experiment!r} of run {run!r} has no {what} for arm(s) "
-            f"{missing}; arms found: {found or 'none'}"
-        )
-    indexed = df.set_index("arm")
-    return indexed.loc[arms[0]], indexed.loc[arms[1]]
 
 
 # -- C1-C4: channels -----------------------------------------------------------------------
 def measure_c1(store: Store, *, run: str) -> dict[str, float]:
-    """C1: reach per WeChat entry.
-
-    Reach of an entry = distinct users with at least one exposed offer through it ÷
-    distinct users with at least one offer delivered through it (``offers`` of platform
-    ``wechat``; ``exposed_at`` not NULL means seen). Counting users, not offers, follows
-    the seed ("users reached"); a user pushed twice and seen once counts as reached.
-
-    Parameters
-    ----------
-    store : Store
-    run : str, keyword-only
-        Run to measure.
-
-    Returns
-    -------
-    dict[str, float]
-        Entry name to reach, for every WeChat entry with deliveries.
+    """C1: reach per WeChat entry; see :func:`lab.funnel.entry_reach`.
 
     Example
     -------
     >>> measure_c1(store, run="default")  # doctest: +SKIP
     {'card_wallet': 0.5, 'mini_program': 0.82, 'official_account': 0.72, 'pay_page': 0.9}
     """
-    _require_run(store, run)
-    df = store.query(
-        """
-        SELECT entry,
-               count(DISTINCT user_id) AS delivered,
-               count(DISTINCT user_id) FILTER (WHERE exposed_at IS NOT NULL) AS exposed
-        FROM offers
-        WHERE run_id = $run AND platform = 'wechat' AND entry IS NOT NULL
-        GROUP BY entry
-        ORDER BY entry
-        """,
-        {"run": run},
-    )
-    if df.empty:
-        raise ValueError(f"run {run!r} has no WeChat offers; C1 is undefined")
-    return {str(r.entry): float(r.exposed) / float(r.delivered) for r in df.itertuples()}
+    return entry_reach(store, run=run)
 
 
 def measure_c2(store: Store, *, run: str) -> float:
-    """C2: immediate conversion of WeChat payment-page coupons.
-
-    Pay-page exposures (``offers`` with platform ``wechat``, entry ``pay_page``,
-    ``exposed_at`` not NULL) whose coupon was redeemed at most 24 hours after the
-    exposure, ÷ pay-page exposures. Each offer is one exposure (its first sighting).
+    """C2: pay-page exposures redeemed within 24 h; see :func:`lab.funnel.redemption_within_day`.
 
     Example
     -------
     >>> measure_c2(store, run="default")  # doctest: +SKIP
     0.281
     """
-    _require_run(store, run)
-    row = store.query(
-        """
-        SELECT count(*) AS exposed,
-               count(*) FILTER (
-                   WHERE redeemed_at IS NOT NULL
-                     AND redeemed_at <= exposed_at + INTERVAL 24 HOUR
-               ) AS redeemed
-        FROM offers
-        WHERE run_id = $run AND platform = 'wechat' AND entry = 'pay_page'
-          AND exposed_at IS NOT NULL
-        """,
-        {"run": run},
-    ).iloc[0]
-    return _ratio(row["redeemed"], row["exposed"], "C2 pay-page exposures")
-
-
-def _claim_retention(store: Store, run: str, *, entry: str, first_day: int, last_day: int) -> float:
-    """Share of an entry's WeChat claimers with an order on days first..last after the claim."""
-    _, end, _ = _period(store, run)
-    # last calendar day with observed orders: claims whose window runs past it are censored
-    observed_until = (end - dt.timedelta(days=1)).date()
-    row = store.query(
-        """
-        WITH cohort AS (
-            SELECT user_id, CAST(min(claimed_at) AS DATE) AS claim_day
-            FROM coupons
-            WHERE run_id = $run AND platform = 'wechat' AND entry = $entry
-              AND status IN ('issued', 'compensated')
-            GROUP BY user_id
-        ),
-        observed AS (
-            SELECT * FROM cohort
-            WHERE claim_day + CAST($last_day AS INTEGER) <= $observed_until
-        ),
-        retained AS (
-            SELECT DISTINCT c.user_id
-            FROM observed c
-            JOIN orders o ON o.run_id = $run AND o.user_id = c.user_id
-            WHERE CAST(o.ts AS DATE) BETWEEN c.claim_day + CAST($first_day AS INTEGER)
-                                         AND c.claim_day + CAST($last_day AS INTEGER)
-        )
-        SELECT (SELECT count(*) FROM observed) AS claimers,
-               (SELECT count(*) FROM retained) AS retained
-        """,
-        {
-            "run": run,
-            "entry": entry,
-            "first_day": first_day,
-            "last_day": last_day,
-            "observed_until": observed_until,
-        },
-    ).iloc[0]
-    return _ratio(
-        row["retained"], row["claimers"], f"{entry} claimers with a full follow-up window"
-    )
+    return redemption_within_day(store, run=run, entry="pay_page")
 
 
 def measure_c3(store: Store, *, run: str) -> float:
-    """C3: next-day retention of WeChat payment-page claimers.
+    """C3: next-day retention of pay-page claimers; see :func:`lab.retention.claimer_retention`.
 
-    Claimers = users with at least one issued (``issued`` or ``compensated``) coupon
-    claimed through WeChat ``pay_page``; each enters the cohort on the calendar day of
-    their *first* such claim (a cohort counts people, not claims). Retained = the user
-    has any order (with or without a coupon) on exactly the next calendar day.
-
-    Improvement over CALIBRATION.md: claimers whose next day falls after the last day of
-    the run (``runs.start_date + days − 1``) are left out, because their retention cannot
-    be observed; counting them as not retained would bias the figure down.
+    Improvement over CALIBRATION.md: claimers whose next day falls after the run's last
+    day are left out (their retention cannot be observed).
 
     Example
     -------
     >>> measure_c3(store, run="default")  # doctest: +SKIP
     0.118
     """
-    return _claim_retention(store, run, entry="pay_page", first_day=1, last_day=1)
+    return claimer_retention(store, run=run, entry="pay_page", first_day=1, last_day=1)
 
 
 def measure_c4(store: Store, *, run: str) -> float:
-    """C4: 7-day retention of WeChat card-wallet claimers.
-
-    As :func:`measure_c3` for entry ``card_wallet``: users with an order on any of the
-    calendar days 1 to 7 after their first card-wallet claim ÷ those claimers. Claimers
-    whose day 7 falls after the last day of the run are left out (censored).
+    """C4: 7-day retention of card-wallet claimers; see :func:`lab.retention.claimer_retention`.
 
     Example
     -------
     >>> measure_c4(store, run="default")  # doctest: +SKIP
     0.66
     """
-    return _claim_retention(store, run, entry="card_wallet", first_day=1, last_day=7)
+    return claimer_retention(store, run=run, entry="card_wallet", first_day=1, last_day=7)
 
 
 # -- C5: LBS targeting ---------------------------------------------------------------------
@@ -278,112 +137,26 @@ def measure_c5(
     experiment: str = "lbs",
     arms: tuple[str, str] = ("lbs_3km", "untargeted"),
 ) -> dict[str, float]:
-    """C5: conversion lift of 3 km LBS targeting and its resource overhead.
-
-    ``conversion_lift``: conversion = redeemed offers ÷ exposed offers of the arm's stocks
-    (only exposed offers count in the numerator, so conversion is a proportion); lift =
-    targeted conversion ÷ untargeted conversion (3.2 means 3.2×).
-
-    ``resource_overhead``: total ``engine_metrics`` ``cost_units`` of the targeted arm's
-    stocks ÷ those of the untargeted arm − 1. Totals, not cost per issued coupon: the
-    experiment gives both arms the same budget, so the totals compare the same amount of
-    issuance work, whereas a per-coupon cost would mix the engine's cost with the
-    behavioural effect of targeting (more claims per delivery).
-
-    Parameters
-    ----------
-    store : Store
-    run : str, keyword-only
-    experiment : str, keyword-only
-        Value of ``stocks.experiment``.
-    arms : (str, str), keyword-only
-        (targeted, untargeted) values of ``stocks.arm``.
+    """C5: LBS targeting's conversion lift and engine overhead; see :func:`lab.targeting.targeting_lift`.
 
     Example
     -------
     >>> measure_c5(store, run="default")  # doctest: +SKIP
     {'conversion_lift': 3.18, 'resource_overhead': 0.151}
     """
-    arms = _check_arms(arms)
-    _require_run(store, run)
-    params = {"run": run, "experiment": experiment}
-    conv = store.query(
-        """
-        SELECT s.arm,
-               count(*) FILTER (WHERE f.exposed_at IS NOT NULL) AS exposed,
-               count(*) FILTER (WHERE f.exposed_at IS NOT NULL AND f.redeemed_at IS NOT NULL)
-                   AS redeemed
-        FROM offers f
-        JOIN stocks s ON s.run_id = f.run_id AND s.stock_id = f.stock_id
-        WHERE f.run_id = $run AND s.experiment = $experiment
-        GROUP BY s.arm
-        """,
-        params,
-    )
-    cost = store.query(
-        """
-        SELECT s.arm, sum(m.value) AS cost_units
-        FROM engine_metrics m
-        JOIN stocks s ON s.run_id = m.run_id AND s.stock_id = m.stock_id
-        WHERE m.run_id = $run AND s.experiment = $experiment AND m.metric = 'cost_units'
-        GROUP BY s.arm
-        """,
-        params,
-    )
-    t, c = _pick_arms(conv, arms, experiment=experiment, run=run, what="offers")
-    lift = _ratio(
-        _ratio(t["redeemed"], t["exposed"], f"C5 arm {arms[0]!r} exposures"),
-        _ratio(c["redeemed"], c["exposed"], f"C5 arm {arms[1]!r} exposures"),
-        f"C5 arm {arms[1]!r} conversion",
-    )
-    tc, cc = _pick_arms(cost, arms, experiment=experiment, run=run, what="cost_units")
-    overhead = _ratio(tc["cost_units"], cc["cost_units"], f"C5 arm {arms[1]!r} cost_units") - 1
-    return {"conversion_lift": lift, "resource_overhead": overhead}
+    return targeting_lift(store, run=run, experiment=experiment, arms=arms)
 
 
 # -- C7-C8: user journey -------------------------------------------------------------------
 def measure_c7(store: Store, *, run: str) -> dict[str, float]:
-    """C7: journey losses at the exposure and at the decision stage, per offer.
-
-    Over the run's exposed offers: an offer *passes exposure* when the user opened the
-    rules or went further (shared or claimed); ``lost_at_exposure`` = exposed offers that
-    did not pass ÷ exposed offers; ``lost_at_decision`` = offers that passed exposure but
-    were never claimed ÷ offers that passed exposure.
-
-    Improvement over CALIBRATION.md ("exposed users who never open the rules"): a claim
-    straight from the pop-up without opening the rules is not a loss at exposure, so the
-    funnel is monotone (reaching a later step implies the earlier ones). When every claim
-    follows a rule view both definitions give the same numbers.
+    """C7: journey losses at exposure and at decision; see :func:`lab.funnel.journey_losses`.
 
     Example
     -------
     >>> measure_c7(store, run="default")  # doctest: +SKIP
     {'lost_at_exposure': 0.35, 'lost_at_decision': 0.22}
     """
-    _require_run(store, run)
-    row = store.query(
-        """
-        WITH exposed AS (
-            SELECT claimed_at IS NOT NULL AS claimed,
-                   rule_viewed_at IS NOT NULL OR shared_at IS NOT NULL
-                       OR claimed_at IS NOT NULL AS considered
-            FROM offers
-            WHERE run_id = $run AND exposed_at IS NOT NULL
-        )
-        SELECT count(*) AS exposed,
-               count(*) FILTER (WHERE considered) AS considered,
-               count(*) FILTER (WHERE considered AND NOT claimed) AS not_claimed
-        FROM exposed
-        """,
-        {"run": run},
-    ).iloc[0]
-    considered = row["considered"]
-    return {
-        "lost_at_exposure": _ratio(
-            row["exposed"] - considered, row["exposed"], "C7 exposed offers"
-        ),
-        "lost_at_decision": _ratio(row["not_claimed"], considered, "C7 offers past exposure"),
-    }
+    return journey_losses(store, run=run)
 
 
 def measure_c8(
@@ -393,135 +166,49 @@ def measure_c8(
     experiment: str = "share",
     arms: tuple[str, str] = ("share_to_unlock", "plain"),
 ) -> dict[str, float]:
-    """C8: share-to-unlock's effect on the share rate and the redemption rate.
-
-    Per arm (stocks with ``stocks.experiment == experiment``): share rate = exposed offers
-    that were shared ÷ exposed offers; redemption rate = redeemed coupons ÷ issued
-    coupons. ``share_rate_change`` and ``redemption_rate_change`` are treatment ÷ control
-    − 1.
+    """C8: share-to-unlock's change in share and redemption rates; see :func:`lab.funnel.share_unlock_effect`.
 
     Example
     -------
     >>> measure_c8(store, run="default")  # doctest: +SKIP
     {'share_rate_change': 0.47, 'redemption_rate_change': -0.09}
     """
-    arms = _check_arms(arms)
-    _require_run(store, run)
-    params = {"run": run, "experiment": experiment}
-    shares = store.query(
-        """
-        SELECT s.arm,
-               count(*) AS exposed,
-               count(*) FILTER (WHERE f.shared_at IS NOT NULL) AS shared
-        FROM offers f
-        JOIN stocks s ON s.run_id = f.run_id AND s.stock_id = f.stock_id
-        WHERE f.run_id = $run AND s.experiment = $experiment AND f.exposed_at IS NOT NULL
-        GROUP BY s.arm
-        """,
-        params,
-    )
-    redemptions = store.query(
-        """
-        SELECT s.arm,
-               count(*) AS issued,
-               count(*) FILTER (WHERE c.redeemed_at IS NOT NULL) AS redeemed
-        FROM coupons c
-        JOIN stocks s ON s.run_id = c.run_id AND s.stock_id = c.stock_id
-        WHERE c.run_id = $run AND s.experiment = $experiment
-          AND c.status IN ('issued', 'compensated')
-        GROUP BY s.arm
-        """,
-        params,
-    )
-    t, c = _pick_arms(shares, arms, experiment=experiment, run=run, what="exposed offers")
-    share_change = _ratio(
-        _ratio(t["shared"], t["exposed"], "C8 treatment exposures"),
-        _ratio(c["shared"], c["exposed"], "C8 control exposures"),
-        "C8 control share rate",
-    )
-    t, c = _pick_arms(redemptions, arms, experiment=experiment, run=run, what="issued coupons")
-    redemption_change = _ratio(
-        _ratio(t["redeemed"], t["issued"], "C8 treatment coupons"),
-        _ratio(c["redeemed"], c["issued"], "C8 control coupons"),
-        "C8 control redemption rate",
-    )
-    return {"share_rate_change": share_change - 1, "redemption_rate_change": redemption_change - 1}
+    return share_unlock_effect(store, run=run, experiment=experiment, arms=arms)
 
 
 # -- C9: risk control ----------------------------------------------------------------------
-def _fraud_and_latency(store: Store, run: str) -> tuple[float, float]:
-    _require_run(store, run)
-    row = store.query(
-        """
-        SELECT (SELECT count(*) FROM truth_users WHERE run_id = $run) AS truth_rows,
-               count(*) FILTER (WHERE c.status IN ('issued', 'compensated')) AS issued,
-               count(*) FILTER (WHERE c.status IN ('issued', 'compensated') AND t.is_fraud)
-                   AS fraud,
-               avg(c.latency_ms) AS latency_ms
-        FROM coupons c
-        LEFT JOIN truth_users t ON t.run_id = c.run_id AND t.user_id = c.user_id
-        WHERE c.run_id = $run
-        """,
-        {"run": run},
-    ).iloc[0]
-    if row["truth_rows"] == 0:
-        raise ValueError(f"run {run!r} has no truth_users rows; C9 needs a synthetic run")
-    if pd.isna(row["latency_ms"]):
-        raise ValueError(f"run {run!r} has no claim latencies (coupons.latency_ms)")
-    return _ratio(row["fraud"], row["issued"], f"C9 issued coupons of {run!r}"), float(
-        row["latency_ms"]
-    )
 
 
 def measure_c9(store: Store, *, run_off: str, run_strict: str) -> dict[str, float]:
-    """C9: coupons captured by farming rings without and with strict risk control.
+    """C9: ring share of issued coupons off and strict, and the latency strict adds.
 
-    ``fraud_share_off`` / ``fraud_share_strict``: issued coupons (``issued`` or
-    ``compensated``) whose claimer is a fraud account (``truth_users.is_fraud``, which
-    calibration may read) ÷ issued coupons, in the run with risk control off and in the
-    run with strict risk control. ``latency_increase_s``: mean ``coupons.latency_ms`` over
-    all claim attempts (refused ones too: every attempt waits for the checks) of the
-    strict run minus that of the off run, in seconds.
+    Read from :func:`lab.risk.compare_control_levels` (``fraud_issued_share``,
+    ``latency_increase_s`` against the run with control off); that is the one place
+    these figures are defined.
 
     Example
     -------
     >>> measure_c9(store, run_off="risk_off", run_strict="risk_strict")  # doctest: +SKIP
     {'fraud_share_off': 0.15, 'fraud_share_strict': 0.002, 'latency_increase_s': 1.2}
     """
-    share_off, latency_off = _fraud_and_latency(store, run_off)
-    share_strict, latency_strict = _fraud_and_latency(store, run_strict)
+    for run in (run_off, run_strict):
+        if (
+            store.query("SELECT count(*) AS n FROM truth_users WHERE run_id = $run", {"run": run})[
+                "n"
+            ].iloc[0]
+            == 0
+        ):
+            raise ValueError(f"run {run!r} has no truth_users rows; C9 needs a synthetic run")
+    levels = compare_control_levels(store, runs={"off": run_off, "strict": run_strict})
+    frame = levels.frame.set_index("level")
     return {
-        "fraud_share_off": share_off,
-        "fraud_share_strict": share_strict,
-        "latency_increase_s": (latency_strict - latency_off) / 1000.0,
+        "fraud_share_off": float(frame.loc["off", "fraud_issued_share"]),
+        "fraud_share_strict": float(frame.loc["strict", "fraud_issued_share"]),
+        "latency_increase_s": float(frame.loc["strict", "latency_increase_s"]),
     }
 
 
 # -- C10: denomination split ---------------------------------------------------------------
-def _arm_audience(store: Store, run: str, experiment: str) -> pd.DataFrame:
-    """Users per arm: from `assignments`, else the users delivered an offer of the arm."""
-    params = {"run": run, "experiment": experiment}
-    assigned = store.query(
-        """
-        SELECT arm, count(DISTINCT user_id) AS users
-        FROM assignments
-        WHERE run_id = $run AND experiment = $experiment
-        GROUP BY arm
-        """,
-        params,
-    )
-    if not assigned.empty:
-        return assigned
-    return store.query(
-        """
-        SELECT s.arm, count(DISTINCT f.user_id) AS users
-        FROM offers f
-        JOIN stocks s ON s.run_id = f.run_id AND s.stock_id = f.stock_id
-        WHERE f.run_id = $run AND s.experiment = $experiment
-        GROUP BY s.arm
-        """,
-        params,
-    )
 
 
 def measure_c10(
@@ -531,80 +218,17 @@ def measure_c10(
     experiment: str = "denomination",
     arms: tuple[str, str] = ("split", "single"),
 ) -> dict[str, float]:
-    """C10: splitting one denomination into two: redeemed amount and AOV.
-
-    Redeemed orders of an arm = distinct orders paid (in part) with a redeemed coupon of
-    the arm's stocks; an order paid with two coupons of the split arm counts once.
-
-    ``redeemed_amount_change``: (sum of ``orders.amount_fen`` of the arm's redeemed orders
-    ÷ users in the arm), treatment ÷ control − 1. Dividing by the arm size makes arms of
-    unequal size comparable and is the plain total ratio when they are equal. Users in an
-    arm are those in ``assignments`` for the experiment or, when the experiment has no
-    assignments, the users delivered an offer of the arm's stocks.
-
-    ``aov_change``: mean ``orders.amount_fen`` of the arm's redeemed orders, treatment ÷
-    control − 1 (a mean per order needs no size normalisation).
+    """C10: the split's change in redeemed amount and AOV; see :func:`lab.denomination.split_effect`.
 
     Example
     -------
     >>> measure_c10(store, run="default")  # doctest: +SKIP
     {'redeemed_amount_change': 0.23, 'aov_change': -0.17}
     """
-    arms = _check_arms(arms)
-    _require_run(store, run)
-    orders = store.query(
-        """
-        WITH redeemed AS (
-            SELECT DISTINCT s.arm, c.order_id
-            FROM coupons c
-            JOIN stocks s ON s.run_id = c.run_id AND s.stock_id = c.stock_id
-            WHERE c.run_id = $run AND s.experiment = $experiment
-              AND c.redeemed_at IS NOT NULL AND c.order_id IS NOT NULL
-        )
-        SELECT r.arm, count(*) AS orders, CAST(sum(o.amount_fen) AS BIGINT) AS amount_fen
-        FROM redeemed r
-        JOIN orders o ON o.run_id = $run AND o.order_id = r.order_id
-        GROUP BY r.arm
-        """,
-        {"run": run, "experiment": experiment},
-    )
-    t, c = _pick_arms(orders, arms, experiment=experiment, run=run, what="redeemed orders")
-    ta, ca = _pick_arms(
-        _arm_audience(store, run, experiment), arms, experiment=experiment, run=run, what="users"
-    )
-    amount = _ratio(
-        t["amount_fen"] / ta["users"], c["amount_fen"] / ca["users"], "C10 control amount"
-    )
-    aov = _ratio(t["amount_fen"] / t["orders"], c["amount_fen"] / c["orders"], "C10 control AOV")
-    return {"redeemed_amount_change": amount - 1, "aov_change": aov - 1}
+    return split_effect(store, run=run, experiment=experiment, arms=arms)
 
 
 # -- C11: morning orders -------------------------------------------------------------------
-def _morning_shares(
-    store: Store, run: str, experiment: str, arm: str, start: dt.datetime, end: dt.datetime
-) -> dict[str, float]:
-    df = store.query(
-        """
-        SELECT isodow(o.ts) >= 6 AS weekend,
-               count(*) AS orders,
-               count(*) FILTER (WHERE hour(o.ts) BETWEEN 7 AND 9) AS morning
-        FROM orders o
-        JOIN assignments a ON a.run_id = o.run_id AND a.user_id = o.user_id
-        WHERE o.run_id = $run AND a.experiment = $experiment AND a.arm = $arm
-          AND o.ts >= $start AND o.ts < $end
-        GROUP BY weekend
-        """,
-        {"run": run, "experiment": experiment, "arm": arm, "start": start, "end": end},
-    ).set_index("weekend")
-    out = {}
-    for weekend, name in ((False, "weekday"), (True, "weekend")):
-        if weekend not in df.index:
-            raise ValueError(
-                f"C11: arm {arm!r} of experiment {experiment!r} in run {run!r} has no "
-                f"{name} orders between {start} and {end}"
-            )
-        out[name] = float(df.loc[weekend, "morning"]) / float(df.loc[weekend, "orders"])
-    return out
 
 
 def measure_c11(
@@ -615,92 +239,32 @@ def measure_c11(
     arms: tuple[str, str] = ("treatment", "control"),
     compare: str = "arms",
 ) -> dict[str, float]:
-    """C11: share of orders placed 07:00-10:00, before vs with the morning campaign.
+    """C11: weekday morning share of orders before vs with the morning coupon.
 
-    Morning share = orders with hour 7, 8 or 9 ÷ all orders (with or without a coupon),
-    computed separately for weekdays (Monday-Friday) and weekends, over the orders of
-    users in an arm (``assignments``).
-
-    ``compare="arms"``: "before" = the control arm, "with" = the treatment arm, both over
-    the campaign period (``runs.start_date`` for ``days``). This is the default because
-    the arms share the calendar, so weekday mix and seasonality cancel.
-    ``compare="periods"``: the treatment arm only, "before" = its pre-period
-    (``pre_days`` days before ``start_date``), "with" = its campaign period.
-
-    Returns ``morning_share_before``, ``morning_share_with`` (weekdays),
-    ``weekend_share_before``, ``weekend_share_with`` and ``weekend_change`` (with − before,
-    in share points: 0.01 = 1 pp).
+    See :func:`lab.metrics.morning_shift` (``compare="arms"`` or ``"periods"``).
 
     Example
     -------
     >>> measure_c11(store, run="default")  # doctest: +SKIP
     {'morning_share_before': 0.09, 'morning_share_with': 0.21, ...}
     """
-    treatment, control = _check_arms(arms)
-    if compare not in _COMPARES:
-        raise ValueError(f"compare must be one of {_COMPARES}, got {compare!r}")
-    start, end, pre_days = _period(store, run)
-    if compare == "arms":
-        before = _morning_shares(store, run, experiment, control, start, end)
-    else:
-        if pre_days <= 0:
-            raise ValueError(f"compare='periods' needs a pre-period; run {run!r} has pre_days=0")
-        pre_start = start - dt.timedelta(days=pre_days)
-        before = _morning_shares(store, run, experiment, treatment, pre_start, start)
-    with_ = _morning_shares(store, run, experiment, treatment, start, end)
-    return {
-        "morning_share_before": before["weekday"],
-        "morning_share_with": with_["weekday"],
-        "weekend_share_before": before["weekend"],
-        "weekend_share_with": with_["weekend"],
-        "weekend_change": with_["weekend"] - before["weekend"],
-    }
+    return morning_shift(store, run=run, experiment=experiment, arms=arms, compare=compare)
 
 
 # -- C12-C13: platforms --------------------------------------------------------------------
 def measure_c12(store: Store, *, run: str) -> float:
-    """C12: WeChat coupons delivered per active WeChat user per day.
-
-    Active WeChat users = users with ``uses_wechat`` who, during the campaign period, have
-    at least one order or one event they made themselves (any ``event_type`` except
-    ``delivery``, which is the issuer's action, not the user's: counting it would make
-    every recipient active). Figure = WeChat offers delivered to active WeChat users in
-    the period ÷ (active WeChat users × ``runs.days``). Offers to inactive users are left
-    out of the numerator so the figure is an average over the same users as the
-    denominator.
+    """C12: WeChat deliveries per active WeChat user per day; see :func:`lab.metrics.coupons_per_active_user_day`.
 
     Example
     -------
     >>> measure_c12(store, run="default")  # doctest: +SKIP
     1.79
     """
-    start, end, _ = _period(store, run)
-    days = (end - start).days
-    row = store.query(
-        """
-        WITH active AS (
-            SELECT u.user_id
-            FROM users u
-            WHERE u.run_id = $run AND u.uses_wechat
-              AND (u.user_id IN (SELECT user_id FROM events
-                                 WHERE run_id = $run AND event_type <> 'delivery'
-                                   AND ts >= $start AND ts < $end)
-                   OR u.user_id IN (SELECT user_id FROM orders
-                                    WHERE run_id = $run AND ts >= $start AND ts < $end))
-        )
-        SELECT (SELECT count(*) FROM active) AS users,
-               (SELECT count(*) FROM offers f
-                WHERE f.run_id = $run AND f.platform = 'wechat'
-                  AND f.delivered_at >= $start AND f.delivered_at < $end
-                  AND f.user_id IN (SELECT user_id FROM active)) AS delivered
-        """,
-        {"run": run, "start": start, "end": end},
-    ).iloc[0]
-    return _ratio(row["delivered"], row["users"] * days, "C12 active WeChat user-days")
+    return coupons_per_active_user_day(store, run=run)
 
 
 def _mean_cycle_days(store: Store, run: str) -> float:
-    _require_run(store, run)
+    require_run(store, run)
     mean_s = store.query(
         """
         SELECT avg(epoch(redeemed_at) - epoch(issued_at)) AS mean_s
@@ -711,7 +275,7 @@ def _mean_cycle_days(store: Store, run: str) -> float:
     )["mean_s"].iloc[0]
     if pd.isna(mean_s):
         raise ValueError(f"run {run!r} has no redeemed coupons; its redemption cycle is undefined")
-    return float(mean_s) / _SECONDS_PER_DAY
+    return float(mean_s) / SECONDS_PER_DAY
 
 
 def _fatigue_slope(store: Store, run: str) -> float:
@@ -788,52 +352,15 @@ def measure_c14(
     arms: tuple[str, str] = ("tiered", "uniform"),
     credit_tier: int = 5,
 ) -> float:
-    """C14: conversion lift of the top credit tier under tiered offers.
-
-    Conversion of an arm = users assigned to it (``assignments``) whose
-    ``users.credit_tier`` equals ``credit_tier`` and who redeemed at least one coupon of
-    the experiment's stocks ÷ those assigned users. Figure = treatment ÷ control − 1.
-    Users who never claimed count as not converted: the base is everyone assigned, so
-    the figure includes the offer's effect on claiming.
+    """C14: top credit tier's conversion lift; see :func:`lab.targeting.tier_conversion_lift`.
 
     Example
     -------
     >>> measure_c14(store, run="default")  # doctest: +SKIP
     0.6
     """
-    arms = _check_arms(arms)
-    _require_run(store, run)
-    df = store.query(
-        """
-        WITH top AS (
-            SELECT a.arm, a.user_id
-            FROM assignments a
-            JOIN users u ON u.run_id = a.run_id AND u.user_id = a.user_id
-            WHERE a.run_id = $run AND a.experiment = $experiment AND u.credit_tier = $tier
-        ),
-        converted AS (
-            SELECT DISTINCT c.user_id
-            FROM coupons c
-            JOIN stocks s ON s.run_id = c.run_id AND s.stock_id = c.stock_id
-            WHERE c.run_id = $run AND s.experiment = $experiment AND c.redeemed_at IS NOT NULL
-        )
-        SELECT t.arm, count(*) AS users, count(v.user_id) AS converted
-        FROM top t
-        LEFT JOIN converted v ON v.user_id = t.user_id
-        GROUP BY t.arm
-        """,
-        {"run": run, "experiment": experiment, "tier": credit_tier},
-    )
-    t, c = _pick_arms(
-        df, arms, experiment=experiment, run=run, what=f"credit tier {credit_tier} users"
-    )
-    return (
-        _ratio(
-            _ratio(t["converted"], t["users"], "C14 treatment users"),
-            _ratio(c["converted"], c["users"], "C14 control users"),
-            "C14 control conversion",
-        )
-        - 1
+    return tier_conversion_lift(
+        store, run=run, experiment=experiment, arms=arms, credit_tier=credit_tier
     )
 
 
@@ -844,64 +371,14 @@ def measure_c15(
     experiment: str = "rain",
     arms: tuple[str, str] = ("rain_delivery", "control"),
 ) -> dict[str, float]:
-    """C15: rain-triggered delivery coupons and delivery orders on rainy days.
-
-    Per user assigned to an arm: number of ``delivery`` orders placed on rainy days
-    (``weather.rain``) of the campaign period, zero included. ``effect`` = mean count of
-    the treatment arm − that of the control arm (delivery orders per user over the rainy
-    days); ``p_value`` = two-sided Welch t-test on the per-user counts. DuckDB reduces
-    each arm to (n, mean, variance) and ``scipy.stats.ttest_ind_from_stats`` gives the
-    same test as ``ttest_ind(..., equal_var=False)`` on the counts.
+    """C15: rainy-day delivery orders per user, and Welch's p; see :func:`lab.metrics.rainy_day_effect`.
 
     Example
     -------
     >>> measure_c15(store, run="default")  # doctest: +SKIP
     {'effect': 0.08, 'p_value': 1e-06}
     """
-    arms = _check_arms(arms)
-    start, end, _ = _period(store, run)
-    params = {"run": run, "experiment": experiment, "start": start.date(), "end": end.date()}
-    df = store.query(
-        """
-        WITH rainy AS (
-            SELECT day FROM weather
-            WHERE run_id = $run AND rain AND day >= $start AND day < $end
-        ),
-        rainy_orders AS (
-            SELECT o.user_id, count(*) AS n
-            FROM orders o
-            JOIN rainy r ON CAST(o.ts AS DATE) = r.day
-            WHERE o.run_id = $run AND o.order_channel = 'delivery'
-            GROUP BY o.user_id
-        ),
-        counts AS (
-            SELECT a.arm, a.user_id, coalesce(ro.n, 0) AS n
-            FROM assignments a
-            LEFT JOIN rainy_orders ro ON ro.user_id = a.user_id
-            WHERE a.run_id = $run AND a.experiment = $experiment
-        )
-        SELECT arm, count(*) AS users, avg(n) AS mean, var_samp(n) AS var,
-               (SELECT count(*) FROM rainy) AS rainy_days
-        FROM counts
-        GROUP BY arm
-        """,
-        params,
-    )
-    t, c = _pick_arms(df, arms, experiment=experiment, run=run, what="assigned users")
-    if t["rainy_days"] == 0:
-        raise ValueError(f"run {run!r} has no rainy day in its campaign period; C15 is undefined")
-    if min(t["users"], c["users"]) < 2:
-        raise ValueError("C15: the Welch t-test needs at least two users in each arm")
-    test = stats.ttest_ind_from_stats(
-        float(t["mean"]),
-        math.sqrt(float(t["var"])),
-        int(t["users"]),
-        float(c["mean"]),
-        math.sqrt(float(c["var"])),
-        int(c["users"]),
-        equal_var=False,
-    )
-    return {"effect": float(t["mean"]) - float(c["mean"]), "p_value": float(test.pvalue)}
+    return rainy_day_effect(store, run=run, experiment=experiment, arms=arms)
 
 
 def measure_c16(store: Store, *, run: str) -> pd.DataFrame:
@@ -928,7 +405,7 @@ def measure_c16(store: Store, *, run: str) -> pd.DataFrame:
     >>> measure_c16(store, run="default")  # doctest: +SKIP
        stock_id campaign  redeemed_coupons  redeemed_amount_fen  cost_fen  ...
     """
-    _require_run(store, run)
+    require_run(store, run)
     df = store.query(
         """
         WITH redeemed AS (

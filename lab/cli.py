@@ -12,12 +12,14 @@ Commands
 ``calibrate`` simulate the calibration worlds, measure every CALIBRATION.md row, check it
 ``scorecard`` score the estimators (A/A false positives, coverage, uplift policy) on truth
 
-Every command takes ``--db PATH`` (default ``data/lab.duckdb``). Bad input prints one
-line, ``error: ...``, on stderr and exits with status 2.
+Commands that read or write the store take ``--db PATH`` (default ``data/lab.duckdb``;
+``calibrate`` simulates in memory unless given one). Bad input prints one line,
+``error: ...``, on stderr and exits with status 2.
 
 Adding a command: put a :class:`Command` in :data:`COMMANDS` (name -> help, a function
 adding its arguments to an ``argparse`` parser, and a handler taking the parsed
-namespace and returning the exit status).
+namespace and returning the exit status). Import pandas, DuckDB and the models inside
+the handler, not at the top of this module: ``--help`` must answer at once.
 
 Example
 -------
@@ -37,17 +39,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.ingest import FORMATS, LogImportError, import_logs
-from lab.store import DEFAULT_PATH, Store, StoreError
+# literals rather than imports, so building the parser loads nothing heavy; tests/test_cli.py
+# checks them against lab.store.DEFAULT_PATH, lab.ingest.FORMATS and lab.scorecard.SECTIONS
+DEFAULT_DB = "data/lab.duckdb"
+IMPORT_FORMATS = ("auto", "tianchi", "lab", "wechatpay", "alipay", "mapped")
+SCORECARD_SECTIONS = ("experiments", "targeting")
+_DB_HELP = f"database file (default: {DEFAULT_DB})"
 
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand: its help line, its arguments, and what it does."""
+    """One subcommand: its help line, its arguments, and what it does.
+
+    ``db_default`` and ``db_help`` describe its ``--db`` option; ``db_help=None`` for a
+    command that does not touch the store.
+    """
 
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    db_default: str | None = DEFAULT_DB
+    db_help: str | None = _DB_HELP
 
 
 # -- generate -----------------------------------------------------------------------
@@ -58,9 +70,13 @@ def _strategy_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--strategy", metavar="FILE.json", type=Path, help="a strategy saved as JSON"
     )
-    p.add_argument("--users", type=int, help="number of simulated users")
-    p.add_argument("--seed", type=int, help="random seed (same seed, same logs)")
-    p.add_argument("--run-id", help="id of the new run")
+    p.add_argument("--users", type=int, help="number of simulated users (default: the simulator's)")
+    p.add_argument(
+        "--seed", type=int, help="random seed, same seed same logs (default: the simulator's)"
+    )
+    p.add_argument(
+        "--run-id", help="id of the new run (default: derived from the strategy and seed)"
+    )
     p.add_argument(
         "--no-progress", dest="progress", action="store_false", help="hide the progress bar"
     )
@@ -77,6 +93,8 @@ def _run_strategy(args: argparse.Namespace, run, options: tuple[str, ...], verb:
             strategy = world.Strategy.from_json(args.strategy.read_text(encoding="utf-8"))
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{args.strategy}: not a valid strategy ({exc})") from exc
+    from lab.store import Store
+
     given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
     store = Store(args.db)
     run_id = run(strategy, store=store, progress=args.progress, **given)
@@ -90,8 +108,12 @@ def _run_strategy(args: argparse.Namespace, run, options: tuple[str, ...], verb:
 
 def _generate_arguments(p: argparse.ArgumentParser) -> None:
     _strategy_arguments(p)
-    p.add_argument("--days", type=int, help="campaign length in days")
-    p.add_argument("--pre-days", type=int, help="days of coupon-free orders before the campaign")
+    p.add_argument("--days", type=int, help="campaign length in days (default: the simulator's)")
+    p.add_argument(
+        "--pre-days",
+        type=int,
+        help="days of coupon-free orders before the campaign (default: the simulator's)",
+    )
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -104,10 +126,16 @@ def _generate(args: argparse.Namespace) -> int:
 # -- rush -------------------------------------------------------------------------------
 def _rush_arguments(p: argparse.ArgumentParser) -> None:
     _strategy_arguments(p)
-    p.add_argument("--claims", type=int, help="claim attempts in the burst")
-    p.add_argument("--seconds", type=float, help="length of the burst")
-    p.add_argument("--day", type=int, help="campaign day of the burst (0 = first)")
-    p.add_argument("--hour", type=int, help="hour at which the burst starts")
+    p.add_argument("--claims", type=int, help="claim attempts in the burst (default: claim_rush's)")
+    p.add_argument(
+        "--seconds", type=float, help="length of the burst in seconds (default: claim_rush's)"
+    )
+    p.add_argument(
+        "--day", type=int, help="campaign day of the burst, 0 = first (default: claim_rush's)"
+    )
+    p.add_argument(
+        "--hour", type=int, help="hour at which the burst starts (default: claim_rush's)"
+    )
 
 
 def _rush(args: argparse.Namespace) -> int:
@@ -120,7 +148,9 @@ def _rush(args: argparse.Namespace) -> int:
 # -- import ---------------------------------------------------------------------------
 def _import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, help="a log file or directory")
-    p.add_argument("--format", choices=FORMATS, default="auto", help="log format (default: auto)")
+    p.add_argument(
+        "--format", choices=IMPORT_FORMATS, default="auto", help="log format (default: auto)"
+    )
     p.add_argument(
         "--table", help="lab format, single file: the table it holds (default: file name)"
     )
@@ -149,6 +179,9 @@ def _key(path: Path | None) -> bytes | None:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from lab.ingest import import_logs
+    from lab.store import Store
+
     store = Store(args.db)
     if args.path.is_dir() and (args.path / "runs.parquet").exists():
         # a directory written by `export`: the run comes back whole, with its own runs row
@@ -185,6 +218,8 @@ def _info_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from lab.store import Store
+
     store = Store(args.db, read_only=True)
     runs = store.info()
     size = store.file_size()
@@ -234,6 +269,7 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from lab.ingest import export_platform
+    from lab.store import Store
 
     wanted = 1 if args.to is not None else 2  # the run, and the directory unless --to
     given = len(args.paths) + (args.run is not None)
@@ -268,6 +304,8 @@ def _delete_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    from lab.store import Store
+
     Store(args.db).delete_run(args.run)
     print(f"deleted run {args.run} from {args.db}")
     return 0
@@ -285,9 +323,10 @@ def _calibrate_arguments(p: argparse.ArgumentParser) -> None:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from lab import calibration
+    from lab.store import Store
 
     # the worlds are scratch data: simulate them in memory unless --db was given
-    store = Store(args.db) if args.db != str(DEFAULT_PATH) else Store(":memory:")
+    store = Store(args.db or ":memory:")
     table = calibration.calibrate(store, seed=args.seed, scale=args.scale, progress=args.progress)
     targets = {t.id: t for t in calibration.TARGETS}
     if args.json:
@@ -312,10 +351,11 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 # -- scorecard ------------------------------------------------------------------------
 def _scorecard_arguments(p: argparse.ArgumentParser) -> None:
-    from lab.scorecard import SECTIONS
-
     p.add_argument(
-        "--section", action="append", choices=sorted(SECTIONS), help="sections (default: all)"
+        "--section",
+        action="append",
+        choices=SCORECARD_SECTIONS,
+        help="a section to run; repeat for several (default: all)",
     )
     p.add_argument("--quick", action="store_true", help="small worlds, few replicates")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -323,10 +363,12 @@ def _scorecard_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _scorecard(args: argparse.Namespace) -> int:
-    from lab.scorecard import SECTIONS, run_scorecard
+    from lab.scorecard import run_scorecard
 
-    sections = tuple(args.section or SECTIONS)
-    figures = run_scorecard(sections=sections, quick=args.quick, seed=args.seed, progress=False)
+    sections = tuple(args.section or SCORECARD_SECTIONS)
+    figures = run_scorecard(
+        sections=sections, quick=args.quick, seed=args.seed, progress=args.progress
+    )
     print(json.dumps(figures, indent=2, default=float))
     return 0
 
@@ -344,29 +386,34 @@ COMMANDS: dict[str, Command] = {
         "simulate the calibration worlds and check every CALIBRATION.md row",
         _calibrate_arguments,
         _calibrate,
+        db_default=None,
+        db_help="keep the calibration worlds in this database file (default: in memory)",
     ),
     "scorecard": Command(
-        "score the lab's estimators against the simulated truth", _scorecard_arguments, _scorecard
+        "score the lab's estimators against the simulated truth",
+        _scorecard_arguments,
+        _scorecard,
+        db_help=None,  # its worlds live in memory
     ),
 }
 
-# what a user can cause and fix; anything else is a bug and keeps its traceback
-_USER_ERRORS = (LogImportError, StoreError, ValueError, KeyError, OSError)
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """What a user can cause and fix; anything else is a bug and keeps its traceback."""
+    from lab.ingest import LogImportError
+    from lab.store import StoreError
+
+    return (LogImportError, StoreError, ValueError, KeyError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command in :data:`COMMANDS`."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--db",
-        default=str(DEFAULT_PATH),
-        metavar="PATH",
-        help=f"database file (default: {DEFAULT_PATH})",
-    )
     parser = argparse.ArgumentParser(prog="python -m lab", description="Coupon strategy lab.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
-        p = sub.add_parser(name, parents=[common], help=command.help, description=command.help)
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        if command.db_help is not None:
+            p.add_argument("--db", default=command.db_default, metavar="PATH", help=command.db_help)
         command.add_arguments(p)
         p.set_defaults(handler=command.run)
     return parser
@@ -383,7 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return args.handler(args)
-    except _USER_ERRORS as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2

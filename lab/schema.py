@@ -594,7 +594,7 @@ def table(name: str) -> Table:
 
 
 def markdown() -> str:
-    """Render the schema as Markdown (README's data-model section is generated from this)."""
+    """Render the schema as Markdown (docs/schema.md is generated from this)."""
     lines = [f"Schema version {SCHEMA_VERSION}. Money in integer fen; timestamps local time.", ""]
     for t in (*TABLES, *DERIVED_TABLES):
         title = f"### `{t.name}`" + (" (derived)" if t.derived else "")

@@ -122,6 +122,8 @@ def test_c2_counts_pay_page_exposures_redeemed_within_24_hours():
     )
     # 3 of the 5 pay-page exposures
     assert cal.measure_c2(store, run="r") == pytest.approx(3 / 5)
+    # the domain function C2 is built on takes any entry: 1 of 1 official-account exposure
+    assert lab.redemption_within_day(store, run="r", entry="official_account") == 1.0
 
 
 def test_c3_next_day_retention_of_first_pay_page_claim_with_censoring():
@@ -187,6 +189,9 @@ def test_c4_seven_day_retention_of_card_wallet_claimers():
     )
     # cohort {1, 2, 3, 6, 7}, retained {1, 3, 7} -> 3 / 5
     assert cal.measure_c4(store, run="r") == pytest.approx(0.6)
+    # the domain function, next day only: user 4 is no longer censored, cohort
+    # {1, 2, 3, 4, 6, 7}; users 3 and 4 order on day 1 -> 2 / 6
+    assert lab.claimer_retention(store, run="r", entry="card_wallet") == pytest.approx(2 / 6)
 
 
 # -- C5, C7, C8 --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import sys
 import types
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import lab
@@ -261,3 +262,85 @@ def test_rush_lands_every_attempt(tmp_path, capsys):
     assert str(span.lo[0]) == "2026-03-02 07:00:00" and str(span.hi[0]) <= "2026-03-02 07:00:29"
     code, _, err = run(capsys, *argv, "--hour", "25", "--db", db)
     assert code == 2 and err.startswith("error: hour must be an integer in 0..23")
+
+
+def test_the_parser_literals_match_the_modules_they_stand_for():
+    from lab.ingest import FORMATS
+    from lab.scorecard import SECTIONS
+    from lab.store import DEFAULT_PATH
+
+    assert str(DEFAULT_PATH) == cli.DEFAULT_DB
+    assert cli.IMPORT_FORMATS == FORMATS
+    assert tuple(SECTIONS) == cli.SCORECARD_SECTIONS
+
+
+def test_help_loads_no_heavy_module():
+    """``--help`` must answer at once: pandas, DuckDB and the models load only in a command."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "from lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help']); main(['calibrate', '--help'])\n"
+        "print(sorted(m for m in ('pandas', 'duckdb', 'numpy', 'lab.world', 'lab.store')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+def test_calibrate_simulates_in_memory_unless_given_a_database(monkeypatch, capsys, tmp_path):
+    paths = []
+
+    def fake_calibrate(store, **options):
+        paths.append(store.path)
+        return pd.DataFrame({"id": ["C2"], "metric": ["C2"], "target": ["0.28"], "ok": [True]})
+
+    monkeypatch.setattr(lab.calibration, "calibrate", fake_calibrate)
+    assert run(capsys, "calibrate", "--no-progress")[0] == 0
+    db = str(tmp_path / "worlds.duckdb")
+    assert run(capsys, "calibrate", "--no-progress", "--db", db)[0] == 0
+    assert paths == [":memory:", db]
+    code, out, _ = run(capsys, "calibrate", "--help")
+    assert code == 0 and "(default: in memory)" in " ".join(out.split())
+
+
+def test_scorecard_takes_no_database_option(capsys):
+    code, out, _ = run(capsys, "scorecard", "--help")
+    assert code == 0 and "--db" not in out
+    assert run(capsys, "scorecard", "--db", "x.duckdb")[0] == 2
+
+
+def test_the_flat_api_loads_names_on_first_use():
+    assert set(lab.__all__) <= set(dir(lab))
+    for name in lab.__all__:
+        assert getattr(lab, name) is not None, name
+    assert callable(lab.funnel) and callable(lab.retention)  # not the subpackages
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        lab.no_such_name  # noqa: B018
+
+
+def test_scorecard_passes_its_options_through(monkeypatch, capsys):
+    calls = []
+
+    def fake_scorecard(**options):
+        calls.append(options)
+        return {"experiments": {"checks": {"ok": True}}}
+
+    monkeypatch.setattr("lab.scorecard.run_scorecard", fake_scorecard)
+    argv = ["scorecard", "--section", "experiments", "--quick", "--seed", "3", "--no-progress"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and json.loads(out) == {"experiments": {"checks": {"ok": True}}}
+    assert calls == [{"sections": ("experiments",), "quick": True, "seed": 3, "progress": False}]
+    assert run(capsys, "scorecard")[0] == 0
+    assert calls[-1] == {
+        "sections": ("experiments", "targeting"),
+        "quick": False,
+        "seed": 0,
+        "progress": True,
+    }

@@ -128,3 +128,18 @@ def test_the_sql_pattern_catches_sql():
     assert SQL.search("x = 'from offers where run_id = 1'")
     assert not SQL.search("from lab.funnel import funnel\nselect = 1")
     assert not SQL.search("# the share of users who came from the pay page")
+
+
+RECOMMENDATION = re.compile(r"\blab\.recommend_\w+\(")
+
+
+@pytest.mark.parametrize("path", source_paths, ids=lambda p: p.stem)
+def test_every_notebook_ends_with_a_computed_recommendation(path):
+    """The last code cell calls a ``lab.recommend_*`` rule on the notebook's numbers
+    (tests/test_recommend.py checks each rule follows its inputs), not a fixed text."""
+    last = _code_cells(_build_module().parse(path.read_text()))[-1]
+    assert RECOMMENDATION.search(last.source), f"{path.name} ends with:\n{last.source}"
+    called = RECOMMENDATION.search(last.source).group(0)[4:-1]
+    import lab
+
+    assert called in lab.__all__, f"{path.name} calls {called}, not in lab's public API"

@@ -16,6 +16,7 @@ Example
 True
 """
 
+from lab.denomination._effects import split_effect
 from lab.denomination._ladder import LadderPrediction, predict_ladder
 from lab.denomination._optimize import LadderFrontier, optimize_ladder
 from lab.denomination._response import FittedResponse, ResponseModel
@@ -30,4 +31,5 @@ __all__ = [
     "optimize_ladder",
     "predict_ladder",
     "split_test",
+    "split_effect",
 ]

@@ -10,6 +10,12 @@ Example
 ['exposure', 'rule_view', 'claim', 'redeem']
 """
 
+from lab.funnel._channels import (
+    entry_reach,
+    journey_losses,
+    redemption_within_day,
+    share_unlock_effect,
+)
 from lab.funnel._funnel import (
     DEFAULT_STEPS,
     FunnelResult,
@@ -19,4 +25,15 @@ from lab.funnel._funnel import (
     funnel_trend,
 )
 
-__all__ = ["DEFAULT_STEPS", "FunnelResult", "FunnelTrend", "dropped_at", "funnel", "funnel_trend"]
+__all__ = [
+    "DEFAULT_STEPS",
+    "FunnelResult",
+    "FunnelTrend",
+    "dropped_at",
+    "funnel",
+    "funnel_trend",
+    "entry_reach",
+    "journey_losses",
+    "redemption_within_day",
+    "share_unlock_effect",
+]

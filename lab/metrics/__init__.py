@@ -22,6 +22,7 @@ from lab.metrics._dictionary import (
 from lab.metrics._fatigue import PushFatigue, push_fatigue
 from lab.metrics._issuance import IssuanceTimeline, issuance_timeline
 from lab.metrics._metrics import IncrementalGMV, MetricsResult, campaign_metrics
+from lab.metrics._timing import coupons_per_active_user_day, morning_shift, rainy_day_effect
 from lab.metrics._trend import DailyTrend, daily_trend
 
 __all__ = [
@@ -40,4 +41,7 @@ __all__ = [
     "daily_trend",
     "issuance_timeline",
     "push_fatigue",
+    "coupons_per_active_user_day",
+    "morning_shift",
+    "rainy_day_effect",
 ]

@@ -10,6 +10,7 @@ Example
 15
 """
 
+from lab.retention._claimers import claimer_retention
 from lab.retention._retention import RetentionResult, retention
 
-__all__ = ["RetentionResult", "retention"]
+__all__ = ["RetentionResult", "retention", "claimer_retention"]

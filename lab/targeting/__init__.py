@@ -14,6 +14,7 @@
 
 from lab.targeting._curves import UpliftCurve, auuc, qini_curve, uplift_curve
 from lab.targeting._dataset import OUTCOMES, UPLIFT_FEATURES, uplift_dataset, user_features
+from lab.targeting._lift import targeting_lift, tier_conversion_lift
 from lab.targeting._policy import (
     Allocation,
     PolicyComparison,
@@ -49,4 +50,6 @@ __all__ = [
     "uplift_curve",
     "uplift_dataset",
     "user_features",
+    "targeting_lift",
+    "tier_conversion_lift",
 ]

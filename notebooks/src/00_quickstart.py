@@ -116,14 +116,23 @@ for sentence in readout.verdicts():
 readout.plot()
 
 # %% [markdown]
+# ## 5 · Do the coupons pay?
+#
+# The holdout tells what the coupons *caused*. `campaign_metrics` puts the seed's reported
+# ROI (every redeemed basket counted) next to the incremental one: (GMV the coupons caused
+# − discount spent) ÷ discount spent, with its 95 % interval.
+
+# %%
+money = lab.campaign_metrics(store, run=run, by=None)
+money.comparison()[["measure", "gmv_yuan", "cost_yuan", "roi", "roi_ci_low", "roi_ci_high"]].round(2)
+
+# %% [markdown]
 # ## Answer
 #
-# The printed readout is the answer: the relative lift in orders and GMV per user that
-# the default strategy causes, with its 95 % interval, and the funnel step where most
-# offers are lost (claimed coupons that are never used, in this world). The other notebooks take
-# one question each: channels (01), issuance and targeting (02), the journey (03), risk
-# (04), metrics and denominations (05), mechanics and timing (06), platforms (07), AI
-# targeting (08) and your own logs (09).
+# The lift in orders and GMV per user, what it cost, and whether it paid; the other
+# notebooks take one question each: channels (01), issuance and targeting (02), the
+# journey (03), risk (04), metrics and denominations (05), mechanics and timing (06),
+# platforms (07), AI targeting (08) and your own logs (09).
 
 # %%
 gmv = readout.row("gmv")
@@ -135,3 +144,4 @@ steps = journey.to_frame().set_index("step")
 worst = steps["dropoff"].idxmax()
 print(f"largest loss: offers that do not reach '{worst}' ({steps.loc[worst, 'dropoff']:,} offers, "
       f"{1 - steps.loc[worst, 'conversion_from_previous']:.1%} of the previous step)")
+print(lab.recommend_rollout(money.incremental, weakest_step=worst))

@@ -17,7 +17,7 @@ import dataclasses
 import pandas as pd
 
 import lab
-from lab import calibration, schema
+from lab import schema
 from lab.experiments import analyze
 from lab.funnel import funnel
 from lab.metrics import campaign_metrics
@@ -84,7 +84,7 @@ journey.plot()
 # issuance engine's own compute cost units (`engine_metrics`), targeted over untargeted.
 
 # %%
-c5 = calibration.measure_c5(store, run=run)
+c5 = lab.targeting_lift(store, run=run)
 pd.DataFrame(
     {"lab": [c5["conversion_lift"], c5["resource_overhead"]], "seed": [3.2, 0.15]},
     index=["conversion lift (×)", "resource overhead"],
@@ -125,12 +125,15 @@ gmv = readout.row("gmv")
 print(f"GMV per assigned user, lbs_3km vs untargeted: {gmv.effect:+.1%} (95 % CI {gmv.ci_low:+.1%} to {gmv.ci_high:+.1%})")
 
 # %% [markdown]
-# **Recommendation.** LBS targeting buys **efficiency per exposure**: a far larger share
-# of exposed offers ends in an order, so fewer pushes (and less user attention) are
-# spent per redemption. Whether each yuan of *discount* also works harder is the ROI line
-# printed above: near users buy more often anyway, so part of their redemptions would
-# have happened without the coupon. Its price is twofold: the engine's extra cost units for the
-# per-user distance filter (printed above; the seed reports +15 %), and the users beyond
-# 3 km who no longer get the coupon, which is why the effect per user *assigned* (last
-# table) is much smaller than the conversion lift. For store-traffic campaigns with a
-# fixed budget, target; for brand reach, keep an untargeted share.
+# **Recommendation.** Targeting buys conversion per exposure, at the engine's extra cost
+# and the users beyond 3 km who no longer get the coupon: target only if each yuan of
+# discount works harder and GMV per assigned user does not fall.
+
+# %%
+print(lab.recommend_targeting(
+    roi={"lbs_3km": lbs["roi"], "untargeted": wide["roi"]},
+    gmv=readout.row("gmv"),
+    targeted="lbs_3km",
+    untargeted="untargeted",
+    resource_overhead=c5["resource_overhead"],
+))

@@ -17,7 +17,6 @@ import dataclasses
 import pandas as pd
 
 import lab
-from lab import calibration
 from lab.experiments import analyze
 from lab.funnel import funnel
 from lab.metrics import campaign_metrics, issuance_timeline
@@ -83,7 +82,7 @@ morning = Strategy(
     description=morning_preset.description,
 )
 morning_run = simulate(morning, store=store, users=USERS, days=DAYS, seed=SEED, progress=False)
-c11 = calibration.measure_c11(store, run=morning_run)
+c11 = lab.morning_shift(store, run=morning_run)
 pd.DataFrame(
     {
         "without": [c11["morning_share_before"], c11["weekend_share_before"]],
@@ -135,7 +134,7 @@ timeline.plot()
 
 # %%
 rain_run = simulate("rainy_delivery", store=store, users=USERS, days=DAYS, seed=SEED, progress=False)
-c15 = calibration.measure_c15(store, run=rain_run)
+c15 = lab.rainy_day_effect(store, run=rain_run)
 pd.Series(c15, name="rainy-day delivery orders per user, treatment − control").round(6)
 
 # %%
@@ -157,19 +156,11 @@ for row in timeline.stocks.itertuples():
           f"{row.issued:,} coupons issued of {row.attempts:,} attempts")
 print(f"rainy days: {c15['effect']:+.4f} delivery orders per user (p = {c15['p_value']:.2g}, "
       f"significant at 5 %: {c15['p_value'] < 0.05})")
-# keep a mechanic only if it beats plain on ROI without losing GMV significantly
-keep = ["plain"] + [m for m in ("game_task", "blind_box") if readout.row("gmv", m).ci_high > 0]
-print("recommended mechanic:", money.loc[keep, "roi"].idxmax())
 
 # %% [markdown]
-# **Recommendation.** Game tasks trade a few claims (the task is effort) for more
-# redemptions among those who finish, which is what a daily-active-user goal wants;
-# blind boxes raise claims through curiosity at a similar mean cost. Choose by ROI and
-# GMV per user (the printed rule), not by claim counts. Timing rules work where they meet
-# a habit: the 07:00 weekday coupon moves a large share of weekday orders into the
-# morning window and leaves weekends alone, so aim time-targeted coupons at the hours and
-# days when the habit exists, and size the stock for the burst: at 07:00 the budget is
-# gone within minutes (printed above), so a budget meant to last the morning needs a
-# daily cap or a per-minute pace. Rain-triggered delivery coupons point the right way, but a
-# month has only a handful of rainy days: read the p-value above before making the
-# trigger permanent, and raise `USERS` (or run longer) to settle it.
+# **Recommendation.** Choose a mechanic by ROI and GMV per user, not by claim counts; size
+# a 07:00 stock for the burst printed above, and read the rain p-value before making the
+# trigger permanent.
+
+# %%
+print(lab.recommend_mechanic(readout, money.loc[["plain", "game_task", "blind_box"], "roi"], control="plain"))

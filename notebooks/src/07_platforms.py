@@ -173,11 +173,8 @@ print(f"fatigue slope on Meituan (claim rate per extra push per day): {fatigue.s
 print(f"order Meituan < mix < WeChat holds: {mean_days['meituan'] < mean_days['mix'] < mean_days['wechat']}")
 
 # %% [markdown]
-# **Recommendation.** Meituan's local pushes are redeemed fastest, but each extra push
-# on the same day lowers the claim rate, so cap Meituan pushes at one a day. WeChat's
-# coupons stay in the wallet longest and are partly forgotten before they expire. The
-# **social + local mix** lands in between: social sharing spreads the coupon, the local
-# store page and push turn it into an order within days, which is the seed's case for
-# combining them when the redemption cycle matters (cash-flow campaigns, perishable
-# stock). Alipay's payment-page coupons are redeemed quickly but are small; use them for
-# repeat purchases at the till.
+# **Recommendation.** The redemption cycle decides the platform when cash flow matters;
+# push fatigue decides the push cap.
+
+# %%
+print(lab.recommend_platform_mix(mean_days.to_dict(), fatigue_slope=fatigue.slope))

@@ -244,3 +244,6 @@ print(f"ship {ship}: {recommendation['reason']}")
 # randomised ladder running so the model keeps learning (the seed's "test – feedback –
 # iterate", refreshing about 30 % of the strategy each month), and re-check the margin
 # before switching.
+
+# %%
+print(lab.recommend_budget_plan(scored["true_uplift_yuan"]))

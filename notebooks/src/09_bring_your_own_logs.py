@@ -235,3 +235,10 @@ for name in ("wechatpay", "alipay"):
 # redemption cycle and the seed's ROI come straight from them; add `assignments.csv`
 # (your experiment platform's arms, keyed by openid or buyer id) for the incremental
 # figures and experiment readouts.
+
+# %%
+print(lab.recommend_log_additions(
+    redeemed_share=rows["tianchi"]["redeemed_share"],
+    near_share=within_1km,
+    has_holdout=bool(store.describe_run(tianchi).set_index("table").loc["assignments", "rows"]),
+))
