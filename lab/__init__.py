@@ -17,7 +17,6 @@ Example
 """
 
 import importlib
-import importlib.util
 import sys
 import types
 
@@ -161,8 +160,12 @@ def __getattr__(name: str):
         globals()[name] = value  # later look-ups skip this function
         return value
     # a subpackage not imported yet (lab.world, lab.calibration...), as eager imports allowed
-    if not name.startswith("_") and importlib.util.find_spec(f"lab.{name}") is not None:
-        return importlib.import_module(f"lab.{name}")
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"lab.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lab.{name}":  # the subpackage exists but fails to import
+                raise
     raise AttributeError(f"module 'lab' has no attribute {name!r}")
 
 

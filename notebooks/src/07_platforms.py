@@ -20,7 +20,6 @@ SEED = 0
 import pandas as pd
 
 import lab
-from lab import calibration
 from lab.cycle import compare_cycles, redemption_cycle
 from lab.funnel import funnel
 from lab.metrics import campaign_metrics, push_fatigue
@@ -67,7 +66,7 @@ frequency = pd.DataFrame(
 ).T
 frequency["offers_per_user_day"] = frequency["offers_delivered"] / (USERS * DAYS)
 frequency["claims_per_user_day"] = frequency["claimed"] / (USERS * DAYS)
-print(f"WeChat coupons per active WeChat user per day: {calibration.measure_c12(store, run=runs['wechat']):.3f} (seed: 1.8)")
+print(f"WeChat coupons per active WeChat user per day: {lab.coupons_per_active_user_day(store, run=runs["wechat"]):.3f} (seed: 1.8)")
 frequency.round(4)
 
 # %% [markdown]

@@ -17,7 +17,6 @@ SEED = 0
 import pandas as pd
 
 import lab
-from lab import calibration
 from lab.experiments import analyze
 from lab.scorecard import targeting_scorecard
 from lab.targeting import (
@@ -50,7 +49,7 @@ hv.extension("bokeh", inline=True)  # BokehJS in the notebook itself: no CDN, wo
 # %%
 store = lab.Store(":memory:")
 credit = simulate("credit_tier", store=store, users=USERS, days=DAYS, seed=SEED, progress=False)
-c14 = calibration.measure_c14(store, run=credit)
+c14 = lab.tier_conversion_lift(store, run=credit)
 print(f"top-tier conversion, tiered vs uniform: {c14:+.1%} (seed: +60 %)")
 by_tier = analyze(store, run=credit, experiment="credit", metrics=("redeemed", "gmv"), by="credit_tier", control="uniform")
 by_tier.to_frame()[["metric", "by", "control_mean", "treatment_mean", "effect", "ci_low", "ci_high", "p_value"]].round(4)
