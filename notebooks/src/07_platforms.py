@@ -66,7 +66,7 @@ frequency = pd.DataFrame(
 ).T
 frequency["offers_per_user_day"] = frequency["offers_delivered"] / (USERS * DAYS)
 frequency["claims_per_user_day"] = frequency["claimed"] / (USERS * DAYS)
-print(f"WeChat coupons per active WeChat user per day: {lab.coupons_per_active_user_day(store, run=runs["wechat"]):.3f} (seed: 1.8)")
+print(f"WeChat coupons per active WeChat user per day: {lab.coupons_per_active_user_day(store, run=runs['wechat']):.3f} (seed: 1.8)")
 frequency.round(4)
 
 # %% [markdown]

@@ -76,7 +76,7 @@ def test_per_arm_figures_match_the_arms(readout):
         FROM assignments a
         LEFT JOIN orders o ON o.run_id = a.run_id AND o.user_id = a.user_id
              AND o.coupon_id IS NOT NULL
-        WHERE a.run_id = ?
+        WHERE a.run_id = ? AND a.experiment = 'denomination'  -- not the holdout
         GROUP BY a.arm, a.user_id
         """,
         [run],

@@ -103,7 +103,8 @@ def test_simulate_builds_rows_equal_to_a_pandas_reference(world):
     store, run = world
     assert experiment_users_status(store, run) == "fresh"
     got = _rows(store, run)
-    assert got["experiment"].astype(object).unique().tolist() == ["denomination"]
+    # every preset keeps a holdout experiment beside its own
+    assert sorted(got["experiment"].astype(object).unique()) == ["denomination", "holdout"]
     pd.testing.assert_frame_equal(
         got.astype({"experiment": object, "arm": object}), _reference(store, run)
     )
@@ -219,7 +220,10 @@ def test_a_run_never_refreshed_analyses_from_orders(world):
 def _append_order(store, run):
     """One big campaign-period order by an assigned user, appended after the refresh."""
     user = int(
-        store.query("SELECT min(user_id) AS u FROM assignments WHERE run_id = ?", [run])["u"][0]
+        store.query(
+            "SELECT min(user_id) AS u FROM assignments WHERE run_id = ? AND experiment = 'denomination'",
+            [run],
+        )["u"][0]
     )
     store.write(
         "orders",

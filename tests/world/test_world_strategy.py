@@ -105,7 +105,7 @@ def test_bad_input_is_refused_with_clear_errors():
             campaigns=(Campaign("x", "wechat", "pay_page", Stock(), experiment="e", arm="z"),),
             experiments=(Experiment("e", (Arm("a"), Arm("b"))),),
         )
-    with pytest.raises(ValueError, match="users must be an integer >= 1"):
+    with pytest.raises(ValueError, match="users must be a whole number from 1"):
         simulate("default", store=lab.Store(":memory:"), users=0)
 
 
