@@ -12,10 +12,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from playwright.sync_api import expect
 
 import lab
 from dashboards.local import CHROMIUM, CHROMIUM_ARGS, app_tracebacks, serve
-from dashboards.views import fmt
 
 pytestmark = pytest.mark.browser
 
@@ -249,7 +249,9 @@ def english_words(texts: list[str]) -> set[str]:
 
 
 @pytest.mark.xfail(
-    reason="merging the decision and craft branches left the browser page's Overview one language behind after a language switch (the view's state is right; the served page is not); open on issues 13/14",
+    reason="the page shows the Overview in 中文 (checked by screenshot), but after a "
+    "language switch the page's Bokeh document still holds the English Overview chart's "
+    "models, which this walk reads; open on issue 14",
     strict=False,
 )
 def test_chinese_interface_has_no_english_word(browser, served_app):
@@ -260,6 +262,8 @@ def test_chinese_interface_has_no_english_word(browser, served_app):
     add_strategy(page, "Denomination test")
     page.get_by_text("中文", exact=True).click()
     page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
+    # the tabs are redrawn on a switch: read once the overview's verdict is in 中文
+    expect(page.locator("#verdict")).to_have_text(re.compile(r"[\u4e00-\u9fff]"), timeout=30_000)
     found = english_words(page.evaluate(ALL_TEXT))
     for section in TABLES:
         open_tab(page, section, "zh")
@@ -273,10 +277,6 @@ def test_chinese_interface_has_no_english_word(browser, served_app):
     page.close()
 
 
-@pytest.mark.xfail(
-    reason="after the merge the Money table's cost is read before the narrowed date range lands (582,200 shown vs 481,400 from lab); open on issue 14",
-    strict=False,
-)
 def test_breakdown_and_dates_change_the_numbers_as_lab_does(browser, served_app, test_db):
     store = lab.Store(test_db, read_only=True)
     page = open_page(browser, served_app.url)
@@ -303,18 +303,21 @@ def test_breakdown_and_dates_change_the_numbers_as_lab_does(browser, served_app,
     for _ in range(3):
         page.keyboard.press("ArrowRight")
     page.mouse.click(5, 5)  # the slider reports its value once released
-    page.wait_for_function(
-        f"""() => {{ const td = ({FIND_ALL})('{cost}')[0];
-                     return td && td.dataset.value !== '{before}'; }}""",
-        timeout=60_000,
-    )
     info = store.run("default-s0")
     start = (info["start_date"] + __import__("pandas").Timedelta(days=3)).date().isoformat()
     end = (info["start_date"] + __import__("pandas").Timedelta(days=int(info["days"]))).date()
     total = lab.campaign_metrics(store, run="default-s0", by=None, start=start, end=end).total
+    want = float(total["cost_fen"].iloc[0])
+    assert float(before) != want  # narrowing the dates must change the figure
+    # each key press may reach the server on its own: wait for the three-day narrowing
+    page.wait_for_function(
+        f"""() => {{ const td = ({FIND_ALL})('{cost}')[0];
+                     return td && Number(td.dataset.value) === {want}; }}""",
+        timeout=60_000,
+    )
     shown = page.locator(cost)
-    assert float(shown.get_attribute("data-value")) == float(total["cost_fen"].iloc[0])
-    assert shown.inner_text() == fmt(total["cost_fen"].iloc[0], "yuan")
+    assert float(shown.get_attribute("data-value")) == want
+    assert shown.inner_text() == lab.format_metric("cost", want, fen=True)
     page.close()
 
 
