@@ -76,7 +76,7 @@ BAD = {
     "metrics": st.one_of(st.text(max_size=8), st.integers(), st.lists(st.none(), min_size=1)),
     "top_n": st.one_of(st.integers(max_value=0), st.integers(min_value=10**7), st.floats()),
     "max_periods": st.one_of(
-        st.integers(max_value=0), st.integers(min_value=10**5), st.floats(), st.text(max_size=3)
+        st.integers(max_value=-1), st.integers(min_value=10**5), st.floats(), st.text(max_size=3)
     ),
     "bucket_seconds": st.one_of(
         st.integers(max_value=0), st.integers(min_value=10**9), st.floats()
