@@ -365,6 +365,17 @@ class DataStore(param.Parameterized):
         default=lab.decision.GOALS[0], objects=list(lab.decision.GOALS), doc="Goal metric."
     )
     baseline = param.String(default="", doc="Run the winner is compared with ('' = runner-up).")
+    max_fraud_share = param.Number(
+        default=lab.Guardrails().max_fraud_share,
+        bounds=(0, 1),
+        doc="Guardrail: largest share of coupons issued to accounts the risk model blocks.",
+    )
+    max_cost_per_user_fen = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0, None),
+        doc="Guardrail: largest coupon cost per assigned user (fen); None: no limit.",
+    )
     notice = param.String(default="", doc="Last change to the selection the user should know of.")
     language = param.Selector(default="en", objects=["en", "zh"], doc="Interface language.")
     scratch_runs = param.List(default=[], doc="Run ids of strategies edited in this session.")
@@ -520,18 +531,26 @@ class DataStore(param.Parameterized):
         nan = float("nan")
         if self.platform_filter() is not None:
             return {"fraud_share_flagged": nan, "fraud_share_true": nan}
-        result = self.call("risk.score_accounts", run_id)
-        scores = result.frame
-        issued = scores["n_issued"].sum()
-        flagged = scores.loc[scores["decision"] == "block", "n_issued"].sum()
         true_share = nan
         if self.run_info(run_id)["origin"] == "synthetic":
             # the cached scores (same object for the same run) key this cache entry
+            result = self.call("risk.score_accounts", run_id)
             true_share = self.call("risk.evaluate_risk", run_id, scores=result)["ring_coupon_share"]
-        return {
-            "fraud_share_flagged": float(flagged / issued) if issued else nan,
-            "fraud_share_true": true_share,
-        }
+        return {"fraud_share_flagged": self.fraud_share(run_id), "fraud_share_true": true_share}
+
+    def fraud_share(self, run_id: str) -> float:
+        """Share of the run's issued coupons taken by accounts the risk model blocks, whole
+        run (the guardrail's figure whatever platform is shown). One cached
+        ``lab.risk.score_accounts`` call serves this, the cards and the experiments."""
+        scores = self.call("risk.score_accounts", run_id).frame
+        issued = scores["n_issued"].sum()
+        flagged = scores.loc[scores["decision"] == "block", "n_issued"].sum()
+        return float(flagged / issued) if issued else float("nan")
+
+    def blocked_users(self, run_id: str) -> tuple[int, ...]:
+        """Accounts the risk model blocks (``lab.risk.score_accounts``), sorted."""
+        scores = self.call("risk.score_accounts", run_id).frame
+        return tuple(sorted(int(u) for u in scores.loc[scores["decision"] == "block", "user_id"]))
 
     def comparison(self) -> pd.DataFrame:
         """The comparison table of the selected runs (one row per run), as downloaded.
@@ -672,27 +691,44 @@ class DataStore(param.Parameterized):
 
     # -- the decision ------------------------------------------------------------------
     def outcome(self, run_id: str):
-        """``lab.strategy_outcome`` of one run, with its fraud share, memoised."""
-        fraud = self.fraud(run_id)["fraud_share_flagged"]
+        """``lab.strategy_outcome`` of one run, with its whole-run fraud share, memoised."""
         return self.call(
             "decision.strategy_outcome",
             run_id,
             label=self.labels()[run_id],
-            fraud_share=float(fraud),
+            fraud_share=self.fraud_share(run_id),
+        )
+
+    def guardrails(self):
+        """The session's guardrails (``lab.Guardrails``): fraud share and cost per user."""
+        return lab.Guardrails(
+            max_fraud_share=self.max_fraud_share, max_cost_per_user_fen=self.max_cost_per_user_fen
         )
 
     def decision(self):
-        """``lab.decide`` over the compared runs on the chosen goal and baseline."""
+        """``lab.decide`` over the compared runs on the chosen goal, baseline and guardrails."""
         runs = self.compared()
         baseline = self.baseline if self.baseline in runs else None
-        return lab.decide([self.outcome(r) for r in runs], goal=self.goal, baseline=baseline)
+        return lab.decide(
+            [self.outcome(r) for r in runs],
+            goal=self.goal,
+            baseline=baseline,
+            guardrails=self.guardrails(),
+        )
 
     def experiment_decision(
         self, run_id: str, experiment: str, arm: str | None = None, *, cuped: bool = True
     ):
-        """``lab.experiment_decision`` of one stored experiment, memoised."""
+        """``lab.experiment_decision`` of one stored experiment with the fraud guardrail
+        (the risk model's blocked accounts, the session's limit), memoised."""
         return self.call(
-            "decision.experiment_decision", run_id, experiment=experiment, arm=arm, cuped=cuped
+            "decision.experiment_decision",
+            run_id,
+            experiment=experiment,
+            arm=arm,
+            cuped=cuped,
+            blocked_users=self.blocked_users(run_id),
+            max_fraud_share=self.max_fraud_share,
         )
 
     def incremental(self, run_id: str):

@@ -264,7 +264,16 @@ class OverviewView(View):
     marked) and the detail table below."""
 
     section = "overview"
-    watches = ("selected", "language", "platform", "scratch_runs", "goal", "baseline")
+    watches = (
+        "selected",
+        "language",
+        "platform",
+        "scratch_runs",
+        "goal",
+        "baseline",
+        "max_fraud_share",
+        "max_cost_per_user_fen",
+    )
 
     ROWS = (
         ("col.origin", "origin", "text"),
@@ -318,6 +327,17 @@ class OverviewView(View):
         super().__init__(**params)
         self.goal = pn.widgets.Select(css_classes=["lab-goal"])
         self.baseline = pn.widgets.Select(css_classes=["lab-baseline"])
+        # guardrails the verdict holds every strategy to (percent and yuan on screen)
+        self.max_fraud = pn.widgets.FloatInput(
+            value=100 * self.store.max_fraud_share,
+            start=0,
+            end=100,
+            step=0.5,
+            css_classes=["lab-max-fraud"],
+        )
+        self.max_cost = pn.widgets.FloatInput(
+            value=None, start=0, step=0.5, placeholder="—", css_classes=["lab-max-cost"]
+        )
         self.note = pn.pane.Markdown("", **_SIZING)
         self.notice = pn.pane.Alert("", alert_type="warning", visible=False, **_SIZING)
         self.verdict = pn.pane.HTML(
@@ -330,7 +350,17 @@ class OverviewView(View):
         self._figure = None
         self.goal.param.watch(lambda e: setattr(self.store, "goal", e.new), "value")
         self.baseline.param.watch(lambda e: setattr(self.store, "baseline", e.new or ""), "value")
+        self.max_fraud.param.watch(self._set_guardrails, "value")
+        self.max_cost.param.watch(self._set_guardrails, "value")
         self._changed()
+
+    def _set_guardrails(self, *events) -> None:
+        """The inputs' limits (percent, yuan; empty means the default / no limit) to the store."""
+        fraud, cost = self.max_fraud.value, self.max_cost.value
+        self.store.param.update(
+            max_fraud_share=lab.Guardrails().max_fraud_share if fraud is None else fraud / 100,
+            max_cost_per_user_fen=None if cost is None else 100 * cost,
+        )
 
     def _refresh(self) -> None:
         lang = self.store.language
@@ -354,6 +384,8 @@ class OverviewView(View):
         self.baseline.value = (
             self.store.baseline if self.store.baseline in self.store.compared() else ""
         )
+        self.max_fraud.name = self.tr("overview.max_fraud")
+        self.max_cost.name = self.tr("overview.max_cost")
         decision = self.decision()
         self.verdict.object = verdict_html(decision, lang=lang)
         self.cards.object = cards_html(frame, decision, lang=lang) if len(frame) else ""
@@ -415,7 +447,7 @@ class OverviewView(View):
         return pn.Column(
             self.note,
             self.notice,
-            pn.Row(self.goal, self.baseline),
+            pn.Row(self.goal, self.baseline, self.max_fraud, self.max_cost),
             self.verdict,
             self.cards,
             self.plot,
@@ -1131,6 +1163,7 @@ class ExperimentsView(View):
 
     section = "experiments"
     requires = "experiments.analyze"
+    watches = (*View.watches, "max_fraud_share")
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -1299,6 +1332,12 @@ class ExperimentsView(View):
                     )
                 elif g.guardrail == "aov":
                     text += f" · {pct(g.value)}"
+                elif g.guardrail == "fraud_share":
+                    text += " · " + self.tr(
+                        "exp.fraud_detail",
+                        arm=lab.format_metric("fraud_share", g.value, lang=lang),
+                        limit=lab.format_metric("fraud_share", g.limit, lang=lang),
+                    )
             items.append((f"exp.guard.{g.guardrail}", f"guardrail_{g.guardrail}", text, g.breached))
         if d.is_holdout:
             inc = self.store.incremental(run_id)

@@ -175,9 +175,12 @@ class Decision:
         ``guardrail_cost``, ``too_little_data``, ``not_significant``, ``no_holdout``,
         ``no_cost``, ``loses_money``.
     table : DataFrame
-        One row per strategy: goal estimate, interval, guardrail flags, rank.
+        One row per strategy: goal estimate, interval, fraud share, cost per
+        user, guardrail flags, rank.
     alpha : float
         Intervals have level ``1 - alpha``.
+    guardrails : Guardrails
+        The limits the strategies were held to (the verdict quotes them).
     """
 
     goal: str
@@ -192,6 +195,7 @@ class Decision:
     table: pd.DataFrame
     alpha: float
     labels: dict = field(default_factory=dict)
+    guardrails: Guardrails = Guardrails()
 
     @property
     def status(self) -> str:
@@ -290,6 +294,7 @@ def decide(
                 "ci_high": high,
                 "holdout_users": inc.holdout_users if inc is not None else 0,
                 "fraud_share": o.fraud_share,
+                "cost_per_user_fen": inc.cost_per_user_fen if inc is not None else np.nan,
                 "eligible": o.missing_reason is None and not breaches,
                 "missing_reason": o.missing_reason,
             }
@@ -299,7 +304,16 @@ def decide(
     labels = {o.run: o.label for o in outcomes}
     if eligible.empty:
         return Decision(
-            goal, None, baseline, *([np.nan] * 4), False, tuple(blockers), table, alpha, labels
+            goal,
+            None,
+            baseline,
+            *([np.nan] * 4),
+            False,
+            tuple(blockers),
+            table,
+            alpha,
+            labels,
+            guardrails,
         )
     best = eligible.iloc[0]
     winner = best["run_id"]
@@ -339,4 +353,5 @@ def decide(
         table=table,
         alpha=alpha,
         labels=labels,
+        guardrails=guardrails,
     )

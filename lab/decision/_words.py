@@ -12,11 +12,11 @@ _FEN_GOALS = {"incremental_gmv_per_user"}
 
 _BLOCKERS = {
     "guardrail_fraud": {
-        "en": "{label} breaches the fraud guardrail (fraud share above the limit)",
+        "en": "{label} breaches the fraud guardrail",
         "zh": "{label} 超过羊毛党占比护栏",
     },
     "guardrail_cost": {
-        "en": "{label} breaches the cost guardrail (cost per user above the limit)",
+        "en": "{label} breaches the cost guardrail",
         "zh": "{label} 超过人均成本护栏",
     },
     "too_little_data": {
@@ -41,6 +41,17 @@ _BLOCKERS = {
         "zh": "{label} 即使按区间上限，带来的 GMV 也低于成本",
     },
 }
+
+#: a breached guardrail's figure against its limit: (metric key, figure in fen)
+_GUARDRAIL_FIGURES = {
+    "guardrail_fraud": ("fraud_share", False),
+    "guardrail_cost": ("cost_per_user", True),
+}
+_DETAIL = {
+    "en": " ({name} {value}, above the limit of {limit})",
+    "zh": "（{name} {value}，上限 {limit}）",
+}
+_NO_DETAIL = {"en": " (above the limit)", "zh": ""}
 
 _HEAD = {
     "ship": {
@@ -76,9 +87,40 @@ def _fmt(goal: str, value: float, lang: str) -> str:
     return format_metric(goal, value, lang=lang, fen=goal in _FEN_GOALS)
 
 
-def blocker_text(reason: str, label: str, lang: str) -> str:
-    """One blocker in words."""
-    return _BLOCKERS[reason][lang].format(label=label)
+def blocker_text(
+    reason: str, label: str, lang: str, *, value: float | None = None, limit: float | None = None
+) -> str:
+    """One blocker in words; a breached guardrail quotes its figure and limit when given.
+
+    Example
+    -------
+    >>> blocker_text("guardrail_fraud", "WeChat", "en", value=0.062, limit=0.05)
+    'WeChat breaches the fraud guardrail (Fraud share of coupons 6.2%, above the limit of 5.0%)'
+    """
+    text = _BLOCKERS[reason][lang].format(label=label)
+    if reason not in _GUARDRAIL_FIGURES:
+        return text
+    if value is None or limit is None:
+        return text + _NO_DETAIL[lang]
+    key, fen = _GUARDRAIL_FIGURES[reason]
+    return text + _DETAIL[lang].format(
+        name=metric(key).label(lang),
+        value=format_metric(key, value, lang=lang, fen=fen),
+        limit=format_metric(key, limit, lang=lang, fen=fen),
+    )
+
+
+def _figures(decision, reason: str, run: str) -> dict:
+    """The figure and limit a guardrail blocker quotes (empty for other blockers)."""
+    limits = {
+        "guardrail_fraud": ("fraud_share", decision.guardrails.max_fraud_share),
+        "guardrail_cost": ("cost_per_user_fen", decision.guardrails.max_cost_per_user_fen),
+    }
+    if reason not in limits or limits[reason][1] is None:
+        return {}
+    column, limit = limits[reason]
+    row = decision.table.set_index("run_id").loc[run]
+    return {"value": float(row[column]), "limit": float(limit)}
 
 
 def decision_sentence(decision, lang: str) -> str:
@@ -110,7 +152,10 @@ def decision_sentence(decision, lang: str) -> str:
                 p=format_metric("incremental_p_value", decision.p_value, lang=lang),
             )
         )
-    items = [blocker_text(r, names.get(run, run), lang) for r, run in decision.blockers]
+    items = [
+        blocker_text(r, names.get(run, run), lang, **_figures(decision, r, run))
+        for r, run in decision.blockers
+    ]
     if items:
         sep = "; " if lang == "en" else "；"
         parts.append(_STANDS[lang].format(items=sep.join(dict.fromkeys(items))))

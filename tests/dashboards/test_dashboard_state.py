@@ -355,3 +355,59 @@ def test_every_table_chart_and_memo_downloads(test_db, lang):
     memo = downloads._memo().getvalue()
     decision = app.views["overview"].decision()
     assert html.escape(decision.sentence(lang)) in memo and "<script" not in memo
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_guardrails_reach_the_verdict_and_the_ship_line(ds, main, lang):
+    """The Overview's limits reach ``lab.decide`` with each run's whole-run fraud share
+    (the risk model's), and the ship line's fraud guardrail uses the blocked accounts."""
+    from lab.decision import Guardrails, blocker_text, decide, experiment_decision, strategy_outcome
+
+    ds.language = lang
+    view = OverviewView(store=ds)
+    shares = {}
+    for run in RUNS[:2]:
+        scores = score_accounts(main, run=run).frame
+        blocked = scores["decision"] == "block"
+        shares[run] = scores.loc[blocked, "n_issued"].sum() / scores["n_issued"].sum()
+    # a limit between the two shares: the higher one breaches, also with a platform shown
+    riskier = max(shares, key=shares.get)
+    view.max_fraud.value = 100 * sum(shares.values()) / 2
+    ds.platform = "wechat"
+    labels = ds.labels()
+    outcomes = [
+        strategy_outcome(main, run=r, label=labels[r], fraud_share=shares[r]) for r in RUNS[:2]
+    ]
+    expected = decide(outcomes, guardrails=Guardrails(max_fraud_share=sum(shares.values()) / 2))
+    assert ("guardrail_fraud", riskier) in expected.blockers
+    assert html.escape(expected.sentence(lang)) in view.verdict.object
+    breach = blocker_text(
+        "guardrail_fraud",
+        labels[riskier],
+        lang,
+        value=shares[riskier],
+        limit=sum(shares.values()) / 2,
+    )
+    assert html.escape(breach) in view.verdict.object
+    # the cost guardrail, in yuan on screen
+    ds.platform = "all"
+    view.max_fraud.value = 100.0
+    cost = {r: o.incremental.cost_per_user_fen for r, o in zip(RUNS[:2], outcomes, strict=True)}
+    view.max_cost.value = sum(cost.values()) / 2 / 100
+    expected = decide(outcomes, guardrails=Guardrails(1.0, sum(cost.values()) / 2))
+    assert ("guardrail_cost", max(cost, key=cost.get)) in expected.blockers
+    assert html.escape(expected.sentence(lang)) in view.verdict.object
+    # the ship line holds the arm to the same fraud limit with the blocked accounts
+    exp = ExperimentsView(store=ds)
+    run, experiment = exp.which.value.split("\x1f")
+    scores = score_accounts(main, run=run).frame
+    d = experiment_decision(
+        main,
+        run=run,
+        experiment=experiment,
+        blocked_users=scores.loc[scores["decision"] == "block", "user_id"].tolist(),
+        max_fraud_share=1.0,
+    )
+    assert "fraud_share" in set(d.guardrails["guardrail"])
+    assert 'data-item="guardrail_fraud_share"' in exp.summary.object
+    assert html.escape(d.sentence(lang)) in exp.decision.object

@@ -17,7 +17,7 @@ from test_dashboard_browser import assert_no_error, open_tab, page_text, tab
 
 import lab
 from dashboards.local import CHROMIUM, CHROMIUM_ARGS
-from lab.decision import decide, experiment_decision, strategy_outcome
+from lab.decision import blocker_text, decide, experiment_decision, strategy_outcome
 
 pytestmark = pytest.mark.browser
 
@@ -116,6 +116,12 @@ def page_outcomes(page, store) -> list:
     return outcomes
 
 
+def blocked_users(store, run: str) -> list[int]:
+    """Accounts lab's risk model blocks in ``run`` (the ship line's fraud guardrail)."""
+    scores = lab.score_accounts(store, run=run).frame
+    return scores.loc[scores["decision"] == "block", "user_id"].tolist()
+
+
 def shown_decision(page, store):
     """``lab.decide`` over the runs the page compares."""
     return decide(page_outcomes(page, store))
@@ -178,6 +184,56 @@ def test_goal_and_baseline_change_the_verdict(page, store):
     assert_no_error(page)
 
 
+def set_limit(page, css: str, value: str) -> None:
+    """Type a guardrail limit into the Overview's input (empty: the default / no limit)."""
+    box = page.locator(f"{css} input")
+    box.fill(value)
+    box.press("Enter")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_breached_guardrail_is_named_in_the_verdict(page, store, lang):
+    """Limits between the two strategies' fraud shares, then costs per assigned user: the
+    verdict is ``lab.decide``'s with those guardrails and names the strategy over the limit."""
+    from playwright.sync_api import expect
+
+    language(page, lang)
+    open_tab(page, LANGS[lang]["overview"])
+    verdict_in(page, lang)
+    names = labels(page)
+    outcomes = page_outcomes(page, store)
+    shares = {o.run: o.fraud_share for o in outcomes}
+    costs = {o.run: o.incremental.cost_per_user_fen for o in outcomes}
+    fraud_limit = round(50 * (min(shares.values()) + max(shares.values())), 3)  # percent
+    assert 100 * min(shares.values()) < fraud_limit < 100 * max(shares.values())
+    set_limit(page, ".lab-max-fraud", str(fraud_limit))
+    guardrails = lab.Guardrails(max_fraud_share=fraud_limit / 100)
+    d = decide(outcomes, guardrails=guardrails)
+    riskier = max(shares, key=shares.get)
+    breach = blocker_text(
+        "guardrail_fraud", names[riskier], lang, value=shares[riskier], limit=fraud_limit / 100
+    )
+    expect(page.locator("#verdict")).to_contain_text(breach, timeout=30_000)
+    assert page.locator("#verdict").inner_text() == d.sentence(lang)
+    assert page.locator("#verdict").get_attribute("data-winner") == str(d.winner)
+    set_limit(page, ".lab-max-fraud", "5")
+    cost_limit = round((min(costs.values()) + max(costs.values())) / 200, 2)  # yuan
+    assert min(costs.values()) < 100 * cost_limit < max(costs.values())
+    set_limit(page, ".lab-max-cost", str(cost_limit))
+    d = decide(outcomes, guardrails=lab.Guardrails(max_cost_per_user_fen=100 * cost_limit))
+    costlier = max(costs, key=costs.get)
+    breach = blocker_text(
+        "guardrail_cost", names[costlier], lang, value=costs[costlier], limit=100 * cost_limit
+    )
+    expect(page.locator("#verdict")).to_contain_text(breach, timeout=30_000)
+    assert page.locator("#verdict").inner_text() == d.sentence(lang)
+    set_limit(page, ".lab-max-cost", "")
+    expect(page.locator("#verdict")).not_to_contain_text(breach, timeout=30_000)
+    assert page.locator("#verdict").inner_text() == decide(outcomes).sentence(lang)
+    assert_no_error(page)
+    language(page, "en")
+
+
 def test_a_metric_on_two_tabs_shows_the_same_value(page):
     open_tab(page, "Overview")
     run = compared(page)[0]
@@ -220,14 +276,24 @@ def test_experiments_read_as_ship_lines(page, store, lang):
         pick.select_option(label=text)
         page.wait_for_timeout(1500)
         page.wait_for_selector("#ship-line", timeout=30_000)
-        d = experiment_decision(store, run=run, experiment=experiment)
+        d = experiment_decision(
+            store, run=run, experiment=experiment, blocked_users=blocked_users(store, run)
+        )
         line = page.locator("#ship-line")
         assert line.get_attribute("data-status") == d.status
         assert line.inner_text() == d.sentence(lang)
         assert page.locator('#experiment-decision tr[data-item="mde"] td').get_attribute(
             "data-value"
         ) == repr(d.mde)
-        for item in ("goal", "cuped", "can_stop", "srm_ok", "guardrail_cost", "guardrail_aov"):
+        for item in (
+            "goal",
+            "cuped",
+            "can_stop",
+            "srm_ok",
+            "guardrail_cost",
+            "guardrail_aov",
+            "guardrail_fraud_share",
+        ):
             assert page.locator(f'#experiment-decision tr[data-item="{item}"]').count() == 1
         if experiment == "holdout":
             # coupon metrics have no counterpart in the no-coupon arm: not a comparison

@@ -210,6 +210,20 @@ def test_decide_respects_guardrails_baseline_and_missing_holdouts(world):
     d = decide([a, b], baseline=other.run)
     assert d.baseline == other.run
     assert decide([fraudulent], guardrails=Guardrails(max_fraud_share=0.05)).status == "blocked"
+    # the verdict quotes the breached figure and its limit, through the dictionary
+    d = decide([fraudulent, other], guardrails=Guardrails(max_fraud_share=0.05))
+    assert "(Fraud share of coupons 50.0%, above the limit of 5.0%)" in d.sentence("en")
+    assert "（羊毛党领券占比 50.0%，上限 5.0%）" in d.sentence("zh")
+    # the cost guardrail: a limit between the two strategies' cost per assigned user
+    costly, cheap = sorted((a, b), key=lambda o: -o.incremental.cost_per_user_fen)
+    limit = (costly.incremental.cost_per_user_fen + cheap.incremental.cost_per_user_fen) / 2
+    d = decide([a, b], guardrails=Guardrails(max_cost_per_user_fen=limit))
+    assert d.winner == cheap.run and ("guardrail_cost", costly.run) in d.blockers
+    shown = lab.format_metric("cost_per_user", costly.incremental.cost_per_user_fen, fen=True)
+    assert f"{costly.label} breaches the cost guardrail (Coupon cost per assigned user {shown}" in (
+        d.sentence("en")
+    )
+    assert f"{costly.label} 超过人均成本护栏" in d.sentence("zh")
     # an imported log has no holdout: said in words, never a winner
     _ = store.create_run("log", origin="import")
     log = strategy_outcome(store, run="log")
