@@ -373,14 +373,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "fraud share of coupons {arm}, limit {limit}",
         "zh": "羊毛党领券占比 {arm}，上限 {limit}",
     },
-    "overview.max_fraud": {
-        "en": "Guardrail: largest fraud share of coupons (%)",
-        "zh": "护栏：羊毛党领券占比上限（%）",
-    },
-    "overview.max_cost": {
-        "en": "Guardrail: largest coupon cost per assigned user (¥; empty: none)",
-        "zh": "护栏：每位发券组用户券成本上限（元；留空：不限）",
-    },
+    "overview.max_fraud": {"en": "Max fraud share (%)", "zh": "羊毛党占比上限（%）"},
+    "overview.max_cost": {"en": "Max cost per user (¥)", "zh": "人均券成本上限（元）"},
     "exp.guard_na.control_has_no_coupons": {
         "en": "not applicable: the holdout redeems no coupons",
         "zh": "不适用：对照组没有核销任何券",

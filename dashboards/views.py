@@ -424,10 +424,11 @@ class OverviewView(View):
         # labelled dimensions: the PNG (matplotlib) shows them too
         x = hv.Dimension("strategy", label=self.tr("col.label"))
         y = hv.Dimension("value", label=m.label(lang))
+        # the line last: an overlay takes its axis labels from its first element
         return (
-            hv.HLine(line).opts(color="grey", line_dash="dashed")
-            * hv.ErrorBars(data, x, [y, "minus", "plus"])
+            hv.ErrorBars(data, x, [y, "minus", "plus"])
             * hv.Scatter(data, x, y).opts(size=10, tools=["hover"])
+            * hv.HLine(line).opts(color="grey", line_dash="dashed")
         ).opts(
             title=self.tr("overview.chart", goal=m.label(lang)),
             xlabel="",

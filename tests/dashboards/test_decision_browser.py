@@ -358,7 +358,7 @@ def test_decision_memo_holds_the_verdict_and_cards(page, lang):
     language(page, "en")
 
 
-# (zh: the same downloads in Python, tests/dashboards/test_dashboard_state.py; in the
+# (zh: test_downloads_in_chinese, on a fresh page: in the
 # browser a second full pass of downloads in one page stops triggering downloads)
 @pytest.mark.parametrize("lang", ["en"])
 def test_every_table_and_chart_downloads(page, lang):
@@ -386,3 +386,125 @@ def test_every_table_and_chart_downloads(page, lang):
 def test_server_log_is_clean_after_decisions(served_app, page):
     log = served_app.log.read_text()
     assert "Traceback" not in log and "ERROR" not in log, log[-2000:]
+
+
+def bokeh_data(html_text: str) -> tuple[str, dict[str, list]]:
+    """The text of a standalone Bokeh HTML's document (strings unescaped) and its data
+    columns by name, numbers decoded from Bokeh's gzipped base64 arrays."""
+    import base64
+    import gzip
+    import json
+
+    import numpy as np
+
+    script = re.search(
+        r'<script type="application/json"[^>]*>(.*?)</script>', html_text, re.S
+    ).group(1)
+    doc = json.loads(script)
+    columns: dict[str, list] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("name") == "ColumnDataSource":
+                for name, values in node["attributes"]["data"]["entries"]:
+                    if isinstance(values, dict) and values.get("type") == "ndarray":
+                        raw = base64.b64decode(values["array"]["data"])
+                        raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+                        values = np.frombuffer(raw, dtype=values["dtype"]).tolist()
+                    columns.setdefault(name, []).extend(values)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    return json.dumps(doc, ensure_ascii=False), columns
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    assert data[:8] == PNG and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.fixture(scope="module")
+def zh_page(page, served_app):
+    """A fresh page for the downloads in 中文 (after a full pass of downloads, a page
+    stops triggering new ones), in the same browser."""
+    fresh = page.context.browser.new_page(
+        viewport={"width": 1400, "height": 1000}, accept_downloads=True
+    )
+    fresh.goto(served_app.url)
+    fresh.wait_for_selector("#kpi-cards", timeout=60_000)
+    yield fresh
+    fresh.close()
+
+
+def test_downloads_in_chinese(zh_page, store):
+    """In 中文: the CSV of every table parses and holds lab's numbers, every chart's PNG
+    is a real picture, the Overview chart's HTML holds the goal values on screen under
+    Chinese labels, and the memo holds the verdict and the cards."""
+    page, words = zh_page, LANGS["zh"]
+    language(page, "zh")
+    open_tab(page, words["overview"])
+    verdict = verdict_in(page, "zh")
+    names = labels(page)
+    assert all(IN_LANGUAGE["zh"].search(n) for n in names.values())
+    goal = {
+        run: float(
+            page.locator(
+                f'#kpi-cards .kpi-value[data-metric="gmv_per_cost"][data-run="{run}"]'
+            ).get_attribute("data-value")
+        )
+        for run in names
+    }
+    card_texts = [read(v) for v in page.locator("#kpi-cards .kpi-value").all()]
+    decision = decide(page_outcomes(page, store))
+    open_tab(page, words["downloads"])
+    page.wait_for_timeout(2000)  # the tab's buttons are wired once it has rendered
+    tables = page.locator(".lab-table select")
+    for option in tables.locator("option").all_inner_texts():
+        assert IN_LANGUAGE["zh"].search(option), option
+        tables.select_option(label=option)
+        page.wait_for_timeout(500)
+        frame = pd.read_csv(io.BytesIO(_download(page, page.locator(".lab-download-csv button"))))
+        assert len(frame) > 0, option
+        if option == "概览":  # the comparison: one row per strategy, lab's numbers
+            frame = frame.set_index("run_id")
+            assert frame["label"].to_dict() == names
+            for run in names:
+                m = lab.campaign_metrics(store, run=run, by=None)
+                assert frame.loc[run, "cost"] == pytest.approx(m.total["cost_fen"].iloc[0] / 100)
+                inc = m.incremental
+                assert frame.loc[run, "incremental_roi"] == pytest.approx(inc.incremental_roi)
+                assert frame.loc[run, "incremental_roi_ci_low"] == pytest.approx(inc.roi_ci_low)
+                assert frame.loc[run, "gmv_per_cost"] == pytest.approx(goal[run])
+        elif frame.columns[0] == "run_id" and "estimate" in frame:  # the decision's table
+            shown = frame.set_index("run_id")["estimate"]
+            expected = decision.table.set_index("run_id")["estimate"]
+            pd.testing.assert_series_equal(shown, expected, check_names=False)
+    figures = page.locator(".lab-figure select")
+    options = figures.locator("option").all_inner_texts()
+    assert len(options) >= 6 and all(IN_LANGUAGE["zh"].search(o) for o in options)
+    for option in options:
+        figures.select_option(label=option)
+        page.wait_for_timeout(500)
+        png = _download(page, page.locator(".lab-download-png button"))
+        width, height = png_size(png)
+        assert width >= 300 and height >= 200 and len(png) > 5_000, option
+        text, columns = bokeh_data(
+            _download(page, page.locator(".lab-download-html button")).decode()
+        )
+        assert IN_LANGUAGE["zh"].search(text), option
+        if option == "概览":  # the goal per strategy: the values on the cards
+            assert lab.metric("gmv_per_cost").label("zh") in text
+            shown = dict(zip(columns["strategy"], columns["value"], strict=False))
+            assert {n: shown[n] for n in names.values()} == pytest.approx(
+                {names[r]: v for r, v in goal.items()}
+            )
+    memo = _download(page, page.locator(".lab-download-memo").get_by_text(words["memo"])).decode()
+    assert '<html lang="zh-CN">' in memo and "<script" not in memo
+    assert verdict in memo.replace("&#x27;", "'").replace("&quot;", '"')
+    assert all(text in memo for text in card_texts)
+    assert_no_error(page)
