@@ -95,7 +95,8 @@ pd.DataFrame(
 
 # %%
 money = campaign_metrics(store, run=run, by="campaign", holdout_experiment=None).to_frame()
-money[["campaign", "exposed_users", "claimers", "issued", "redeemed", "redemption_conversion", "cost_yuan", "roi"]].round(4)
+# shown under the lab's metric names (one name and definition everywhere, money in yuan)
+lab.metric_frame(money[["campaign", "exposed_users", "claimers", "issued", "redeemed", "redemption_conversion", "cost_fen", "roi"]]).round(4)
 
 # %% [markdown]
 # ## 4 · Per user assigned: does targeting lose orders?

@@ -120,7 +120,8 @@ readout.plot()
 
 # %%
 money = campaign_metrics(store, run=run, by="campaign", holdout_experiment=None).to_frame().set_index("campaign")
-money[["claimers", "issued", "redeemed", "redemption_conversion", "redeemed_amount_yuan", "cost_yuan", "aov_yuan", "roi"]].round(4)
+# shown under the lab's metric names (one name and definition everywhere, money in yuan)
+lab.metric_frame(money[["claimers", "issued", "redeemed", "redemption_conversion", "redeemed_amount_fen", "cost_fen", "aov_fen", "roi"]]).round(4)
 
 # %% [markdown]
 # ## Answer

@@ -85,10 +85,11 @@ pd.DataFrame(
 
 # %%
 reported = campaign_metrics(store, run=run, by="campaign", holdout_experiment=None).to_frame()
-reported[
+# shown under the lab's metric names (one name and definition everywhere, money in yuan)
+lab.metric_frame(reported[
     ["campaign", "exposed_users", "claimers", "claim_conversion", "issued", "redeemed", "redemption_conversion",
-     "redeemed_amount_yuan", "cost_yuan", "aov_yuan", "roi"]
-].round(4)
+     "redeemed_amount_fen", "cost_fen", "aov_fen", "roi"]
+]).round(4)
 
 # %% [markdown]
 # ## 4 · Reported against incremental ROI

@@ -64,7 +64,8 @@ readout.plot()
 
 # %%
 money = campaign_metrics(store, run=run, by="campaign", holdout_experiment=None).to_frame().set_index("campaign")
-money[["claimers", "issued", "redeemed", "redemption_conversion", "cost_yuan", "aov_yuan", "roi"]].round(4)
+# shown under the lab's metric names (one name and definition everywhere, money in yuan)
+lab.metric_frame(money[["claimers", "issued", "redeemed", "redemption_conversion", "cost_fen", "aov_fen", "roi"]]).round(4)
 
 # %% [markdown]
 # ## 2 · Weekday 07:00 doubled coupons
