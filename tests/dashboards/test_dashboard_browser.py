@@ -7,7 +7,6 @@ open the other sections, simulate an edited strategy, download the CSV, switch t
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 
@@ -133,11 +132,11 @@ def test_csv_download(page):
 
 
 def test_screenshot(page, tmp_path):
-    """The overview renders to a real picture; LAB_UPDATE_SCREENSHOT=1 refreshes README's."""
+    """The overview renders to a real picture (README's is of the world `make dashboard`
+    builds: test_decision_browser.py::test_readme_screenshot_of_the_dashboard_world)."""
     open_tab(page, "Overview")
     page.wait_for_selector("#comparison-table")
-    update = os.environ.get("LAB_UPDATE_SCREENSHOT") == "1"
-    path = ROOT / "docs" / "dashboard.png" if update else tmp_path / "dashboard.png"
+    path = tmp_path / "dashboard.png"
     page.set_viewport_size({"width": 1400, "height": 1350})  # the whole comparison table
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000

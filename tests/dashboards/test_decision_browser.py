@@ -8,6 +8,7 @@ runs. The tests share one page and run in file order.
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from test_dashboard_browser import assert_no_error, open_tab, page_text, tab
 
 import lab
-from dashboards.local import CHROMIUM, CHROMIUM_ARGS
+from dashboards.local import CHROMIUM, CHROMIUM_ARGS, serve
 from lab.decision import blocker_text, decide, experiment_decision, strategy_outcome
 
 pytestmark = pytest.mark.browser
@@ -508,3 +509,44 @@ def test_downloads_in_chinese(zh_page, store):
     assert verdict in memo.replace("&#x27;", "'").replace("&quot;", '"')
     assert all(text in memo for text in card_texts)
     assert_no_error(page)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(
+    os.environ.get("LAB_UPDATE_SCREENSHOT") != "1",
+    reason="refreshes docs/dashboard.png from data/lab.duckdb: LAB_UPDATE_SCREENSHOT=1",
+)
+def test_readme_screenshot_of_the_dashboard_world(page, tmp_path):
+    """README's screenshot, of the world `make dashboard` builds (`make data`: six presets
+    of 100,000 users), as it opens: a winner named with its reason, and every strategy
+    with incremental GMV per ¥1 of cost and its interval."""
+    from playwright.sync_api import expect
+
+    db = ROOT / "data" / "lab.duckdb"
+    assert db.exists(), f"{db} is missing: build it with `make data`"
+    proc, url = serve(db, log=tmp_path / "panel.log", timeout=900, flags=("--warm",))
+    shot = page.context.browser.new_page(viewport={"width": 1400, "height": 1350})
+    try:
+        shot.goto(url, timeout=600_000)
+        shot.wait_for_selector("#comparison-table", timeout=600_000)
+        expect(shot.locator("#verdict")).to_have_text(IN_LANGUAGE["en"], timeout=600_000)
+        runs = compared(shot)
+        assert len(runs) >= 2
+        assert shot.locator("#verdict").get_attribute("data-status") == "ship"
+        assert shot.locator("#verdict").get_attribute("data-winner") in runs
+        for run in runs:
+            card = shot.locator(f'#kpi-cards .lab-card[data-run="{run}"]')
+            assert card.locator('.kpi-value[data-metric="gmv_per_cost"]').count() == 1
+            assert card.locator(".ci").first.inner_text().startswith("[")
+            roi = shot.locator(
+                f'#comparison-table td[data-metric="incremental_roi"][data-run="{run}"]'
+            )
+            assert re.fullmatch(r"\S+ \[\S+, \S+\]", roi.inner_text())
+        assert_no_error(shot)
+        shot.screenshot(path=str(ROOT / "docs" / "dashboard.png"), full_page=True)
+    finally:
+        shot.close()
+        proc.terminate()
+        proc.wait(timeout=30)
