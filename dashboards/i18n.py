@@ -168,7 +168,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "cycle.days": {"en": "days since issue", "zh": "发放后天数"},
     "cycle.share": {"en": "share redeemed", "zh": "累计核销比例"},
     "cycle.coupons": {"en": "Coupons issued", "zh": "发放张数"},
-    "cycle.share_redeemed": {"en": "Share redeemed", "zh": "核销率"},
     "cycle.share_by_expiry": {"en": "Redeemed of settled coupons", "zh": "已结束优惠券核销率"},
     "cycle.mean_days": {"en": "Mean days to redeem", "zh": "平均核销天数"},
     "cycle.median_days": {

@@ -815,7 +815,8 @@ class CycleView(SlicedView):
     MAX_POINTS = 300
     ROWS = (
         ("cycle.coupons", "coupons", "int"),
-        ("cycle.share_redeemed", "share_redeemed", "pct"),
+        # the dictionary's redeemed-per-issued coupon: the name and format of every tab
+        ("", "redemption_conversion", "pct"),
         ("cycle.share_by_expiry", "share_redeemed_by_expiry", "pct"),
         ("cycle.mean_days", "mean_cycle_days", "num"),
         ("cycle.median_days", "median_cycle_days", "num"),
@@ -866,7 +867,8 @@ class CycleView(SlicedView):
         )
         self.plot.update(self._figure, key=self.chart_key())
         summary["label"] = summary["run_id"].map(self.store.labels())
-        rows = [(t(key, lang), column, kind) for key, column, kind in self.ROWS]
+        summary["redemption_conversion"] = summary["share_redeemed"]
+        rows = [(t(key, lang) if key else "", column, kind) for key, column, kind in self.ROWS]
         self.table.object = kpi_table(rows, summary, lang=lang, table_id="cycle-table")
 
     def __panel__(self):

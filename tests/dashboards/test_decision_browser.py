@@ -550,3 +550,45 @@ def test_readme_screenshot_of_the_dashboard_world(page, tmp_path):
         shot.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_redemption_cycle_shows_what_happened(page, store, lang):
+    """The cycle tab's share redeemed is lab's (expiry a competing event): the share of
+    issued coupons actually redeemed, the Overview's redeemed-per-issued figure; the
+    median is lab's, or said to be unmeasured when the curve never reaches one half."""
+    language(page, lang)
+    open_tab(page, LANGS[lang]["overview"])
+    verdict_in(page, lang)
+    runs = compared(page)
+    overview = {
+        run: read(
+            page.locator(
+                f'#comparison-table td[data-metric="redemption_conversion"][data-run="{run}"]'
+            )
+        )
+        for run in runs
+    }
+    open_tab(page, {"en": "Redemption cycle", "zh": "核销周期"}[lang])
+    page.wait_for_selector("#cycle-table", timeout=30_000)
+    for run in runs:
+        summary = lab.redemption_cycle(store, run=run).to_frame().iloc[0]
+        issued = lab.campaign_metrics(store, run=run, by=None).total.iloc[0]
+        share = page.locator(
+            f'#cycle-table td[data-metric="redemption_conversion"][data-run="{run}"]'
+        )
+        read(share)
+        assert float(share.get_attribute("data-value")) == pytest.approx(summary["share_redeemed"])
+        assert summary["share_redeemed"] == pytest.approx(issued["redeemed"] / issued["issued"])
+        assert share.inner_text() == overview[run]  # one figure, one formatter
+        median = page.locator(
+            f'#cycle-table td[data-metric="median_cycle_days"][data-run="{run}"]'
+        ).inner_text()
+        if pd.isna(summary["median_cycle_days"]):
+            assert median == lab.format_metric("median_cycle_days", float("nan"), lang=lang)
+        else:
+            assert median == lab.format_metric(
+                "median_cycle_days", summary["median_cycle_days"], lang=lang
+            )
+    assert_no_error(page)
+    language(page, "en")
