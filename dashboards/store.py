@@ -673,13 +673,11 @@ class DataStore(param.Parameterized):
     # -- the decision ------------------------------------------------------------------
     def outcome(self, run_id: str):
         """``lab.strategy_outcome`` of one run, with its fraud share, memoised."""
-        fraud = self.fraud(run_id)["fraud_share_flagged"]
-        return self.call(
-            "decision.strategy_outcome",
-            run_id,
-            label=self.labels()[run_id],
-            fraud_share=float(fraud),
-        )
+        fraud = float(self.fraud(run_id)["fraud_share_flagged"])
+        # an unknown share is left to the model's default: a NaN in the cache key never
+        # matches itself, so every request would recompute the outcome
+        known = {} if math.isnan(fraud) else {"fraud_share": fraud}
+        return self.call("decision.strategy_outcome", run_id, label=self.labels()[run_id], **known)
 
     def decision(self):
         """``lab.decide`` over the compared runs on the chosen goal and baseline."""
