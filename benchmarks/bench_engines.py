@@ -740,8 +740,8 @@ class PeakMemory:
 
 
 def shuffle_bytes(spark) -> dict:
-    """Input, shuffle write bytes and executor run time summed over the stages Spark
-    has completed so far (its REST API)."""
+    """Input and shuffle write bytes, executor run and CPU time, summed over the stages
+    Spark has completed so far (its REST API)."""
     url = spark.sparkContext.uiWebUrl
     app = spark.sparkContext.applicationId
     with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/stages") as r:
@@ -751,6 +751,8 @@ def shuffle_bytes(spark) -> dict:
         "input_bytes": sum(s.get("inputBytes", 0) for s in done),
         "shuffle_write_bytes": sum(s.get("shuffleWriteBytes", 0) for s in done),
         "executor_run_ms": sum(s.get("executorRunTime", 0) for s in done),
+        # CPU time, unlike run time, does not grow when other jobs hold the cores
+        "executor_cpu_ms": sum(s.get("executorCpuTime", 0) for s in done) // 1_000_000,
     }
 
 
@@ -841,8 +843,15 @@ def spark_job(db: str, parquet: str, repeats: int, cores: int, load: str) -> dic
             assert_same(q, lab_answer(q, lab_call(q, duck)), lab_answer(q, result), who="spark")
             out["questions"][q] = {"seconds": round(seconds, 3), "peak_mb": memory.mb()}
             say(f"  spark {q}: {seconds:.2f} s")
-        # the engine's own speed on the funnels: hand-written Spark SQL, counts checked
-        for q, sql in SPARK_FUNNEL_SQL.items():
+        # the engine's own speed on the funnels: hand-written Spark SQL, counts checked.
+        # At 10M events the per-user step tables are small enough to broadcast; at 10B
+        # they are not, so the user funnel runs once more with broadcasts off, which
+        # shuffles the events as a cluster would.
+        for name in [*SPARK_FUNNEL_SQL, "user_funnel_no_broadcast"]:
+            q = name.removesuffix("_no_broadcast")
+            sql = SPARK_FUNNEL_SQL[q]
+            broadcast = "-1" if name.endswith("_no_broadcast") else "10485760"
+            spark.conf.set("spark.sql.autoBroadcastJoinThreshold", broadcast)
             memory.reset()
             before = shuffle_bytes(spark)
             seconds, rows = timed(lambda sql=sql: spark.sql(sql.format(run=RUN)).collect(), repeats)
@@ -851,18 +860,35 @@ def spark_job(db: str, parquet: str, repeats: int, cores: int, load: str) -> dic
             expected = lab_answer(q, lab_call(q, duck))["counts"]
             assert counts == expected, f"spark sql {q}: {counts} vs lab {expected}"
             per_run = {k: (after[k] - before[k]) / (repeats + 1) for k in after}
-            out["spark_sql"][q] = {
+            out["spark_sql"][name] = {
                 "seconds": round(seconds, 3),
                 "peak_mb": memory.mb(),
                 **{k: int(v) for k, v in per_run.items()},
             }
             say(
-                f"  spark sql {q}: {seconds:.2f} s, shuffle {per_run['shuffle_write_bytes']:,.0f} B"
+                f"  spark sql {name}: {seconds:.2f} s, shuffle {per_run['shuffle_write_bytes']:,.0f} B"
             )
         spark.stop()
     memory.stop()
     out["peak_mb"] = memory.mb()
     return out
+
+
+FUNNEL_COLUMNS = ("run_id", "user_id", "event_type", "ts")
+
+
+def parquet_column_bytes(path: Path, columns) -> int:
+    """Compressed bytes of ``columns`` in the Parquet file ``path``: what a columnar
+    engine reads for a query that needs only them."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    return sum(
+        meta.row_group(g).column(c).total_compressed_size
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+        if meta.row_group(g).column(c).path_in_schema in columns
+    )
 
 
 def spark_benchmark(args) -> None:
@@ -885,13 +911,18 @@ def spark_benchmark(args) -> None:
     n_events = figures["world"]["rows"]["events"]
     events_mb = figures["world"]["parquet_mb"]["events"]
     figures["parquet_bytes_per_event"] = round(events_mb * 2**20 / n_events, 1)
-    funnel = result["spark_sql"]["user_funnel"]
-    figures["user_funnel_events_per_core_second"] = round(
-        n_events / (funnel["seconds"] * args.cores)
+    # what the sizing in docs/scale.md starts from
+    figures["funnel_columns_parquet_bytes_per_event"] = round(
+        parquet_column_bytes(parquet / "events.parquet", FUNNEL_COLUMNS) / n_events, 1
     )
-    figures["user_funnel_shuffle_bytes_per_event"] = round(
-        funnel["shuffle_write_bytes"] / n_events, 1
-    )
+    for name, funnel in result["spark_sql"].items():
+        rows = figures["world"]["rows"]["offers" if name == "offer_funnel" else "events"]
+        figures[f"{name}_rows_per_core_second"] = round(rows / (funnel["seconds"] * args.cores))
+        figures[f"{name}_rows_per_cpu_second"] = round(
+            rows * 1000 / max(funnel["executor_cpu_ms"], 1)
+        )
+        for key in ("input_bytes", "shuffle_write_bytes"):
+            figures[f"{name}_{key}_per_row"] = round(funnel[key] / rows, 2)
     figures["load_average_end"] = round(os.getloadavg()[0], 1)
     if args.quick:
         path = SCRATCH / "engines_spark-quick.json"
