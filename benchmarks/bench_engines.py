@@ -36,12 +36,12 @@ intervals and p-values), so the comparison is of one answer. For CUPED the engin
 return per-arm moments and :func:`ab_table` does the statistics (Welch t, delta method,
 Holm) in a few lines of SciPy, with no code shared with the lab.
 
-For the lab (and the baseline), one more call per question runs under ``cProfile``; its
-time is split into the engine (DuckDB's C methods: planning, execution, fetching), Ibis
-(building and compiling expressions: modules of ``ibis`` and ``sqlglot``), ``gc.collect``
-and the rest of Python (lab, pandas, NumPy, SciPy, statsmodels). ``analyze`` is also
-timed with ``gc.collect`` made a no-op, as statsmodels' ``multipletests`` calls it on
-every call.
+For the lab (and the baseline), one more call per question is split by where its wall
+time goes, by timing the calls it makes (:func:`time_split`): the engine (DuckDB planning,
+executing, fetching), Ibis compiling expressions to SQL, ``gc.collect``, and the rest of
+Python (argument checks, building expressions, pandas, the statistics). ``analyze`` is
+also timed with ``gc.collect`` made a no-op, as statsmodels' ``multipletests`` calls it
+on every call.
 
 Writes ``benchmarks/results/engines.json`` (``--quick``: a 300k-event world, written to
 ``benchmarks/scratch/engines-quick.json``). With ``--engine spark``: loads the Parquet
@@ -57,12 +57,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
 import datetime as dt
 import gc
 import json
 import os
-import pstats
 import shutil
 import subprocess
 import sys
@@ -517,30 +515,79 @@ def lab_call(question: str, store):
     raise ValueError(f"unknown question {question!r}")
 
 
-# Python functions whose own time is DuckDB's: cProfile does not see the calls into
-# DuckDB's C++ methods, so their time counts as the own time of the caller.
-_ENGINE_CALLERS = ("/lab/store.py", "/lab/engines/_session.py", "/ibis/backends/duckdb/")
+class _Split:
+    """Wall seconds of the calls into the engine and into Ibis's compiler, and of
+    ``gc.collect``, timed by wrapping them (only the outermost of nested calls counts)."""
+
+    def __init__(self) -> None:
+        self.seconds = {"engine": 0.0, "compile": 0.0, "compile_in_engine": 0.0, "gc": 0.0}
+        self._depth = {"engine": 0, "compile": 0, "gc": 0}
+
+    def wrap(self, owner, name: str, bucket: str) -> contextlib.AbstractContextManager:
+        original = getattr(owner, name)
+
+        def timed_call(*args, **kwargs):
+            self._depth[bucket] += 1
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._depth[bucket] -= 1
+                if not self._depth[bucket]:
+                    elapsed = time.perf_counter() - start
+                    self.seconds[bucket] += elapsed
+                    if bucket == "compile" and self._depth["engine"]:
+                        self.seconds["compile_in_engine"] += elapsed
+
+        return mock.patch.object(owner, name, timed_call)
 
 
-def profile_split(fn) -> dict:
-    """Seconds of one call of ``fn`` under cProfile, split by where they were spent:
-    ``engine`` (DuckDB planning, executing and fetching, as the own time of the functions
-    in :data:`_ENGINE_CALLERS`), ``ibis`` (building and compiling expressions: the rest
-    of ``ibis`` and ``sqlglot``), ``gc`` (``gc.collect``) and ``python`` (the rest: lab,
-    pandas, NumPy, SciPy, statsmodels). Profiling slows Python, so the parts add up to
-    more than the unprofiled time."""
-    prof = cProfile.Profile()
-    prof.runcall(fn)
-    parts = {"engine": 0.0, "ibis": 0.0, "gc": 0.0, "python": 0.0}
-    for (filename, _, name), (_, _, own, _, _) in pstats.Stats(prof).stats.items():
-        if any(c in filename for c in _ENGINE_CALLERS) or "duckdb" in name.lower():
-            parts["engine"] += own
-        elif "gc.collect" in name:
-            parts["gc"] += own
-        elif "/ibis/" in filename or "/sqlglot/" in filename:
-            parts["ibis"] += own
-        else:
-            parts["python"] += own
+def _split_targets() -> list[tuple[object, str, str]]:
+    """What :func:`time_split` wraps, where this ``lab`` and Ibis have it: the store's
+    SQL entry points and the Ibis session's ``execute`` (and the DuckDB backend's own
+    execution methods, for a model that calls them directly) as the engine; Ibis's SQL
+    compiler as compile."""
+    import ibis.backends.duckdb
+    import ibis.backends.sql
+
+    import lab.store
+
+    targets = [
+        (lab.store.Store, "query", "engine"),
+        (lab.store.Store, "arrow", "engine"),
+        (ibis.backends.duckdb.Backend, "to_pyarrow", "engine"),
+        (ibis.backends.duckdb.Backend, "execute", "engine"),
+        (ibis.backends.duckdb.Backend, "raw_sql", "engine"),
+        (ibis.backends.sql.SQLBackend, "compile", "compile"),
+        (gc, "collect", "gc"),
+    ]
+    with contextlib.suppress(ImportError):  # a lab from before the Ibis sessions
+        from lab.engines import _session
+
+        targets.append((_session.Session, "execute", "engine"))
+    return [(owner, name, bucket) for owner, name, bucket in targets if hasattr(owner, name)]
+
+
+def time_split(fn) -> dict:
+    """One call of ``fn``, its wall seconds split into ``engine`` (DuckDB planning,
+    executing and fetching, Ibis's compile excluded), ``compile`` (Ibis compiling
+    expressions to SQL), ``gc`` (``gc.collect``, which statsmodels' ``multipletests``
+    calls) and ``python`` (the rest: checks, building expressions, pandas, statistics)."""
+    split = _Split()
+    with contextlib.ExitStack() as stack:
+        for owner, name, bucket in _split_targets():
+            stack.enter_context(split.wrap(owner, name, bucket))
+        start = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - start
+    t = split.seconds
+    parts = {
+        "wall": wall,
+        "engine": t["engine"] - t["compile_in_engine"],
+        "compile": t["compile"],
+        "gc": t["gc"],
+    }
+    parts["python"] = wall - parts["engine"] - parts["compile"] - parts["gc"]
     return {k: round(v, 4) for k, v in parts.items()}
 
 
@@ -563,7 +610,7 @@ def job(impl: str, db: str, parquet: str, repeats: int, questions: list[str]) ->
             for q in questions:
                 seconds, result = timed(lambda q=q: lab_call(q, store), repeats)
                 rec = {"seconds": seconds, "answer": lab_answer(q, result)}
-                rec["profile_seconds"] = profile_split(lambda q=q: lab_call(q, store))
+                rec["split_seconds"] = time_split(lambda q=q: lab_call(q, store))
                 if q == "analyze_cuped":
                     with mock.patch.object(gc, "collect", return_value=0):
                         rec["seconds_without_gc_collect"], _ = timed(
@@ -670,8 +717,8 @@ def duckdb_benchmark(args) -> None:
         row["lab_vs_sql"] = round(row["lab"] / row["sql"], 2)
         row["lab_vs_baseline"] = round(row["lab"] / row["baseline"], 2)
         for impl in ("lab", "baseline"):
-            split = [rd[impl]["questions"][q]["profile_seconds"] for rd in rounds]
-            row[f"{impl}_profile_seconds"] = {
+            split = [rd[impl]["questions"][q]["split_seconds"] for rd in rounds]
+            row[f"{impl}_split_seconds"] = {
                 part: round(float(np.median([s[part] for s in split])), 4) for part in split[0]
             }
         row["rounds"] = {
