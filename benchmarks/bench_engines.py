@@ -44,13 +44,20 @@ also timed with ``gc.collect`` made a no-op, as statsmodels' ``multipletests`` c
 on every call.
 
 Writes ``benchmarks/results/engines.json`` (``--quick``: a 300k-event world, written to
-``benchmarks/scratch/engines-quick.json``). With ``--engine spark``: loads the Parquet
-run into Spark local mode (``lab.Store.from_ibis``, ``local[--cores]``), runs the lab's
-questions there (a question whose model is not yet ported to Ibis is skipped with a
-note), and, as the engine's own yardstick, the funnels' hand-written SQL in Spark SQL:
-seconds, peak memory (driver process plus the JVM and any other child, sampled with
-psutil) and the shuffle bytes of each query (Spark's REST API). Writes
-``benchmarks/results/engines_spark.json``.
+``benchmarks/scratch/engines-quick.json``). ``--rounds N`` repeats every job N times in
+rotating order and reports the median of the jobs' medians: use 3 on a busy machine.
+
+With ``--engine spark``: opens a store on Spark local mode (``lab.Store.from_ibis``,
+``local[--cores]``) over the Parquet run (``--spark-load views``: Spark reads the files
+as temporary views named as the lab's tables, as warehouse tables over Parquet;
+``load_parquet``: ``IbisStore.load_parquet`` copies the rows in through Arrow), runs the
+lab's questions there, answers asserted equal to the lab's on DuckDB (a question whose
+model is not yet ported to Ibis is skipped with a note), and, as the engine's own
+yardstick, the funnels' hand-written SQL in Spark SQL (the user funnel also with
+broadcast joins off, as at cluster scale): seconds, executor CPU time, peak memory
+(driver process plus the JVM and any other child, sampled with psutil), and the input
+and shuffle bytes of each query (Spark's REST API). Writes
+``benchmarks/results/engines_spark.json``; docs/scale.md sizes a cluster from it.
 """
 
 from __future__ import annotations
