@@ -70,6 +70,7 @@ from lab.engines._calendar import (
     months_between,
     period_start,
 )
+from lab.engines._compiled import execute_compiled
 from lab.engines._expr import in_window, union
 
 PERIODS = ("day", "week", "month")
@@ -314,7 +315,7 @@ def retention(
         run=run,
         start_event=start_event,
         return_event=return_event,
-        start_filter=_start_filter(start_where, start_event),
+        start_where=start_where,
         period=period,
         buckets=buckets,
         mode=mode,
@@ -415,7 +416,59 @@ def _return_period(pair: ibis.Table, *, period: str, buckets: str) -> ibis.Integ
 
 
 def _cohort_counts(
-    store,
+    store, *, start_where, need_last: bool, **spec
+) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """The engine's part: rows ``cohort, g0.., k, n`` (``k = -1``: the cohort's size;
+    ``k >= 0``: users counted in period ``k``, by last return period for
+    ``on_or_after``), and the latest start or return time when ``need_last``.
+
+    ``spec`` holds the arguments of :func:`_counts_expr` but the start filter, which
+    comes from ``start_where``. The expression is compiled once per set of arguments.
+    """
+    start_filter = _start_filter(start_where, spec["start_event"])
+    where_key = None if start_where is None else repr(sorted(start_where.items(), key=repr))
+    key = ("retention", where_key, *sorted(spec.items()))
+    with session(store) as db:
+        raw = execute_compiled(db, key, lambda: _counts_expr(db, start_filter=start_filter, **spec))
+        if not need_last:
+            return raw, None
+        sources = _sources(db, start_filter=start_filter, carried=[], **spec)
+        latest = union(*(t.select("ts") for t in sources)).ts.max()
+        value = db.execute(latest.name("ts").as_table())["ts"].iloc[0]
+    return raw, None if pd.isna(value) else pd.Timestamp(value)
+
+
+def _carried(start_event: str, return_event: str, breakdown) -> list[str]:
+    """Columns the anchor carries from its start event: its id when returns are the same
+    kind of event, its stock for stock breakdowns, its own breakdown columns."""
+    carried = ["id"] if start_event == return_event else []
+    if any(t == "stocks" for _, t, _ in breakdown):
+        carried.append("stock_id")
+    return carried + [
+        c for _, t, c in breakdown if t == "events" and c not in ("user_id", "ts", *carried)
+    ]
+
+
+def _sources(
+    db, *, run, start_event, return_event, start_filter, carried, lo, hi, **_
+) -> tuple[ibis.Table, ibis.Table]:
+    """The start events (with the ``carried`` columns) and the return events."""
+    st = _source(
+        db,
+        start_event,
+        name="start_event",
+        run=run,
+        lo=lo,
+        hi=hi,
+        columns=[c for c in carried if c != "id"],
+        where=start_filter,
+    )
+    ret = _source(db, return_event, name="return_event", run=run, lo=lo, hi=hi, columns=[])
+    return st, ret
+
+
+def _counts_expr(
+    db,
     *,
     run: str,
     start_event: str,
@@ -429,90 +482,76 @@ def _cohort_counts(
     breakdown: tuple[tuple[str, str, str], ...],
     lo,
     hi,
-    need_last: bool,
-) -> tuple[pd.DataFrame, pd.Timestamp | None]:
-    """The engine's part: rows ``cohort, g0.., k, n`` (``k = -1``: the cohort's size;
-    ``k >= 0``: users counted in period ``k``, by last return period for
-    ``on_or_after``), and the latest start or return time when ``need_last``."""
+) -> ibis.Table:
+    """The rows of :func:`_cohort_counts` as one Ibis expression."""
     same_kind = start_event == return_event
-    carried = ["id"] if same_kind else []
-    if any(t == "stocks" for _, t, _ in breakdown):
-        carried.append("stock_id")
-    carried += [
-        c for _, t, c in breakdown if t == "events" and c not in ("user_id", "ts", *carried)
-    ]
-    with session(store) as db:
-        st = _source(
-            db,
-            start_event,
-            name="start_event",
-            run=run,
-            lo=lo,
-            hi=hi,
-            columns=[c for c in carried if c != "id"],
-            where=start_filter,
-        )
-        ret = _source(db, return_event, name="return_event", run=run, lo=lo, hi=hi, columns=[])
+    carried = _carried(start_event, return_event, breakdown)
+    st, ret = _sources(
+        db,
+        run=run,
+        start_event=start_event,
+        return_event=return_event,
+        start_filter=start_filter,
+        carried=carried,
+        lo=lo,
+        hi=hi,
+    )
 
-        # The anchor is the earliest start event by (ts, id): the minimum of a struct
-        # that orders by ts, then id, and carries the anchor's own values (NULLs too)
-        group = {"user_id": st.user_id}
-        if not first_time:
-            group["cohort"] = period_start(st.ts, period)
-        if carried:
-            first = ibis.struct({"ts": st.ts, **{c: st[c] for c in carried}}).min()
-            anchor = st.group_by(**group).agg(_lab_first=first)
-            anchor = anchor.select("user_id", **{c: anchor._lab_first[c] for c in ("ts", *carried)})
-        else:
-            anchor = st.group_by(**group).agg(ts=st.ts.min()).select("user_id", "ts")
+    # The anchor is the earliest start event by (ts, id): the minimum of a struct
+    # that orders by ts, then id, and carries the anchor's own values (NULLs too)
+    group = {"user_id": st.user_id}
+    if not first_time:
+        group["cohort"] = period_start(st.ts, period)
+    if carried:
+        first = ibis.struct({"ts": st.ts, **{c: st[c] for c in carried}}).min()
+        anchor = st.group_by(**group).agg(_lab_first=first)
+        anchor = anchor.select("user_id", **{c: anchor._lab_first[c] for c in ("ts", *carried)})
+    else:
+        anchor = st.group_by(**group).agg(ts=st.ts.min()).select("user_id", "ts")
 
-        values, m = {}, anchor
-        for table_name, key in (("users", "user_id"), ("stocks", "stock_id")):
-            wanted = [(i, c) for i, (_, t, c) in enumerate(breakdown) if t == table_name]
-            if not wanted:
-                continue
-            other = db.table(table_name)
-            other = other.filter(other.run_id == run).select(
-                **{f"_lab_{table_name}_key": other[key]},
-                **{f"_lab_g{i}": other[c] for i, c in wanted},
-            )
-            m = m.left_join(other, m[key] == other[f"_lab_{table_name}_key"])
-            values.update({i: m[f"_lab_g{i}"] for i, _ in wanted})
-        for i, (_, t, c) in enumerate(breakdown):
-            if t == "events":
-                values[i] = m[c]
-        gs = [f"g{i}" for i in range(len(breakdown))]
-        mem = m.select(
-            "user_id",
-            "ts",
-            *(["id"] if same_kind else []),
-            cohort=period_start(m.ts, period),
-            **{f"g{i}": values[i].cast("string").fill_null(MISSING) for i in values},
+    values, m = {}, anchor
+    for table_name, key in (("users", "user_id"), ("stocks", "stock_id")):
+        wanted = [(i, c) for i, (_, t, c) in enumerate(breakdown) if t == table_name]
+        if not wanted:
+            continue
+        other = db.table(table_name)
+        other = other.filter(other.run_id == run).select(
+            **{f"_lab_{table_name}_key": other[key]},
+            **{f"_lab_g{i}": other[c] for i, c in wanted},
         )
+        m = m.left_join(other, m[key] == other[f"_lab_{table_name}_key"])
+        values.update({i: m[f"_lab_g{i}"] for i, _ in wanted})
+    for i, (_, t, c) in enumerate(breakdown):
+        if t == "events":
+            values[i] = m[c]
+    gs = [f"g{i}" for i in range(len(breakdown))]
+    mem = m.select(
+        "user_id",
+        "ts",
+        *(["id"] if same_kind else []),
+        cohort=period_start(m.ts, period),
+        **{f"g{i}": values[i].cast("string").fill_null(MISSING) for i in values},
+    )
 
-        r = ret.select(r_user=ret.user_id, r_ts=ret.ts, r_id=ret.id)
-        after = (
-            (r.r_ts > mem.ts) | ((r.r_ts == mem.ts) & (r.r_id > mem.id))
-            if same_kind
-            else r.r_ts >= mem.ts
+    r = ret.select(r_user=ret.user_id, r_ts=ret.ts, r_id=ret.id)
+    after = (
+        (r.r_ts > mem.ts) | ((r.r_ts == mem.ts) & (r.r_id > mem.id))
+        if same_kind
+        else r.r_ts >= mem.ts
+    )
+    # mem on the right: a join chain on its left would be extended and its joins
+    # inlined twice, once here and once for the cohort sizes
+    pairs = r.join(mem, [r.r_user == mem.user_id, after])
+    pairs = pairs.select(
+        "user_id", "cohort", *gs, k=_return_period(pairs, period=period, buckets=buckets)
+    )
+    if mode == "exact":
+        # returns after period max_periods cannot count; each user once per period
+        per_user = pairs.filter(pairs.k <= max_periods).distinct()
+    else:
+        per_user = pairs.group_by("user_id", "cohort", *gs).agg(
+            k=ibis.least(pairs.k.max(), max_periods)
         )
-        pairs = mem.join(r, [mem.user_id == r.r_user, after])
-        pairs = pairs.select(
-            "user_id", "cohort", *gs, k=_return_period(pairs, period=period, buckets=buckets)
-        )
-        if mode == "exact":
-            # returns after period max_periods cannot count; each user once per period
-            per_user = pairs.filter(pairs.k <= max_periods).distinct()
-        else:
-            per_user = pairs.group_by("user_id", "cohort", *gs).agg(
-                k=ibis.least(pairs.k.max(), max_periods)
-            )
-        counted = per_user.group_by("cohort", *gs, "k").agg(n=per_user.count())
-        sizes = mem.group_by("cohort", *gs).agg(k=ibis.literal(-1, "int64"), n=mem.count())
-        raw = db.execute(union(sizes, counted.select("cohort", *gs, "k", "n")))
-        last = None
-        if need_last:
-            latest = union(st.select("ts"), ret.select("ts")).ts.max()
-            value = db.execute(latest.name("ts").as_table())["ts"].iloc[0]
-            last = None if pd.isna(value) else pd.Timestamp(value)
-    return raw, last
+    counted = per_user.group_by("cohort", *gs, "k").agg(n=per_user.count())
+    sizes = mem.group_by("cohort", *gs).agg(k=ibis.literal(-1, "int64"), n=mem.count())
+    return union(sizes, counted.select("cohort", *gs, "k", "n"))
