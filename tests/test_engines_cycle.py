@@ -25,13 +25,34 @@ def world():
     simulate(
         "default", store=store, users=300, days=6, pre_days=2, seed=6, run_id="df", progress=False
     )
+    # durations with fractions of a second: redeemed, redeemed, expired
+    day = pd.Timestamp("2026-03-01")
+    store.create_run("sub", origin="import", start_date=day.date(), days=3)
+    at = [day + pd.Timedelta(t) for t in ("00:00:00.25", "10:00:00.9", "12:00:00.5")]
+    coupons = pd.DataFrame(
+        {
+            "coupon_id": [1, 2, 3],
+            "user_id": [1, 2, 3],
+            "stock_id": 1,
+            "status": "issued",
+            "claimed_at": at,
+            "issued_at": at,
+            "redeemed_at": [
+                day + pd.Timedelta("00:00:01"),
+                day + pd.Timedelta("1 days 10:00:00.1"),
+                None,
+            ],
+            "valid_until": day + pd.Timedelta("1 days 12:00:00.25"),
+        }
+    )
+    store.write("coupons", coupons, run_id="sub")
     yield store
     store.close()
 
 
 @pytest.fixture(scope="module")
 def other(world, engine):
-    return engine(world, ["df"])
+    return engine(world, ["df", "sub"])
 
 
 def same(got: pd.DataFrame, want: pd.DataFrame) -> None:
@@ -69,3 +90,11 @@ def test_compare_cycles(world, other):
     assert (got.df, want.df) == (2, 2)
     assert got.statistic == pytest.approx(want.statistic, rel=1e-9)
     assert got.p_value == pytest.approx(want.p_value, rel=1e-9)
+
+
+def test_durations_keep_fractions_of_a_second(world, other):
+    microseconds = [750_000, 86_399_200_000, 86_399_750_000]
+    for store in (world, other):
+        rows = redemption_cycle(store, run="sub").durations
+        assert rows["outcome"].tolist() == ["expired", "redeemed", "redeemed"]
+        assert sorted(rows["duration_days"]) == [us / 86_400e6 for us in microseconds]

@@ -22,13 +22,33 @@ def world():
     simulate(
         "default", store=store, users=300, days=6, pre_days=2, seed=5, run_id="df", progress=False
     )
+    # two claims and the next day's orders a fraction of a second before and after 24 hours
+    day = pd.Timestamp("2026-03-01")
+    store.create_run("sub", origin="import", start_date=day.date(), days=3)
+    claims = [day + pd.Timedelta("10:00:00.5"), day + pd.Timedelta("10:00:00.2")]
+    orders = [day + pd.Timedelta("1 days 10:00:00.2"), day + pd.Timedelta("1 days 10:00:00.5")]
+    ids = {"user_id": [1, 2], "event_id": [1, 2]}
+    store.write("events", pd.DataFrame({**ids, "ts": claims, "event_type": "claim"}), run_id="sub")
+    store.write(
+        "orders",
+        pd.DataFrame(
+            {
+                "user_id": [1, 2],
+                "order_id": [1, 2],
+                "ts": orders,
+                "amount_fen": 900,
+                "discount_fen": 0,
+            }
+        ),
+        run_id="sub",
+    )
     yield store
     store.close()
 
 
 @pytest.fixture(scope="module")
 def other(world, engine):
-    return engine(world, ["df"])
+    return engine(world, ["df", "sub"])
 
 
 def same(got: pd.DataFrame, want: pd.DataFrame) -> None:
@@ -68,3 +88,13 @@ def test_claimer_retention(world, other):
         assert claimer_retention(other, run="df", entry=entry, last_day=3) == pytest.approx(
             want, rel=1e-9
         )
+
+
+def test_rolling_days_count_fractions_of_a_second(world, other):
+    # 23:59:59.7 after the claim is still rolling day 0; 24:00:00.3 is day 1
+    for store in (world, other):
+        table = retention(store, run="sub", buckets="rolling", max_periods=1).table
+        assert table["cohort_size"].tolist() == [2, 2]
+        assert table["retained"].tolist() == [1, 1]
+        calendar = retention(store, run="sub", max_periods=1).table
+        assert calendar["retained"].tolist() == [0, 2]
