@@ -573,7 +573,7 @@ def redemption_cycle(
     Parameters
     ----------
     store : Store
-        The store to read.
+        The store to read (or a store on another engine, :meth:`Store.from_ibis`).
     run : str
         Run id.
     by : str or sequence of str, optional
@@ -696,7 +696,7 @@ def compare_cycles(
     Parameters
     ----------
     store : Store
-        The store to read.
+        The store to read (or a store on another engine, :meth:`Store.from_ibis`).
     run : str
         Run id.
     by : str or sequence of str

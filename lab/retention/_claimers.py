@@ -28,6 +28,7 @@ def claimer_retention(
     Parameters
     ----------
     store : Store
+        Or a store on another engine (:meth:`lab.Store.from_ibis`).
     run : str, keyword-only
     entry : str, keyword-only
         WeChat entry, e.g. ``"pay_page"`` or ``"card_wallet"``.

@@ -240,6 +240,7 @@ def retention(
     Parameters
     ----------
     store : lab.Store
+        Or a store on another engine (:meth:`lab.Store.from_ibis`).
     run : str
         Run to analyse.
     start_event, return_event : str
