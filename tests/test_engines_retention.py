@@ -65,7 +65,7 @@ def same(got: pd.DataFrame, want: pd.DataFrame) -> None:
     "kwargs",
     [
         {},
-        {"by": ("segment", "platform", "events.entry"), "max_periods": 3},
+        {"by": ("segment", "platform", "events.entry"), "max_periods": 3, "first_time": False},
         {"start_event": "order", "first_time": False, "period": "week", "mode": "on_or_after"},
         {"buckets": "rolling", "start": "2026-03-02 06:30", "end": "2026-03-06"},
         {"buckets": "rolling", "period": "month", "start_event": "exposure", "max_periods": 1},

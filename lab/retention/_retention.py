@@ -504,7 +504,9 @@ def _counts_expr(
     if not first_time:
         group["cohort"] = period_start(st.ts, period)
     if carried:
-        first = ibis.struct({"ts": st.ts, **{c: st[c] for c in carried}}).min()
+        # id always orders ties in ts, also when the anchor need not carry it
+        fields = {"ts": st.ts, "id": st.id, **{c: st[c] for c in carried if c != "id"}}
+        first = ibis.struct(fields).min()
         anchor = st.group_by(**group).agg(_lab_first=first)
         anchor = anchor.select("user_id", **{c: anchor._lab_first[c] for c in ("ts", *carried)})
     else:
