@@ -34,6 +34,7 @@ from lab import _filters, schema
 from lab._validate import check
 from lab.engines import session
 from lab.engines._calendar import microseconds_between
+from lab.engines._compiled import execute_compiled
 from lab.engines._expr import in_window, union, with_breakdowns
 from lab.store import Store
 
@@ -312,15 +313,18 @@ def data_end(store: Store, run: str) -> dt.datetime | None:
 
 
 def _data_end(db, info: dict, run: str) -> dt.datetime | None:
-    events, orders, coupons = db.table("events"), db.table("orders"), db.table("coupons")
-    times = union(
-        union(
-            events.filter(events.run_id == run, events.event_type != "expire").select("ts"),
-            orders.filter(orders.run_id == run).select("ts"),
-        ),
-        coupons.filter(coupons.run_id == run).select(ts=coupons.redeemed_at),
-    )
-    latest = db.execute(times.ts.max().name("ts").as_table())["ts"].iloc[0]
+    def latest_time() -> ibis.Table:
+        events, orders, coupons = db.table("events"), db.table("orders"), db.table("coupons")
+        times = union(
+            union(
+                events.filter(events.run_id == run, events.event_type != "expire").select("ts"),
+                orders.filter(orders.run_id == run).select("ts"),
+            ),
+            coupons.filter(coupons.run_id == run).select(ts=coupons.redeemed_at),
+        )
+        return times.ts.max().name("ts").as_table()
+
+    latest = execute_compiled(db, ("cycle.data_end", run), latest_time)["ts"].iloc[0]
     ends = [] if pd.isna(latest) else [pd.Timestamp(latest)]
     start_date, days = info.get("start_date"), info.get("days")
     if (
@@ -345,35 +349,45 @@ def _durations(
     names = [name for name, _, _ in by]
     with session(store) as db:
         stop = _data_end(db, info, run)
-        coupons = db.table("coupons")
-        issued = coupons.filter(coupons.run_id == run, coupons.status.isin(_ISSUED))
-        base = with_breakdowns(
-            db,
-            issued,
-            src_table="coupons",
-            by=by,
-            run_id=issued.run_id,
-            t0=issued.issued_at.coalesce(issued.claimed_at),
-            redeemed_at=issued.redeemed_at,
-            expiry=issued.expired_at.coalesce(issued.valid_until),
-        )
-        base = base.filter(*in_window(base, run=run, start=start, end=end, ts_col="t0"))
-        # least() skips a NULL argument on every engine; without a data end, the expiry
-        ended = base.expiry if stop is None else ibis.least(base.expiry, stop)
-        expired = ibis.literal(False) if stop is None else base.expiry <= stop
-        timed = base.select(
-            *names,
-            outcome=ibis.cases(
-                (base.redeemed_at.notnull(), "redeemed"), (expired, "expired"), else_="open"
-            ),
-            duration_us=ibis.greatest(
-                microseconds_between(base.t0, base.redeemed_at.coalesce(ended)), 0
-            ),
-        )
-        timed = timed.filter(timed.duration_us.notnull())
-        rows = db.execute(
-            timed.group_by(*names, "outcome", "duration_us").agg(coupons=timed.count())
-        )
+        key = ("cycle.durations", run, by, start, end, stop)
+        rows = execute_compiled(db, key, lambda: _durations_expr(db, run, by, start, end, stop))
+    return _day_rows(rows, names), stop
+
+
+def _durations_expr(db, run: str, by, start, end, stop) -> ibis.Table:
+    """Issued coupons grouped by breakdowns, outcome and duration in microseconds."""
+    names = [name for name, _, _ in by]
+    coupons = db.table("coupons")
+    issued = coupons.filter(coupons.run_id == run, coupons.status.isin(_ISSUED))
+    base = with_breakdowns(
+        db,
+        issued,
+        src_table="coupons",
+        by=by,
+        run_id=issued.run_id,
+        t0=issued.issued_at.coalesce(issued.claimed_at),
+        redeemed_at=issued.redeemed_at,
+        expiry=issued.expired_at.coalesce(issued.valid_until),
+    )
+    base = base.filter(*in_window(base, run=run, start=start, end=end, ts_col="t0"))
+    # least() skips a NULL argument on every engine; without a data end, the expiry
+    ended = base.expiry if stop is None else ibis.least(base.expiry, stop)
+    expired = ibis.literal(False) if stop is None else base.expiry <= stop
+    timed = base.select(
+        *names,
+        outcome=ibis.cases(
+            (base.redeemed_at.notnull(), "redeemed"), (expired, "expired"), else_="open"
+        ),
+        duration_us=ibis.greatest(
+            microseconds_between(base.t0, base.redeemed_at.coalesce(ended)), 0
+        ),
+    )
+    timed = timed.filter(timed.duration_us.notnull())
+    return timed.group_by(*names, "outcome", "duration_us").agg(coupons=timed.count())
+
+
+def _day_rows(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The engine's rows sorted, with durations turned into days."""
     rows = rows.sort_values([*names, "outcome", "duration_us"], na_position="last", kind="stable")
     rows.insert(
         len(names) + 1,
@@ -381,7 +395,7 @@ def _durations(
         rows.pop("duration_us").astype(float) / _MICROSECONDS_PER_DAY,
     )
     rows["coupons"] = rows["coupons"].astype("int64")
-    return rows.reset_index(drop=True), stop
+    return rows.reset_index(drop=True)
 
 
 @dataclass(frozen=True)
