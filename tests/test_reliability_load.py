@@ -217,3 +217,38 @@ def test_a_dashboard_read_never_sleeps_on_a_writer(db, orders_csv, monkeypatch):
         writer.wait()
     assert slept == []
     assert during.equals(before)
+
+
+# `lab import` that stops (prints "checking" and sleeps) while it checks the rows
+SLOW_IMPORT = """
+import sys, time
+from lab.ingest import _lab
+from lab.cli import main
+validate = _lab.validate
+def slow(source, table_name, **kwargs):
+    print("checking", flush=True)
+    time.sleep(60)
+    return validate(source, table_name, **kwargs)
+_lab.validate = slow
+sys.exit(main(["import", sys.argv[1], "--db", sys.argv[2], "--run-id", "killed"]))
+"""
+
+
+def test_kill_9_of_an_import_leaves_no_run_and_its_staging_goes_on_the_next_open(db, orders_csv):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_IMPORT, str(orders_csv), str(db)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "checking"
+        assert len(list(db.parent.glob(f"{STAGING_PREFIX}*"))) == 1
+        assert _reader_opens(db)  # the store's file was free all along
+    finally:
+        proc.kill()
+        proc.wait()
+    store = Store(db)  # a writable open removes a dead writer's staging
+    assert not list(db.parent.glob(f"{STAGING_PREFIX}*"))
+    assert store.runs()["run_id"].tolist() == ["kept"]
