@@ -7,7 +7,8 @@ Uses the store of :mod:`benchmarks.bench_experiments` (built once into
 hand-written DuckDB SQL for ``analyze``) next to it with ``git archive``, and times
 ``analyze(store, run="bench", experiment="exp", covariate="pre_gmv")`` with each lab in
 its own fresh process, alternating old and new for ``--rounds`` rounds. Each process
-makes one warm-up call, then takes the median of ``--repeats`` calls, both through the
+makes one warm-up call, then takes the median of ``--repeats`` calls (wall and CPU
+seconds; the quietest round is reported), both through the
 derived ``experiment_users`` table and forced onto the orders query. Both labs must give
 the same GMV effect. Writes ``benchmarks/results/analyze_engines.json``; the ratio
 new / old is the issue's "within 1.2x" check.
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # runs in a fresh interpreter whose working directory is the lab under test
 _TIMER = """
-import json, statistics, sys, time
+import json, resource, statistics, sys, time
 from unittest import mock
 import lab
 from lab.experiments import _analyze
@@ -42,19 +43,25 @@ repeats = int(sys.argv[2])
 def run():
     return _analyze.analyze(store, run="bench", experiment="exp", covariate="pre_gmv")
 
+def cpu():
+    use = resource.getrusage(resource.RUSAGE_SELF)  # DuckDB's threads included
+    return use.ru_utime + use.ru_stime
+
 def median(fn):
     result = fn()  # warm-up
-    times = []
+    times, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        cpus.append(cpu() - start_cpu)
+    return statistics.median(times), statistics.median(cpus), result
 
-table, result = median(run)
+table, table_cpu, result = median(run)
 with mock.patch.object(_analyze, "experiment_users_status", return_value="missing"):
-    orders, _ = median(run)
-print(json.dumps({"table": table, "orders": orders, "gmv": float(result.row("gmv")["effect"])}))
+    orders, orders_cpu, _ = median(run)
+print(json.dumps({"table": table, "table_cpu": table_cpu, "orders": orders,
+                  "orders_cpu": orders_cpu, "gmv": float(result.row("gmv")["effect"])}))
 """
 
 
@@ -121,6 +128,10 @@ def main() -> None:
         "analyze_cuped_from_orders_new_seconds": round(best("new", "orders"), 3),
         "ratio_new_over_old": round(best("new", "table") / best("old", "table"), 2),
         "ratio_from_orders_new_over_old": round(best("new", "orders") / best("old", "orders"), 2),
+        # CPU seconds of the process: less sensitive than wall time to the other jobs
+        "analyze_cuped_old_cpu_seconds": round(best("old", "table_cpu"), 3),
+        "analyze_cuped_new_cpu_seconds": round(best("new", "table_cpu"), 3),
+        "ratio_cpu_new_over_old": round(best("new", "table_cpu") / best("old", "table_cpu"), 2),
         "rounds": {
             name: [{k: round(v, 3) for k, v in r.items() if k != "gmv"} for r in rs]
             for name, rs in runs.items()
