@@ -64,6 +64,7 @@ def redemption_within_day(store: Store, *, run: str, entry: str = "pay_page") ->
     0.281
     """
     require_run(store, run)
+    # a filtered count is a SUM on Spark: NULL, not 0, over no (or only NULL) rows
     with session(store) as db:
         offers = db.table("offers")
         offers = offers.filter(
@@ -74,7 +75,9 @@ def redemption_within_day(store: Store, *, run: str, entry: str = "pay_page") ->
         )
         within_day = offers.redeemed_at <= offers.exposed_at + ibis.interval(hours=24)
         row = db.execute(
-            offers.aggregate(exposed=offers.count(), redeemed=offers.count(where=within_day))
+            offers.aggregate(
+                exposed=offers.count(), redeemed=offers.count(where=within_day).coalesce(0)
+            )
         ).iloc[0]
     return ratio(row["redeemed"], row["exposed"], f"{entry} exposures")
 
@@ -106,8 +109,8 @@ def journey_losses(store: Store, *, run: str) -> dict[str, float]:
         row = db.execute(
             offers.aggregate(
                 exposed=offers.count(),
-                considered=offers.count(where=considered),
-                not_claimed=offers.count(where=considered & ~claimed),
+                considered=offers.count(where=considered).coalesce(0),
+                not_claimed=offers.count(where=considered & ~claimed).coalesce(0),
             )
         ).iloc[0]
     considered = row["considered"]

@@ -263,7 +263,9 @@ def funnel_sums(db, spec, top_n: int | None, *, quantiles, edges_us) -> ibis.Tab
     duration = lab[f"t{n - 1}"].delta(lab.t0, unit="microsecond")
     aggregates = {f"n{i}": lab[f"t{i}"].count() for i in range(n)}
     aggregates["q"] = duration.quantile(list(quantiles))
-    aggregates.update({f"below{j}": lab.count(where=duration < e) for j, e in enumerate(edges_us)})
+    # a filtered count is a SUM on Spark: NULL, not 0, where every duration is NULL
+    below = {f"below{j}": lab.count(where=duration < e).coalesce(0) for j, e in enumerate(edges_us)}
+    aggregates.update(below)
     return _grouped(lab, [f"g{i}" for i in range(len(spec.by))], aggregates)
 
 
