@@ -61,7 +61,7 @@ lint: $(VENV)/.installed ## Check style with ruff
 unit: $(VENV)/.installed java ## Unit and property-based tests (Spark ones too: -m "not spark" skips them)
 	$(PY) -m pytest -m "not browser" -q
 
-notebooks: $(VENV)/.installed ## Execute every notebook with nbval (strict) and compare outputs
+notebooks: $(VENV)/.installed java ## Execute every notebook with nbval (strict) and compare outputs
 	$(PY) -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg -q -p no:cacheprovider
 
 browser: $(VENV)/.installed chromium ## Browser tests of the served dashboard (Playwright + chromium)

@@ -1,23 +1,26 @@
 """Reliability benchmark: dashboard sessions during a large import, and killed writers.
 
-1. **sessions under a writer**: serves ``dashboards/app.py`` over a small world, starts
-   ``python -m lab import`` of a lab-format ``orders.csv`` of ``--rows`` rows (10M by
-   default; the import holds the database's write lock throughout), and runs 20 sessions
-   for ``--seconds`` seconds. Each session loops: ``GET /app`` (the server builds a whole
-   session: App, views, model results), the Bokeh websocket of that page (connect with
-   the page's token and wait for the server's first message), and a static file, then
-   pauses 3 s. The
-   same load runs first without a writer, so the writer's share of the latency shows.
-   Records every request's latency, failures, and whether the writer held the lock for
-   the whole window. (Opening a new session per request is far heavier than clicking in
-   an open one, which ``bench_dashboard`` times.)
+1. **sessions under a writer**: serves ``dashboards/app.py`` over a small world as
+   ``make dashboard`` does (two warmed worker processes), starts ``python -m lab import``
+   of a lab-format ``orders.csv`` of ``--rows`` rows (10M by default), and runs 20
+   sessions for ``--seconds`` seconds. Each session loops: ``GET /app`` (the server
+   builds a whole session: App, views, model results), the Bokeh websocket of that page
+   (connect with the page's token and wait for the server's first message), and a static
+   file, then pauses 3 s. The same load runs first without a writer, so the writer's
+   share of the latency shows. Records every request's latency (p50, p95, p99, max),
+   failures, how long the import ran and how long it held the file's write lock.
+   ``--old-writer PATH`` repeats the writer run with the import of another checkout
+   (e.g. ``git archive`` of the commit before the change), over a fresh copy of the
+   same database and a fresh server, for the before/after figures. (Opening a new
+   session per request is far heavier than clicking in an open one, which
+   ``bench_dashboard`` times.)
 2. **kill -9**: ``--kills`` times, starts ``python -m lab generate`` (staging forced on)
    and kills it with SIGKILL at a random moment; then checks that the database opens,
    the killed run is absent or whole (row counts equal a complete reference run of the
    same settings), and no staging folder is left after that open.
 
 Run from the repository root: ``python -m benchmarks.bench_reliability`` (``--rows``,
-``--seconds``, ``--kills`` to scale down on a loaded machine). Figures go to
+``--seconds``, ``--kills`` to scale down on a loaded machine; ``--kills 0`` skips part 2). Figures go to
 ``benchmarks/results/reliability.json``.
 """
 
@@ -28,6 +31,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -46,7 +50,7 @@ import duckdb  # noqa: E402
 
 import lab  # noqa: E402
 from benchmarks._common import write_result  # noqa: E402
-from dashboards.local import serve  # noqa: E402
+from dashboards.local import SPEED_FLAGS, serve  # noqa: E402
 from lab.store import STAGING_PREFIX  # noqa: E402
 from lab.world import simulate  # noqa: E402
 
@@ -54,6 +58,7 @@ SCRATCH = ROOT / "benchmarks" / "scratch" / "reliability"
 SESSIONS = 20
 TIMEOUT = 180.0  # seconds a request may take before it counts as unanswered
 THINK = 3.0  # seconds a session pauses between page loads, as a person reading would
+WRITER_TAIL = 600.0  # seconds an import may run on after the sessions before it is killed
 # `lab generate` with staging forced on, so every kill can leave a staging folder
 GENERATE = """
 import sys
@@ -143,6 +148,15 @@ def _session(url: str, until: float, out: dict, lock: threading.Lock) -> None:
         time.sleep(THINK)
 
 
+def _summary(values: list[float], prefix: str) -> dict:
+    return {
+        f"{prefix}_p50_s": round(statistics.median(values), 3) if values else None,
+        f"{prefix}_p95_s": round(_percentile(values, 0.95), 3),
+        f"{prefix}_p99_s": round(_percentile(values, 0.99), 3),
+        f"{prefix}_max_s": round(max(values, default=float("nan")), 3),
+    }
+
+
 def _run_sessions(url: str, seconds: float) -> dict:
     out: dict = {"page": [], "static": [], "errors": []}
     lock = threading.Lock()
@@ -159,51 +173,95 @@ def _run_sessions(url: str, seconds: float) -> dict:
         "static_requests": len(out["static"]),
         "errors": len(out["errors"]),
         "first_errors": out["errors"][:5],
-        "page_p50_s": round(statistics.median(out["page"]), 3) if out["page"] else None,
-        "page_p95_s": round(_percentile(out["page"], 0.95), 3),
-        "page_max_s": round(max(out["page"], default=float("nan")), 3),
-        "static_p50_s": round(statistics.median(out["static"]), 3) if out["static"] else None,
-        "static_p95_s": round(_percentile(out["static"], 0.95), 3),
-        "static_max_s": round(max(out["static"], default=float("nan")), 3),
+        **_summary(out["page"], "page"),
+        **_summary(out["static"], "static"),
     }
 
 
-def sessions_under_writer(rows: int, seconds: float) -> dict:
-    """The same 20-session load without and then with an import holding the lock."""
+class _LockWatch(threading.Thread):
+    """Asks every ``every`` seconds whether a writer holds ``db``'s lock; sums the time
+    between a look that found it held and the look before."""
+
+    def __init__(self, db: Path, every: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.db, self.every = db, every
+        self.held = 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        last = time.monotonic()
+        while not self.done.wait(self.every):
+            try:
+                duckdb.connect(str(self.db), read_only=True).close()
+            except duckdb.IOException as exc:
+                if "lock" in str(exc).lower():
+                    self.held += time.monotonic() - last  # held since the last look, say
+            last = time.monotonic()
+
+
+def _with_writer(
+    db: Path, csv: Path, seconds: float, *, root: Path, flags: list[str], baseline: bool
+) -> dict:
+    """Serve a fresh copy of ``db``, optionally time the load alone, then under an import of
+    ``csv`` run with the ``lab`` of checkout ``root``."""
+    copy = db.with_name(f"serve-{root.name}.duckdb")
+    shutil.copyfile(db, copy)
+    proc, url = serve(copy, log=SCRATCH / "panel.log", timeout=900, flags=SPEED_FLAGS)
+    figures: dict = {"writer_checkout": str(root), "writer_flags": flags}
+    try:
+        urllib.request.urlopen(url, timeout=TIMEOUT).read()  # a first session, as a person
+        if baseline:
+            figures["without_writer"] = _run_sessions(url, seconds)
+        watch = _LockWatch(copy)
+        started = time.monotonic()
+        writer = subprocess.Popen(
+            [sys.executable, "-m", "lab", "import", str(csv), "--db", str(copy), *flags],
+            cwd=root,
+            env=dict(os.environ, PYTHONPATH=str(root)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        watch.start()
+        figures["with_writer"] = _run_sessions(url, seconds)
+        try:
+            writer_rc = writer.wait(timeout=WRITER_TAIL)
+        except subprocess.TimeoutExpired:
+            writer.kill()
+            writer_rc = None  # not finished within the tail: killed
+        watch.done.set()
+        figures.update(
+            import_seconds=round(time.monotonic() - started, 1),
+            import_exit_code=writer_rc,
+            import_errors=(writer.stderr.read() or "")[-300:],
+            lock_held_s=round(watch.held, 1),
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        for leftover in copy.parent.glob(f"{copy.name}*"):
+            leftover.unlink()
+    figures["writer_ran_the_whole_window"] = figures["import_seconds"] >= seconds
+    return figures
+
+
+def sessions_under_writer(rows: int, seconds: float, *, old_writer: Path | None) -> dict:
+    """The 20-session load without and then with an import; with ``old_writer``, also
+    with that checkout's import (the same file into a fresh copy of the same world)."""
     db = SCRATCH / "dashboard.duckdb"
     if db.exists():
         db.unlink()
     store = lab.Store(db)
     simulate("default", store=store, users=20_000, days=14, pre_days=7, progress=False)
     csv = _orders_csv(rows)
-    proc, url = serve(db, log=SCRATCH / "panel.log", timeout=180)
-    try:
-        urllib.request.urlopen(url, timeout=TIMEOUT).read()  # warm the model caches
-        without = _run_sessions(url, seconds)
-        writer = subprocess.Popen(
-            [sys.executable, "-m", "lab", "import", str(csv), "--db", str(db)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started = time.monotonic()
-        with_writer = _run_sessions(url, seconds)
-        writer_rc = writer.wait()
-        import_seconds = time.monotonic() - started
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    return {
-        "rows_imported": rows,
-        "sessions": SESSIONS,
-        "seconds": seconds,
-        "import_seconds": round(import_seconds, 1),
-        "import_exit_code": writer_rc,
-        "writer_held_the_whole_window": import_seconds >= seconds,
-        "without_writer": without,
-        "with_writer": with_writer,
-        "page_p95_added_by_writer_s": round(with_writer["page_p95_s"] - without["page_p95_s"], 3),
-    }
+    figures: dict = {"rows_imported": rows, "sessions": SESSIONS, "seconds": seconds}
+    variants = {"new": ROOT, **({"old": old_writer} if old_writer is not None else {})}
+    for name, root in variants.items():
+        # each on its own fresh server, with its own baseline: the machine's load drifts
+        figures[name] = run = _with_writer(db, csv, seconds, root=root, flags=[], baseline=True)
+        added = run["with_writer"]["page_p95_s"] - run["without_writer"]["page_p95_s"]
+        figures[f"page_p95_added_by_writer_{name}_s"] = round(added, 3)
+    return figures
 
 
 def _counts(store: lab.Store, run_id: str) -> dict:
@@ -280,12 +338,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kill-users", type=int, default=20_000, help="users per killed world")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="recorded with the figures")
+    parser.add_argument(
+        "--old-writer",
+        type=Path,
+        help="a checkout whose `lab import` is timed too (before/after figures)",
+    )
     args = parser.parse_args(argv)
     SCRATCH.mkdir(parents=True, exist_ok=True)
     figures = {"note": args.note}
-    figures["sessions_under_writer"] = sessions_under_writer(args.rows, args.seconds)
+    figures["sessions_under_writer"] = sessions_under_writer(
+        args.rows, args.seconds, old_writer=args.old_writer
+    )
     print(json.dumps(figures["sessions_under_writer"], indent=2))
-    figures["kill_9"] = kill_writers(args.kills, args.kill_users, args.seed)
+    if args.kills:
+        figures["kill_9"] = kill_writers(args.kills, args.kill_users, args.seed)
     print(write_result("reliability", figures))
 
 

@@ -4,8 +4,11 @@ Served this way, the app answers only requests whose ``Host`` is ``localhost`` o
 ``127.0.0.1`` (plus names given with ``--allow-host``), for pages, static
 files and the websocket alike, and accepts websockets only from those origins: a web
 page on a DNS-rebinding domain cannot read the dashboard through a visitor's browser
-(docs/reliability.md). ``panel serve dashboards/app.py`` still works but checks only the
-websocket's origin.
+(docs/reliability.md). Under plain ``panel serve dashboards/app.py`` the app checks the
+``Host`` of each page request itself (names in ``LAB_ALLOW_HOSTS``, comma-separated, are
+allowed too): a foreign one gets a refusal instead of the dashboard, and no data is
+read; Bokeh checks the websocket's origin. Static files (Bokeh's and Panel's scripts,
+no data) are then not checked: serve with this module's entry point for that.
 
 Reads the database named by the ``LAB_DB`` environment variable (default
 ``data/lab.duckdb``), opened read-only so a notebook can write while the app runs.
@@ -296,21 +299,50 @@ def build(db_path: str | Path | None = None) -> pn.template.FastListTemplate:
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
 
+#: what a request for a foreign ``Host`` gets instead of the dashboard
+REFUSED = "403: this dashboard answers only to localhost (see --allow-host)"
+
+
+def host_allowed(host: str, allowed: Iterable[str]) -> bool:
+    """Whether a ``Host`` header (``name`` or ``name:port``, IPv6 in brackets) names one of
+    ``allowed``, whatever the port.
+
+    Example
+    -------
+    >>> host_allowed("localhost:5006", LOCAL_HOSTS), host_allowed("evil.example", LOCAL_HOSTS)
+    (True, False)
+    """
+    name = host.strip().lower()
+    name = name[1 : name.index("]")] if name.startswith("[") and "]" in name else name
+    name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return name in {h.lower() for h in allowed}
+
+
 class _ForeignHost(routing.Matcher):
     """Matches a request whose ``Host`` header names none of ``allowed``."""
 
     def __init__(self, allowed: Iterable[str]) -> None:
-        self.allowed = frozenset(h.lower() for h in allowed)
+        self.allowed = tuple(allowed)
 
     def match(self, request) -> dict | None:
-        name = request.host_name.lower()  # the Host header without its port
-        return None if name in self.allowed else {}
+        return None if host_allowed(request.host, self.allowed) else {}
 
 
 class _RefuseHost(web.RequestHandler):
     def prepare(self) -> None:
         self.set_status(403)
-        self.finish("403: this dashboard answers only to localhost (see --allow-host)\n")
+        self.finish(f"{REFUSED}\n")
+
+
+def served_hosts() -> tuple[str, ...]:
+    """Host names plain ``panel serve`` sessions answer to: local ones and ``LAB_ALLOW_HOSTS``."""
+    extra = os.environ.get("LAB_ALLOW_HOSTS", "")
+    return (*LOCAL_HOSTS, *(h.strip() for h in extra.split(",") if h.strip()))
+
+
+def refusal() -> pn.pane.Markdown:
+    """The page a session for a foreign ``Host`` gets: no data, no database opened."""
+    return pn.pane.Markdown(REFUSED, css_classes=["lab-refused"])
 
 
 def serve(
@@ -379,6 +411,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if pn.state.served:
-    build().servable()
+    # plain `panel serve`: no routing rule checks Host (serve() adds one), so each session
+    # checks the Host of the page request that opened it (DNS rebinding)
+    host = str(pn.state.headers.get("Host", ""))
+    if host_allowed(host, served_hosts()):
+        build().servable()
+    else:
+        print(f"refused a session for Host {host[:100]!r} (not a local name)", file=sys.stderr)
+        refusal().servable()
 elif __name__ == "__main__":
     main()

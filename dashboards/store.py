@@ -41,8 +41,9 @@ from dashboards.names import run_names
 
 DEFAULT_DB = Path("data") / "lab.duckdb"
 MAX_SELECTED = 4
-#: seconds a request may wait for a writer's lock before cached results are served
-READ_WAIT = 0.3
+#: seconds a request waits for a writer's lock before cached results are served: none,
+#: since the wait would sleep in the server's event loop, holding up every session
+READ_WAIT = 0.0
 #: 0 means "the size of the compared presets" (the default: edits compare in total too)
 WORLD_SIZES = (0, 10_000, 50_000, 100_000)
 PLATFORM_FILTERS = ("all", *lab.schema.PLATFORMS)
@@ -383,8 +384,8 @@ class DataStore(param.Parameterized):
 
     def __init__(self, db_path: str | Path = DEFAULT_DB, **params) -> None:
         self.db_path = str(db_path)
-        # a writer may hold the file: a read waits at most READ_WAIT seconds, then the
-        # last consistent results are served from the cache (docs/reliability.md)
+        # a writer may hold the file: a read does not wait for it (READ_WAIT), the last
+        # consistent results are served from the cache (docs/reliability.md)
         self.main = lab.Store(self.db_path, read_only=True, lock_timeout=READ_WAIT)
         self._main_key = f"main:{Path(self.db_path).resolve()}"
         # comparison tables by selection, platform and data version (a session's recent ones)
@@ -692,12 +693,11 @@ class DataStore(param.Parameterized):
     # -- the decision ------------------------------------------------------------------
     def outcome(self, run_id: str):
         """``lab.strategy_outcome`` of one run, with its whole-run fraud share, memoised."""
-        return self.call(
-            "decision.strategy_outcome",
-            run_id,
-            label=self.labels()[run_id],
-            fraud_share=self.fraud_share(run_id),
-        )
+        fraud = self.fraud_share(run_id)
+        # an unknown share is left to the model's default: a NaN in the cache key never
+        # matches itself, so every request would recompute the outcome
+        known = {} if math.isnan(fraud) else {"fraud_share": fraud}
+        return self.call("decision.strategy_outcome", run_id, label=self.labels()[run_id], **known)
 
     def guardrails(self):
         """The session's guardrails (``lab.Guardrails``): fraud share and cost per user."""

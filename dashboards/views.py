@@ -539,6 +539,17 @@ class SlicedView(ChartView):
         names, run_ids = self.store.labels(), self.store.run_ids()
         return {names[r]: colour_of(run_ids, r) for r in self.store.compared()}
 
+    def by_strategy(self, df: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+        """``(name, colour, rows)`` of every compared strategy, in order; a strategy with no
+        rows under the platform filter gets an empty frame. Charts keep one layer per
+        compared strategy whatever the filter, so a change replaces their data in place
+        instead of building new figures (docs/dashboard-speed.md)."""
+        groups = dict(tuple(df.groupby("strategy", sort=False))) if len(df) else {}
+        return [
+            (name, colour, groups.get(name, df.iloc[0:0]))
+            for name, colour in self.colours().items()
+        ]
+
     def chart_key(self) -> tuple:
         return (*super().chart_key(), self.by())
 
@@ -600,20 +611,36 @@ class FunnelView(SlicedView):
         if "group" in df:
             figures = [self._by_group(df)]
         else:
-            figures = [self._steps(d, name) for name, d in df.groupby("strategy", sort=False)]
-        self.grid.update(figures, key=(self.chart_key(), tuple(df["strategy"].unique())))
+            figures = [self._steps(d, name, colour) for name, colour, d in self.by_strategy(df)]
+        self.grid.update(figures, key=self.chart_key())
         self._figure = self.grid.layout()
         rows = [(label("event", s, lang), s, "pct") for s in self.STEPS]
         self.table.object = self.wide_table(
             df, rows, table_id="funnel-table", value="conversion_from_start", column="step"
         )
 
-    def _steps(self, d: pd.DataFrame, name: str):
+    def _steps(self, d: pd.DataFrame, name: str, colour: str):
         """Horizontal bars, first step on top, each labelled with its share of delivered
-        offers and its conversion from the previous step."""
+        offers and its conversion from the previous step (no bars: no offers on the
+        chosen platform)."""
+        if d.empty:
+            lang = self.store.language
+            d = pd.DataFrame(
+                {
+                    "step": self.STEPS,
+                    "step_index": range(len(self.STEPS)),
+                    "step_name": [label("event", s, lang) for s in self.STEPS],
+                    "conversion_from_start": 0.0,
+                    "conversion_from_previous": float("nan"),
+                    "count": 0,
+                }
+            )
         d = d.sort_values("step_index").copy()
+        offered = bool(d["count"].sum())  # no offers: no bars and no labels
         d["text"] = [
-            " " + share_label(s)
+            ""
+            if not offered
+            else " " + share_label(s)
             if i == 0
             else f" {share_label(s)} · {self.tr('funnel.step_of_previous', pct=share_label(p))}"
             for i, s, p in zip(
@@ -626,7 +653,7 @@ class FunnelView(SlicedView):
         step = hv.Dimension("step_name", label=self.tr("funnel.step"))
         share = hv.Dimension("conversion_from_start", label=self.tr("funnel.axis"))
         bars = hv.Bars(d, step, [share, "count"]).opts(
-            color=d["colour"].iloc[0], line_color=None, tools=["hover"]
+            color=colour, line_color=None, tools=["hover"]
         )
         texts = hv.Labels(d, [step, share], "text").opts(
             text_font_size="10pt", text_align="left", text_baseline="middle", text_color="#222222"
@@ -708,18 +735,16 @@ class RetentionView(SlicedView):
         dashes = {
             g: DASHES[i % len(DASHES)] for i, g in enumerate(dict.fromkeys(df.get("group", [])))
         }
+        if "group" in df:
+            parts = [
+                (" · ".join(map(str, key)), d["colour"].iloc[0], dashes[key[1]], d)
+                for key, d in df.groupby(groups, sort=False)
+            ]
+        else:
+            parts = [(name, colour, None, d) for name, colour, d in self.by_strategy(df)]
         layers = []
-        for key, d in df.groupby(groups, sort=False):
-            name = (
-                " · ".join(map(str, key))
-                if isinstance(key, tuple) and len(key) > 1
-                else key[0]
-                if isinstance(key, tuple)
-                else key
-            )
-            style = {"color": d["colour"].iloc[0]}
-            if "group" in d:
-                style["line_dash"] = dashes[d["group"].iloc[0]]
+        for name, colour, dash, d in parts:
+            style = {"color": colour} if dash is None else {"color": colour, "line_dash": dash}
             layers.append(
                 hv.Curve(
                     d,
@@ -728,9 +753,7 @@ class RetentionView(SlicedView):
                     label=name,
                 ).opts(tools=["hover"], line_width=2.5, **style)
             )
-            layers.append(
-                hv.Scatter(d, "period", "rate", label=name).opts(size=5, color=style["color"])
-            )
+            layers.append(hv.Scatter(d, "period", "rate", label=name).opts(size=5, color=colour))
         self._figure = hv.Overlay(layers).opts(
             title=self.tr("retention.chart_title"),
             xlabel=self.tr("retention.days_axis"),
@@ -840,9 +863,10 @@ class CycleView(SlicedView):
             return
         ys = ["share_redeemed", "ci_low", "ci_high"]
         layers = []
-        for name, d in curves.groupby("strategy", sort=False):
-            colour = d["colour"].iloc[0]
-            d = _steps(thin_steps(d, "time_days", ys, max_points=self.MAX_POINTS), "time_days", ys)
+        for name, colour, d in self.by_strategy(curves):
+            if len(d):
+                d = thin_steps(d, "time_days", ys, max_points=self.MAX_POINTS)
+                d = _steps(d, "time_days", ys)
             layers.append(
                 hv.Area(d, "time_days", ["ci_low", "ci_high"], label=name).opts(
                     alpha=0.15, line_alpha=0, color=colour
@@ -958,14 +982,24 @@ class MoneyView(SlicedView):
             self.trend.update(None, key=None)
             self._figure, self.table.object = None, ""
             return
-        roi = self._roi(df)
+        # a row per compared strategy (empty without data on the platform): same charts
+        charted = df
+        if not self.by():
+            charted = pd.concat(
+                [
+                    d if len(d) else pd.DataFrame({"strategy": [name], "colour": [colour]})
+                    for name, colour, d in self.by_strategy(df)
+                ],
+                ignore_index=True,
+            )
+        roi = self._roi(charted)
         self.roi_plot.update(roi, key=self.chart_key())
         self.money.update(
             [
-                self._bars(df, "redeemed_amount_fen", "money.amount_title"),
-                self._bars(df, "cost_fen", "money.cost_title"),
+                self._bars(charted, "redeemed_amount_fen", "money.amount_title"),
+                self._bars(charted, "cost_fen", "money.cost_title"),
             ],
-            key=(self.chart_key(), len(df)),
+            key=(self.chart_key(), len(charted)),
         )
         self._trend_data = self.frame("metrics.daily_trend")
         self._draw_trend()
@@ -1001,7 +1035,7 @@ class MoneyView(SlicedView):
         spread = whole.dropna(subset=["incremental_roi"])
         lows = [0.0, *points["roi_value"].dropna()]
         highs = [0.0, *points["roi_value"].dropna()]
-        if len(spread) and not self.by():
+        if not self.by():  # layers kept when empty: the chart is updated in place
             layers.append(
                 hv.ErrorBars(
                     (
@@ -1050,7 +1084,7 @@ class MoneyView(SlicedView):
         """Horizontal bars (strategy names never overlap), each labelled with its amount."""
         lang = self.store.language
         data = df.assign(yuan=df[column] / 100)
-        data["text"] = [" " + yuan_tick_text(v, lang) for v in data["yuan"]]
+        data["text"] = ["" if pd.isna(v) else " " + yuan_tick_text(v, lang) for v in data["yuan"]]
         value = hv.Dimension("yuan", label=self.tr("money.yuan_axis"))
         if self.by():
             x = [hv.Dimension("group", label=self.tr(f"slice.{self.by()}")), "strategy"]
@@ -1101,9 +1135,9 @@ class MoneyView(SlicedView):
         )
         lines = [
             hv.Curve(d, hv.Dimension("day", label=self.tr("trend.date")), value, label=name).opts(
-                color=d["colour"].iloc[0], line_width=2.5, tools=["hover"]
+                color=colour, line_width=2.5, tools=["hover"]
             )
-            for name, d in trend.groupby("strategy", sort=False)
+            for name, colour, d in self.by_strategy(trend)
         ]
         title = next(self.tr(key) for key, c in self.TREND if c == column)
         self.trend.update(

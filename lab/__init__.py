@@ -80,6 +80,7 @@ _API = {
     "rainy_day_effect": "lab.metrics",
     "Recommendation": "lab.recommend",
     "recommend_budget_plan": "lab.recommend",
+    "recommend_engine": "lab.recommend",
     "recommend_entry_roles": "lab.recommend",
     "recommend_ladder": "lab.recommend",
     "recommend_log_additions": "lab.recommend",

@@ -62,6 +62,43 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def bulk_threads() -> int:
+    """DuckDB threads for bulk work (imports): every core this process may use but one.
+
+    A bulk import in DuckDB's default (one thread per core) takes the whole machine; one
+    core left free keeps a dashboard or notebook on the same machine answering
+    (docs/reliability.md). At least 1.
+
+    Example
+    -------
+    >>> bulk_threads() >= 1
+    True
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+def check_threads(threads: object) -> None:
+    """Raise ``ValueError`` unless ``threads`` is a whole number of at least 1."""
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a whole number of at least 1; got {threads!r}")
+
+
+@contextlib.contextmanager
+def use_threads(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
+    """Run the block with DuckDB's ``threads`` setting at ``threads``, then restore it."""
+    check_threads(threads)
+    before = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute(f"SET threads = {threads}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(before)}")
+
+
 def _insert_select(table_name: str, names: Sequence[str]) -> str:
     """SELECT list that casts source columns ``names`` (as ``src``) to ``table_name``'s schema.
 

@@ -206,6 +206,10 @@ def test_views_over_warehouse_tables(other):
     assert [str(d)[:10] for d in rows["day"]] == ["2026-03-02", "2026-03-03"]
     with pytest.raises(ValueError, match="unknown column"):
         store.create_view("weather", raw)
+    # an unsigned column is served in the engine's type (Spark has no UINT)
+    accounts = ibis.memtable({"run_id": ["w"], "user_id": [7], "ip": [3_232_235_777]})
+    users = store.backend.to_pyarrow(store.create_view("users", accounts)).to_pandas()
+    assert users[["user_id", "ip"]].values.tolist() == [[7, 3_232_235_777]]
 
 
 def test_cli_export_to_another_engine(tmp_path, capsys):

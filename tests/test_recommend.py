@@ -10,6 +10,7 @@ import pytest
 
 from lab.recommend import (
     recommend_budget_plan,
+    recommend_engine,
     recommend_entry_roles,
     recommend_ladder,
     recommend_log_additions,
@@ -135,3 +136,19 @@ def test_log_additions_name_what_is_missing():
     )
     result = recommend_log_additions(redeemed_share=0.3, near_share=0.2, has_holdout=True)
     assert result.choice == "nothing to add" and "20%" in result.text
+
+
+def test_engine_follows_agreement_then_size():
+    checks = pd.DataFrame({"question": ["funnel", "retention"], "equal": [True, True]})
+    small = recommend_engine(checks, events=50_000_000)
+    assert small.choice == "embedded" and "50,000,000" in small.text
+    assert recommend_engine(checks, events=5_000_000_000).choice == "spark"
+    assert (
+        recommend_engine(checks, events=50_000_000, embedded_limit_events=10_000_000).choice
+        == "spark"
+    )
+    checks.loc[1, "equal"] = False
+    differing = recommend_engine(checks, events=5_000_000_000)
+    assert differing.choice == "check the engines" and "retention" in differing.text
+    with pytest.raises(ValueError, match="checks"):
+        recommend_engine(pd.DataFrame({"question": []}), events=1)

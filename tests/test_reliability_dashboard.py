@@ -8,6 +8,8 @@ import whose file name, and so its run label, is an ``<img onerror>`` payload.
 from __future__ import annotations
 
 import http.client
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import lab
-from dashboards.local import CHROMIUM, CHROMIUM_ARGS, serve
+from dashboards.local import CHROMIUM, CHROMIUM_ARGS, free_port, serve
 from lab.ingest import import_logs
 from lab.world import simulate
 
@@ -109,6 +111,101 @@ def test_rebinding_websocket_is_refused(served):
     # a local Host with a foreign page's Origin is refused by the origin check
     local = {**upgrade, "Host": f"127.0.0.1:{port}", "Origin": f"http://{evil}"}
     assert _request(url, "/app/ws", local) == 403
+
+
+@pytest.fixture(scope="module")
+def panel_served(served):
+    """The same database under plain `panel serve dashboards/app.py` (no routing rule)."""
+    _, _, db = served
+    port = free_port()
+    log = db.parent / "panel-serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "panel",
+                "serve",
+                "dashboards/app.py",
+                "--address",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, LAB_DB=str(db)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/app"
+    deadline = time.monotonic() + 90
+    while _page(url, {"Host": f"127.0.0.1:{port}"})[0] != 200:
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+    yield url, log
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _page(url: str, headers: dict) -> tuple[int | None, str]:
+    parts = urllib.parse.urlsplit(url)
+    con = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        con.request("GET", parts.path, headers=headers)
+        response = con.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    except OSError:
+        return None, ""
+    finally:
+        con.close()
+
+
+def _pulled_classes(url: str, session_id: str, ws_headers: dict | None = None) -> set[str]:
+    """The lab's CSS classes in the document of session ``session_id``, pulled over the
+    websocket (sent with ``ws_headers``; the session is created if it does not exist)."""
+    import panel  # noqa: F401  (Panel's models, for the pulled document)
+    from bokeh.client import connection, pull_session
+    from tornado.httpclient import HTTPRequest
+
+    plain = connection.HTTPRequest
+    connection.HTTPRequest = lambda u: HTTPRequest(u, headers=ws_headers or {})
+    try:
+        with pull_session(session_id=session_id, url=url) as session:
+            models = session.document.models
+            classes = {c for m in models for c in getattr(m, "css_classes", [])}
+    finally:
+        connection.HTTPRequest = plain
+    return {c for c in classes if c.startswith("lab-")}
+
+
+def _page_session(url: str, host: str) -> str:
+    """The id of the session a page request with ``Host: host`` opened (in its token)."""
+    from bokeh.util.token import get_session_id
+
+    status, html = _page(url, {"Host": host})
+    assert status == 200
+    token = re.search(r'"token":\s*"([^"]+)"', html) or re.search(r"token=([\w.-]+)", html)
+    return get_session_id(token.group(1))
+
+
+def test_plain_panel_serve_refuses_a_rebinding_page(panel_served):
+    """DNS rebinding against `panel serve dashboards/app.py`: a session opened for a
+    foreign Host, by the page or by a websocket whose Origin matches that Host (Tornado
+    lets those through as same-origin), holds the refusal and none of the dashboard.
+
+    The page itself only carries a token: the document is pulled over the websocket,
+    here from a local client to see what the foreign request's session holds."""
+    from bokeh.util.token import generate_session_id
+
+    url, log = panel_served
+    port = urllib.parse.urlsplit(url).port
+    evil = f"evil.example:{port}"
+    local = _pulled_classes(url, _page_session(url, f"localhost:{port}"))
+    assert {"lab-strategies", "lab-heading"} <= local and "lab-refused" not in local
+    assert _pulled_classes(url, _page_session(url, evil)) == {"lab-refused"}
+    rebinding = {"Host": evil, "Origin": f"http://{evil}"}
+    assert _pulled_classes(url, generate_session_id(), rebinding) == {"lab-refused"}
+    assert "refused a session for Host 'evil.example" in log.read_text()
 
 
 HOLD = """

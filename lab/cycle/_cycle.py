@@ -3,9 +3,10 @@
 Each issued coupon is one subject. Its clock starts when the coupon lands in the
 wallet (``coupons.issued_at``, or ``claimed_at`` when the log has no issue time) and
 stops at redemption, at expiry (``expired_at``, else ``valid_until``) or at the end of
-the data, whichever comes first. DuckDB reduces the coupons to one row per distinct
-(group, duration, outcome) with a count; both estimators run on those counts, one
-vectorised pass over every group, never one row per coupon.
+the data, whichever comes first. The engine holding the logs (DuckDB, Spark...: one Ibis
+expression) reduces the coupons to one row per distinct (group, duration, outcome) with
+a count; both estimators run on those counts in Python, one vectorised pass over every
+group, never one row per coupon.
 
 Two estimators (see docs/models.md):
 
@@ -23,6 +24,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import ibis
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -30,6 +32,10 @@ from statsmodels.duration.survfunc import survdiff
 
 from lab import _filters, schema
 from lab._validate import check
+from lab.engines import session
+from lab.engines._calendar import microseconds_between
+from lab.engines._compiled import execute_compiled
+from lab.engines._expr import in_window, union, with_breakdowns
 from lab.store import Store
 
 __all__ = ["ESTIMATORS", "CycleComparison", "CycleResult", "compare_cycles", "redemption_cycle"]
@@ -37,6 +43,7 @@ __all__ = ["ESTIMATORS", "CycleComparison", "CycleResult", "compare_cycles", "re
 _MICROSECONDS_PER_DAY = 86_400_000_000
 WEIGHT_TYPES = (None, "gb", "tw")
 MISSING = "(none)"
+_ISSUED = ("issued", "compensated")
 
 
 ESTIMATORS = ("incidence", "kaplan_meier")
@@ -300,55 +307,95 @@ def data_end(store: Store, run: str) -> dt.datetime | None:
     redemption or non-expiry event; expiry events are left out because a log may
     write them ahead of time. ``None`` if none of these is known.
     """
-    row = store.query(
-        """
-        SELECT greatest(
-            (SELECT max(ts) FROM events WHERE run_id = $run AND event_type <> 'expire'),
-            (SELECT max(ts) FROM orders WHERE run_id = $run),
-            (SELECT max(redeemed_at) FROM coupons WHERE run_id = $run),
-            (SELECT CAST(start_date AS TIMESTAMP) + to_days(days) FROM runs WHERE run_id = $run)
-        ) AS data_end
-        """,
-        {"run": run},
-    )
-    value = row["data_end"].iloc[0]
-    return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+    info = _filters.require_run(store, run)
+    with session(store) as db:
+        return _data_end(db, info, run)
+
+
+def _data_end(db, info: dict, run: str) -> dt.datetime | None:
+    def latest_time() -> ibis.Table:
+        events, orders, coupons = db.table("events"), db.table("orders"), db.table("coupons")
+        times = union(
+            union(
+                events.filter(events.run_id == run, events.event_type != "expire").select("ts"),
+                orders.filter(orders.run_id == run).select("ts"),
+            ),
+            coupons.filter(coupons.run_id == run).select(ts=coupons.redeemed_at),
+        )
+        return times.ts.max().name("ts").as_table()
+
+    latest = execute_compiled(db, ("cycle.data_end", run), latest_time)["ts"].iloc[0]
+    ends = [] if pd.isna(latest) else [pd.Timestamp(latest)]
+    start_date, days = info.get("start_date"), info.get("days")
+    if (
+        start_date is not None
+        and not pd.isna(start_date)
+        and days is not None
+        and not pd.isna(days)
+    ):
+        ends.append(pd.Timestamp(start_date) + pd.Timedelta(days=int(days)))
+    return max(ends).to_pydatetime() if ends else None
 
 
 def _durations(
     store: Store, *, run: str, by: tuple[tuple[str, str, str], ...], start, end
 ) -> tuple[pd.DataFrame, dt.datetime | None]:
-    """Rows (breakdown values, outcome, duration_days, coupons) from DuckDB."""
-    _filters.require_run(store, run)
-    where, params = _filters.where(run=run, start=start, end=end, ts_col="t0")
-    stop = data_end(store, run)
-    exprs, joins = group_sql(by, src="c", src_table="coupons")
-    names = [f'"{name}"' for name, _, _ in by]
-    sql = f"""
-        WITH base AS (
-            SELECT c.run_id, {"".join(e + ", " for e in exprs)}
-                   coalesce(c.issued_at, c.claimed_at) AS t0, c.redeemed_at,
-                   coalesce(c.expired_at, c.valid_until) AS expiry
-            FROM coupons c {" ".join(joins)}
-            WHERE c.run_id = ? AND c.status IN ('issued', 'compensated')
-        ), timed AS (
-            SELECT {"".join(n + ", " for n in names)}
-                CASE WHEN redeemed_at IS NOT NULL THEN 'redeemed'
-                     WHEN expiry <= CAST(? AS TIMESTAMP) THEN 'expired'
-                     ELSE 'open' END AS outcome,
-                greatest(date_diff('microsecond', t0,
-                    coalesce(redeemed_at, least(expiry, CAST(? AS TIMESTAMP)))), 0)
-                    / {_MICROSECONDS_PER_DAY} AS duration_days
-            FROM base WHERE {where}
-        )
-        SELECT {"".join(n + ", " for n in names)} outcome, duration_days, count(*) AS coupons
-        FROM timed WHERE duration_days IS NOT NULL
-        GROUP BY ALL ORDER BY ALL
+    """Rows (breakdown values, outcome, duration_days, coupons) from the engine.
+
+    The engine groups by whole microseconds; the division into days happens here, so
+    every engine's rows are the same numbers.
     """
-    rows = store.query(sql, [run, stop, stop, *params])
-    rows["duration_days"] = rows["duration_days"].astype(float)
+    info = _filters.require_run(store, run)
+    names = [name for name, _, _ in by]
+    with session(store) as db:
+        stop = _data_end(db, info, run)
+        key = ("cycle.durations", run, by, start, end, stop)
+        rows = execute_compiled(db, key, lambda: _durations_expr(db, run, by, start, end, stop))
+    return _day_rows(rows, names), stop
+
+
+def _durations_expr(db, run: str, by, start, end, stop) -> ibis.Table:
+    """Issued coupons grouped by breakdowns, outcome and duration in microseconds."""
+    names = [name for name, _, _ in by]
+    coupons = db.table("coupons")
+    issued = coupons.filter(coupons.run_id == run, coupons.status.isin(_ISSUED))
+    base = with_breakdowns(
+        db,
+        issued,
+        src_table="coupons",
+        by=by,
+        run_id=issued.run_id,
+        t0=issued.issued_at.coalesce(issued.claimed_at),
+        redeemed_at=issued.redeemed_at,
+        expiry=issued.expired_at.coalesce(issued.valid_until),
+    )
+    base = base.filter(*in_window(base, run=run, start=start, end=end, ts_col="t0"))
+    # least() skips a NULL argument on every engine; without a data end, the expiry
+    ended = base.expiry if stop is None else ibis.least(base.expiry, stop)
+    expired = ibis.literal(False) if stop is None else base.expiry <= stop
+    timed = base.select(
+        *names,
+        outcome=ibis.cases(
+            (base.redeemed_at.notnull(), "redeemed"), (expired, "expired"), else_="open"
+        ),
+        duration_us=ibis.greatest(
+            microseconds_between(base.t0, base.redeemed_at.coalesce(ended)), 0
+        ),
+    )
+    timed = timed.filter(timed.duration_us.notnull())
+    return timed.group_by(*names, "outcome", "duration_us").agg(coupons=timed.count())
+
+
+def _day_rows(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The engine's rows sorted, with durations turned into days."""
+    rows = rows.sort_values([*names, "outcome", "duration_us"], na_position="last", kind="stable")
+    rows.insert(
+        len(names) + 1,
+        "duration_days",
+        rows.pop("duration_us").astype(float) / _MICROSECONDS_PER_DAY,
+    )
     rows["coupons"] = rows["coupons"].astype("int64")
-    return rows, stop
+    return rows.reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -370,7 +417,7 @@ class CycleResult:
         ``at_risk`` and ``redeemed`` at that time. One start row at 0, then one row
         per duration with a redemption.
     durations : DataFrame
-        The sufficient statistics from DuckDB: breakdown columns, ``outcome``
+        The sufficient statistics from the engine: breakdown columns, ``outcome``
         (``redeemed``, ``expired``, ``open``), ``duration_days``, ``coupons``.
     horizon_days : float
         Upper limit of the restricted mean.
@@ -540,7 +587,7 @@ def redemption_cycle(
     Parameters
     ----------
     store : Store
-        The store to read.
+        The store to read (or a store on another engine, :meth:`Store.from_ibis`).
     run : str
         Run id.
     by : str or sequence of str, optional
@@ -663,7 +710,7 @@ def compare_cycles(
     Parameters
     ----------
     store : Store
-        The store to read.
+        The store to read (or a store on another engine, :meth:`Store.from_ibis`).
     run : str
         Run id.
     by : str or sequence of str

@@ -21,3 +21,8 @@ def storage_type(dtype: dt.DataType) -> dt.DataType:
 def append(backend, table_name: str, data: pa.Table, *, database=None) -> None:
     """Append ``data`` (already in the table's column order and types) to ``table_name``."""
     backend.insert(table_name, data, database=database)
+
+
+def arrow(backend, sql: str) -> pa.Table:
+    """Run ``sql`` (compiled by Ibis for this engine) and return its rows as Arrow."""
+    return backend.con.query_arrow(sql)

@@ -30,3 +30,8 @@ def append(backend, table_name: str, data: pa.Table, *, database=None) -> None:
     session = backend._session  # Ibis keeps the SparkSession there; no public accessor
     target = table_name if database is None else f"{database}.{table_name}"
     session.createDataFrame(data).write.insertInto(target)
+
+
+def arrow(backend, sql: str) -> pa.Table:
+    """Run ``sql`` (compiled by Ibis for this engine) and return its rows as Arrow."""
+    return backend._session.sql(sql).toArrow()

@@ -127,11 +127,12 @@ class IbisStore:
             )
         if "run_id" not in source.columns:
             raise ValueError(f"{table_name}: the source needs a run_id column")
-        types = ibis_schema(table_name)
+        # in the engine's own types, as create_schema makes tables (Spark has no UINT)
+        storage = dialect(self.backend.name).storage_type
         view = source.select(
             **{
-                name: (source[name] if name in source.columns else ibis.null()).cast(dtype)
-                for name, dtype in types.items()
+                name: (source[name] if name in source.columns else ibis.null()).cast(storage(dtype))
+                for name, dtype in ibis_schema(table_name).items()
             }
         )
         return self.backend.create_view(table_name, view, database=self.database, overwrite=True)

@@ -1,10 +1,12 @@
 """``analyze``: an experiment in the store, reduced in SQL and tested in Python.
 
-DuckDB reduces every arm (and breakdown value) to sufficient statistics in one
-query: counts, sums, sums of squares and the cross-products needed by ratio
-metrics and CUPED. :func:`lab.experiments.compare` then tests each non-control
-arm against the control, so the same code scales from a notebook to a warehouse
-with tens of millions of users.
+The engine holding the store (DuckDB, or Spark / ClickHouse through
+``lab.Store.from_ibis``) reduces every arm (and breakdown value) to sufficient
+statistics in one query (:mod:`lab.experiments._queries`, Ibis): counts, sums, sums
+of squares and the cross-products needed by ratio metrics and CUPED.
+:func:`lab.experiments.compare` then tests each non-control arm against the
+control, so the same code scales from a notebook to a warehouse with tens of
+millions of users.
 
 Metrics, per user assigned to the experiment, over the campaign period
 ``[start_date, start_date + days)`` of the run:
@@ -30,8 +32,9 @@ and ratios are left unadjusted.
 Per-user order sums come from the derived table ``experiment_users`` when it
 matches the run (:func:`lab.experiments.refresh_experiment_users`, which
 ``lab.simulate`` and ``lab.import_logs`` run): one scan of one row per user.
-Otherwise (a run written by hand, or a store built before the table existed)
-they are computed from ``orders``, grouped by user, with the same definitions.
+Otherwise (a run written by hand, a store built before the table existed, or a
+store on another engine, which has no derived tables) they are computed from
+``orders``, grouped by user, with the same definitions.
 
 Example
 -------
@@ -55,14 +58,14 @@ from warnings import warn
 import numpy as np
 import pandas as pd
 
-from lab import schema
-from lab._outcomes import SUMS, Period, experiment_users_status, order_sums_sql
+from lab._outcomes import Period, experiment_users_status
 from lab._validate import check
 from lab.experiments._design import SrmResult, adjust_pvalues, srm_check
 from lab.experiments._inference import compare
+from lab.experiments._queries import SOURCES, arm_sums, experiments_of
 from lab.experiments._stats import CupedStats, MeanStats, ProportionStats, RatioStats
 
-__all__ = ["METRICS", "SOURCES", "AnalysisResult", "analyze", "default_control", "user_metrics_sql"]
+__all__ = ["METRICS", "SOURCES", "AnalysisResult", "analyze", "default_control"]
 
 #: Metric name -> (kind, label used in sentences).
 METRICS: dict[str, tuple[str, str]] = {
@@ -77,26 +80,6 @@ METHODS = ("frequentist", "sequential", "bayesian")
 DIFFERENCES = ("absolute", "relative")
 #: Arm names taken as the control, in this order of preference.
 CONTROL_NAMES = ("control", "holdout", "single", "uniform", "a")
-# users columns that make sense as a breakdown: categorical, few values
-_BY_TYPES = ("VARCHAR", "BOOLEAN", "TINYINT")
-_BY_COLUMNS = tuple(
-    c.name
-    for c in schema.table("users").columns
-    if c.type in _BY_TYPES and c.name not in ("run_id", "user_id")
-)
-
-# Per-user expressions over the campaign / pre-period order aggregates.
-_USER_VALUES = {
-    "redeemed": "CAST(coalesce(o.redeemed_orders, 0) > 0 AS DOUBLE)",
-    "orders": "coalesce(o.orders, 0)",
-    "gmv": "coalesce(o.gmv, 0)",
-    "redeemed_amount": "coalesce(o.redeemed_amount, 0)",
-    "redeemed_orders": "coalesce(o.redeemed_orders, 0)",
-    "pre_gmv": "coalesce(o.pre_gmv, 0)",
-    "pre_orders": "coalesce(o.pre_orders, 0)",
-}
-#: Where per-user order sums come from: grouped from ``orders``, or the derived table.
-SOURCES = ("orders", "experiment_users")
 
 
 def default_control(arms: Sequence[str]) -> str:
@@ -113,78 +96,6 @@ def default_control(arms: Sequence[str]) -> str:
         if name in arms:
             return name
     return sorted(arms)[0]
-
-
-def user_metrics_sql(*, by: str | None = None, source: str = "orders") -> str:
-    """SQL of one row per assigned user with every metric and covariate.
-
-    Parameters bound by name: ``$run``, ``$experiment``, and for ``source="orders"``
-    ``$start``, ``$end`` and ``$lo`` (start of the pre-period, or ``$start`` when there
-    is none; :meth:`Period.params`). Columns: ``user_id``, ``arm``, ``by_value`` (NULL
-    without ``by``), then the per-user values of :data:`_USER_VALUES`.
-
-    ``source="orders"`` groups the run's orders by user; ``"experiment_users"`` reads
-    the same sums from the derived table (the caller checks it is fresh). The
-    scorecard reads these rows to re-randomise users; :func:`analyze` aggregates them
-    inside DuckDB without moving them out.
-    """
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    by_sql = "NULL" if by is None else f"u.{_check_by(by)}"
-    # the users join keys on the per-user rows: `o` for the table, `a` (assignments) otherwise
-    key = "o" if source == "experiment_users" else "a"
-    join_users = (
-        "" if by is None else f"LEFT JOIN users u ON u.run_id = $run AND u.user_id = {key}.user_id"
-    )
-    values = ",\n           ".join(f"{expr} AS {name}" for name, expr in _USER_VALUES.items())
-    if source == "experiment_users":
-        # stored as BIGINT; DOUBLE sums of squares cannot overflow and aggregate fastest
-        sums = ", ".join(f"CAST({s} AS DOUBLE) AS {s}" for s in SUMS)
-        return f"""
-    WITH o AS (
-        SELECT user_id, arm, {sums}
-        FROM experiment_users WHERE run_id = $run AND experiment = $experiment
-    )
-    SELECT o.user_id, o.arm, {by_sql} AS by_value,
-           {values}
-    FROM o {join_users}
-    """
-    return f"""
-    WITH a AS (
-        SELECT user_id, arm FROM assignments WHERE run_id = $run AND experiment = $experiment
-    ),
-    o AS ({order_sums_sql()})
-    SELECT a.user_id, a.arm, {by_sql} AS by_value,
-           {values}
-    FROM a LEFT JOIN o ON o.user_id = a.user_id {join_users}
-    """
-
-
-def _check_by(by: str) -> str:
-    if by not in _BY_COLUMNS:
-        raise ValueError(f"by must be None or one of the users columns {_BY_COLUMNS}, got {by!r}")
-    schema.table("users").column(by)
-    return by
-
-
-def _aggregates(metrics: Sequence[str], covariate: str | None) -> list[str]:
-    """SELECT list of the sufficient statistics the metrics need."""
-    cols = ["count(*) AS n"]
-    needed: list[str] = []
-    for m in metrics:
-        needed += ["redeemed_amount", "redeemed_orders"] if m == "aov" else [m]
-    for v in dict.fromkeys(needed):
-        cols.append(f"sum({v}) AS {v}__s")
-        if v != "redeemed":
-            cols.append(f"sum({v} * {v}) AS {v}__ss")
-    if "aov" in metrics:
-        cols.append("sum(redeemed_amount * redeemed_orders) AS aov__sp")
-    if covariate is not None:
-        cols += [f"sum({covariate}) AS x__s", f"sum({covariate} * {covariate}) AS x__ss"]
-        for m in metrics:
-            if METRICS[m][0] == "mean":
-                cols.append(f"sum({m} * {covariate}) AS {m}__sx")
-    return cols
 
 
 def _stats(row: pd.Series, metric: str, covariate: str | None):
@@ -315,7 +226,7 @@ def analyze(
     Parameters
     ----------
     store : lab.Store
-        The store holding the run.
+        The store holding the run (or a store from ``lab.Store.from_ibis``).
     run : str
         Run id.
     experiment : str
@@ -365,43 +276,37 @@ def analyze(
         raise ValueError(f"difference must be one of {DIFFERENCES}, got {difference!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    with store.connect():  # one connection for every query: a file store opens one per block
-        period = Period.of_run(store, run)
-        if covariate is not None and period.pre_start is None:
-            raise ValueError(
-                f"covariate={covariate!r} needs a pre-period, but run {run!r} has pre_days = 0"
-            )
-        status = experiment_users_status(store, run)
-        if status == "stale":
-            warn(
-                f"experiment_users of run {run!r} no longer matches the run's orders or "
-                "assignments, so analyze recomputes from orders (slower); rebuild it with "
-                f"lab.experiments.refresh_experiment_users(store, {run!r})",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        source = "experiment_users" if status == "fresh" else "orders"
-        params = {"run": run, "experiment": experiment}
-        if source == "orders":
-            params.update(period.params())
-        select = ",\n       ".join(_aggregates(metrics, covariate))
-        # without a breakdown, grouping by the all-NULL by_value too costs a third more
-        keys = "arm" if by is None else "arm, by_value"
-        sql = f"""
-        WITH per_user AS ({user_metrics_sql(by=by, source=source)})
-        SELECT arm, {"NULL AS by_value" if by is None else "by_value"}, {select}
-        FROM per_user GROUP BY {keys} ORDER BY {keys}
-        """
-        sums = store.query(sql, params)
-        if sums.empty:
-            known = store.query(
-                "SELECT DISTINCT experiment FROM assignments WHERE run_id = ? ORDER BY 1", [run]
-            )["experiment"].tolist()
-            raise ValueError(
-                f"experiment {experiment!r} has no assignments in run {run!r} "
-                f"(experiments: {', '.join(known) or 'none'})"
-            )
-        plan = store.run(run).get("strategy_json")
+    period = Period.of_run(store, run)
+    if covariate is not None and period.pre_start is None:
+        raise ValueError(
+            f"covariate={covariate!r} needs a pre-period, but run {run!r} has pre_days = 0"
+        )
+    status = experiment_users_status(store, run)
+    if status == "stale":
+        warn(
+            f"experiment_users of run {run!r} no longer matches the run's orders or "
+            "assignments, so analyze recomputes from orders (slower); rebuild it with "
+            f"lab.experiments.refresh_experiment_users(store, {run!r})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    sums = arm_sums(
+        store,
+        run=run,
+        experiment=experiment,
+        period=period,
+        metrics=metrics,
+        covariate=covariate,
+        by=by,
+        source="experiment_users" if status == "fresh" else "orders",
+    )
+    if sums.empty:
+        known = experiments_of(store, run)
+        raise ValueError(
+            f"experiment {experiment!r} has no assignments in run {run!r} "
+            f"(experiments: {', '.join(known) or 'none'})"
+        )
+    plan = store.run(run).get("strategy_json")
     sums["arm"] = sums["arm"].astype(object)
     arms = tuple(sorted(sums["arm"].unique()))
     if len(arms) < 2:

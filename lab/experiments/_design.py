@@ -10,7 +10,6 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import integrate, optimize, stats
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
@@ -27,7 +26,7 @@ __all__ = [
     "srm_check",
 ]
 
-_MULTIPLETESTS_METHODS = {"holm": "holm", "bh": "fdr_bh"}
+_ADJUSTMENTS = ("holm", "bh")
 # "arcsine": normal approximation on Cohen's h (statsmodels' NormalIndPower);
 # "pooled_z": the pooled-variance z formula most online A/B calculators use
 POWER_METHODS = ("arcsine", "pooled_z")
@@ -163,8 +162,10 @@ def adjust_pvalues(pvalues: ArrayLike, *, method: Literal["holm", "bh"] = "holm"
         Unadjusted p-values in [0, 1].
     method : {"holm", "bh"}
         Holm's step-down procedure (controls the family-wise error rate) or
-        Benjamini-Hochberg (controls the false discovery rate), computed by
-        :func:`statsmodels.stats.multitest.multipletests`.
+        Benjamini-Hochberg (controls the false discovery rate). Computed here
+        (the tests check them against ``statsmodels``' ``multipletests``, which
+        calls ``gc.collect()`` on every Holm call: a tenth of a second in a
+        large process, most of an ``analyze`` readout).
 
     Returns
     -------
@@ -178,7 +179,7 @@ def adjust_pvalues(pvalues: ArrayLike, *, method: Literal["holm", "bh"] = "holm"
     >>> adjust_pvalues([0.01, 0.04, 0.03], method="bh")
     array([0.03, 0.04, 0.04])
     """
-    if method not in _MULTIPLETESTS_METHODS:
+    if method not in _ADJUSTMENTS:
         raise ValueError(f"method must be 'holm' or 'bh', got {method!r}")
     values = np.asarray(pvalues, dtype=float)
     if values.ndim != 1:
@@ -187,7 +188,18 @@ def adjust_pvalues(pvalues: ArrayLike, *, method: Literal["holm", "bh"] = "holm"
         raise ValueError("p-values must lie in [0, 1] (NaN is not allowed)")
     if values.size == 0:
         return values
-    return multipletests(values, method=_MULTIPLETESTS_METHODS[method])[1]
+    order = np.argsort(values, kind="stable")
+    m = values.size
+    ranked = values[order]
+    if method == "holm":
+        # step-down: the k-th smallest (k from 0) times m - k, never below an earlier one
+        adjusted = np.maximum.accumulate((m - np.arange(m)) * ranked)
+    else:
+        # step-up: the k-th smallest times m / (k + 1), never above a later one
+        adjusted = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
 
 
 def _check_design(alpha: float, ratio: float, power: float | None = None) -> None:

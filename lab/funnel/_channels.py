@@ -3,7 +3,10 @@ and how share-to-unlock changes sharing and redemption."""
 
 from __future__ import annotations
 
+import ibis
+
 from lab._runs import check_arms, pick_arms, ratio, require_run
+from lab.engines import session
 from lab.store import Store
 
 
@@ -32,18 +35,17 @@ def entry_reach(store: Store, *, run: str) -> dict[str, float]:
     {'card_wallet': 0.5, 'mini_program': 0.82, 'official_account': 0.72, 'pay_page': 0.9}
     """
     require_run(store, run)
-    df = store.query(
-        """
-        SELECT entry,
-               count(DISTINCT user_id) AS delivered,
-               count(DISTINCT user_id) FILTER (WHERE exposed_at IS NOT NULL) AS exposed
-        FROM offers
-        WHERE run_id = $run AND platform = 'wechat' AND entry IS NOT NULL
-        GROUP BY entry
-        ORDER BY entry
-        """,
-        {"run": run},
-    )
+    with session(store) as db:
+        offers = db.table("offers")
+        offers = offers.filter(
+            offers.run_id == run, offers.platform == "wechat", offers.entry.notnull()
+        )
+        df = db.execute(
+            offers.group_by("entry").aggregate(
+                delivered=offers.user_id.nunique(),
+                exposed=offers.user_id.nunique(where=offers.exposed_at.notnull()),
+            )
+        ).sort_values("entry", ignore_index=True)
     if df.empty:
         raise ValueError(f"run {run!r} has no WeChat offers; the figure is undefined")
     return {str(r.entry): float(r.exposed) / float(r.delivered) for r in df.itertuples()}
@@ -62,19 +64,21 @@ def redemption_within_day(store: Store, *, run: str, entry: str = "pay_page") ->
     0.281
     """
     require_run(store, run)
-    row = store.query(
-        """
-        SELECT count(*) AS exposed,
-               count(*) FILTER (
-                   WHERE redeemed_at IS NOT NULL
-                     AND redeemed_at <= exposed_at + INTERVAL 24 HOUR
-               ) AS redeemed
-        FROM offers
-        WHERE run_id = $run AND platform = 'wechat' AND entry = $entry
-          AND exposed_at IS NOT NULL
-        """,
-        {"run": run, "entry": entry},
-    ).iloc[0]
+    # a filtered count is a SUM on Spark: NULL, not 0, over no (or only NULL) rows
+    with session(store) as db:
+        offers = db.table("offers")
+        offers = offers.filter(
+            offers.run_id == run,
+            offers.platform == "wechat",
+            offers.entry == entry,
+            offers.exposed_at.notnull(),
+        )
+        within_day = offers.redeemed_at <= offers.exposed_at + ibis.interval(hours=24)
+        row = db.execute(
+            offers.aggregate(
+                exposed=offers.count(), redeemed=offers.count(where=within_day).coalesce(0)
+            )
+        ).iloc[0]
     return ratio(row["redeemed"], row["exposed"], f"{entry} exposures")
 
 
@@ -97,22 +101,18 @@ def journey_losses(store: Store, *, run: str) -> dict[str, float]:
     {'lost_at_exposure': 0.35, 'lost_at_decision': 0.22}
     """
     require_run(store, run)
-    row = store.query(
-        """
-        WITH exposed AS (
-            SELECT claimed_at IS NOT NULL AS claimed,
-                   rule_viewed_at IS NOT NULL OR shared_at IS NOT NULL
-                       OR claimed_at IS NOT NULL AS considered
-            FROM offers
-            WHERE run_id = $run AND exposed_at IS NOT NULL
-        )
-        SELECT count(*) AS exposed,
-               count(*) FILTER (WHERE considered) AS considered,
-               count(*) FILTER (WHERE considered AND NOT claimed) AS not_claimed
-        FROM exposed
-        """,
-        {"run": run},
-    ).iloc[0]
+    with session(store) as db:
+        offers = db.table("offers")
+        offers = offers.filter(offers.run_id == run, offers.exposed_at.notnull())
+        claimed = offers.claimed_at.notnull()
+        considered = offers.rule_viewed_at.notnull() | offers.shared_at.notnull() | claimed
+        row = db.execute(
+            offers.aggregate(
+                exposed=offers.count(),
+                considered=offers.count(where=considered).coalesce(0),
+                not_claimed=offers.count(where=considered & ~claimed).coalesce(0),
+            )
+        ).iloc[0]
     considered = row["considered"]
     return {
         "lost_at_exposure": ratio(row["exposed"] - considered, row["exposed"], "exposed offers"),
@@ -141,32 +141,29 @@ def share_unlock_effect(
     """
     arms = check_arms(arms)
     require_run(store, run)
-    params = {"run": run, "experiment": experiment}
-    shares = store.query(
-        """
-        SELECT s.arm,
-               count(*) AS exposed,
-               count(*) FILTER (WHERE f.shared_at IS NOT NULL) AS shared
-        FROM offers f
-        JOIN stocks s ON s.run_id = f.run_id AND s.stock_id = f.stock_id
-        WHERE f.run_id = $run AND s.experiment = $experiment AND f.exposed_at IS NOT NULL
-        GROUP BY s.arm
-        """,
-        params,
-    )
-    redemptions = store.query(
-        """
-        SELECT s.arm,
-               count(*) AS issued,
-               count(*) FILTER (WHERE c.redeemed_at IS NOT NULL) AS redeemed
-        FROM coupons c
-        JOIN stocks s ON s.run_id = c.run_id AND s.stock_id = c.stock_id
-        WHERE c.run_id = $run AND s.experiment = $experiment
-          AND c.status IN ('issued', 'compensated')
-        GROUP BY s.arm
-        """,
-        params,
-    )
+    with session(store) as db:
+        stocks = db.table("stocks")
+        stocks = stocks.filter(stocks.run_id == run, stocks.experiment == experiment).select(
+            "stock_id", "arm"
+        )
+        offers = db.table("offers")
+        offers = offers.filter(offers.run_id == run, offers.exposed_at.notnull())
+        offers = offers.join(stocks, "stock_id")
+        shares = db.execute(
+            offers.group_by("arm").aggregate(
+                exposed=offers.count(), shared=offers.count(where=offers.shared_at.notnull())
+            )
+        )
+        coupons = db.table("coupons")
+        coupons = coupons.filter(
+            coupons.run_id == run, coupons.status.isin(("issued", "compensated"))
+        )
+        coupons = coupons.join(stocks, "stock_id")
+        redemptions = db.execute(
+            coupons.group_by("arm").aggregate(
+                issued=coupons.count(), redeemed=coupons.count(where=coupons.redeemed_at.notnull())
+            )
+        )
     t, c = pick_arms(shares, arms, experiment=experiment, run=run, what="exposed offers")
     share_change = ratio(
         ratio(t["shared"], t["exposed"], "treatment exposures"),

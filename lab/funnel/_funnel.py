@@ -54,28 +54,21 @@ Example
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import ibis
 import numpy as np
 import pandas as pd
 
 from lab import _filters, schema
 from lab._validate import check
+from lab.engines import session
+from lab.funnel import _queries
+from lab.funnel._queries import OTHER
 
 DEFAULT_STEPS = ("exposure", "rule_view", "claim", "redeem")
 DEFAULT_WINDOW = pd.Timedelta(days=7)
-# offers column holding the time of each lifecycle step
-OFFER_COLUMNS = {
-    "delivery": "delivered_at",
-    "exposure": "exposed_at",
-    "rule_view": "rule_viewed_at",
-    "share": "shared_at",
-    "claim": "claimed_at",
-    "redeem": "redeemed_at",
-    "expire": "expired_at",
-}
 ORDERS = ("ordered", "strict")
 ENTRIES = ("first", "any")
 UNITS = ("offer", "user")
@@ -115,16 +108,6 @@ HISTOGRAM_LABELS = (
     ">=30d",
 )
 QUANTILES = (0.25, 0.5, 0.75, 0.9)
-OTHER = "other"
-MISSING = "(none)"
-
-_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _bind(sql: str, params: dict) -> dict:
-    """Keep the named parameters ``sql`` uses (DuckDB rejects unused ones)."""
-    used = set(_PARAM.findall(sql))
-    return {k: v for k, v in params.items() if k in used}
 
 
 @dataclass(frozen=True)
@@ -141,7 +124,7 @@ class _Spec:
     entry: str = "first"
 
 
-def _offers_represent_events(store, run: str) -> bool:
+def _offers_represent_events(db, store, run: str) -> bool:
     """Whether the offers table can stand in for the event rules of ``run``.
 
     A synthetic run writes offers and events from the same facts, one event per
@@ -151,15 +134,18 @@ def _offers_represent_events(store, run: str) -> bool:
     such a log is read from its events. A log whose events name no offer has only
     its offers table to go by.
     """
-    origin = store.query("SELECT origin FROM runs WHERE run_id = ?", [run])["origin"]
-    if len(origin) and origin.iloc[0] == "synthetic":
+    if store.run(run)["origin"] == "synthetic":
         return True
-    offer_events = "SELECT 1 FROM events WHERE run_id = ? AND offer_id IS NOT NULL LIMIT 1"
-    return store.query(offer_events, [run]).empty
+    events = db.table("events")
+    return not _exists(db, events.filter(events.run_id == run, events.offer_id.notnull()))
+
+
+def _exists(db, rows) -> bool:
+    return not db.execute(rows.select(found=ibis.literal(1)).limit(1)).empty
 
 
 def _spec(
-    store, *, run, steps, order, window, unit, by, start, end, source, entry="first"
+    db, store, *, run, steps, order, window, unit, by, start, end, source, entry="first"
 ) -> _Spec:
     _filters.require_run(store, run)
     steps = (steps,) if isinstance(steps, str) else tuple(steps)
@@ -197,200 +183,14 @@ def _spec(
             "stocks or columns that offers also has; use source='events' or 'auto'"
         )
     if source == "auto":
-        has_offers = not store.query("SELECT 1 FROM offers WHERE run_id = ? LIMIT 1", [run]).empty
-        fast = offers_ok and has_offers and _offers_represent_events(store, run)
+        offers = db.table("offers")
+        fast = (
+            offers_ok
+            and _exists(db, offers.filter(offers.run_id == run))
+            and _offers_represent_events(db, store, run)
+        )
         source = "offers" if fast else "events"
     return _Spec(run, steps, order, window, unit, breakdown, start, end, source, entry)
-
-
-def _params(spec: _Spec) -> dict:
-    params = {
-        "run": spec.run,
-        "lo": _filters.to_datetime(spec.start, name="start"),
-        "hi": _filters.to_datetime(spec.end, name="end"),
-        "window": None if spec.window is None else spec.window.to_pytimedelta(),
-    }
-    params.update({f"s{i}": s for i, s in enumerate(spec.steps)})
-    return params
-
-
-def _range(col: str, params: dict) -> list[str]:
-    out = []
-    if params["lo"] is not None:
-        out.append(f"{col} >= $lo")
-    if params["hi"] is not None:
-        out.append(f"{col} < $hi")
-    return out
-
-
-def _group_sql(spec: _Spec, src: str) -> tuple[str, str]:
-    """Select list of the breakdown values ``g0, g1...`` and the joins they need.
-
-    ``src`` is the alias of the relation holding ``user_id``, ``stock_id`` and the
-    event (or offer) columns of the anchor.
-    """
-    exprs, joins = [], []
-    tables = {t for _, t, _ in spec.by}
-    if "users" in tables:
-        joins.append(f"LEFT JOIN users u ON u.run_id = $run AND u.user_id = {src}.user_id")
-    if "stocks" in tables:
-        joins.append(f"LEFT JOIN stocks s ON s.run_id = $run AND s.stock_id = {src}.stock_id")
-    alias = {"users": "u", "stocks": "s", "events": src}
-    for i, (_, t, c) in enumerate(spec.by):
-        col = f"{alias[t]}.{c}" if t != "events" else f"{src}.e_{c}"
-        exprs.append(f", coalesce(CAST({col} AS VARCHAR), '{MISSING}') AS g{i}")
-    return "".join(exprs), " ".join(joins)
-
-
-def _entity_sql(spec: _Spec, params: dict) -> str:
-    """One row per unit that reached the first step: unit_id, user_id, g*, t0..t{n-1}."""
-    n = len(spec.steps)
-
-    def within(x: str, t0: str) -> str:
-        return "" if spec.window is None else f" AND {x} <= {t0} + $window"
-
-    if spec.source == "offers":
-        cols = [OFFER_COLUMNS[s] for s in spec.steps]
-        cs = []
-        for i, c in enumerate(cols):
-            rng = _range(f"o.{c}", params)
-            cs.append(
-                f"CASE WHEN {' AND '.join(rng)} THEN o.{c} END AS c{i}" if rng else f"o.{c} AS c{i}"
-            )
-        extra = [f"o.{c} AS e_{c}" for _, t, c in spec.by if t == "events"]
-        where = " AND ".join(
-            ["o.run_id = $run", f"o.{cols[0]} IS NOT NULL", *_range(f"o.{cols[0]}", params)]
-        )
-        deadline = [] if spec.window is None else [f"o.{cols[0]} + $window AS deadline"]
-        inner = (
-            f"SELECT o.offer_id AS unit_id, o.user_id, o.stock_id, "
-            f"{', '.join([*cs, *deadline, *extra])} "
-            f"FROM offers o WHERE {where}"
-        )
-        g, joins = _group_sql(spec, "b")
-        # a NULL t{i-1} makes the comparison NULL, so the CASE stops the chain there
-        ts = ["b.c0 AS t0"] + [
-            f"CASE WHEN b.c{i} >= t{i - 1}{'' if spec.window is None else f' AND b.c{i} <= b.deadline'} "
-            f"THEN b.c{i} END AS t{i}"
-            for i in range(1, n)
-        ]
-        return f"SELECT b.unit_id, b.user_id{g}, {', '.join(ts)} FROM ({inner}) b {joins}"
-
-    unit_col = "offer_id" if spec.unit == "offer" else "user_id"
-    extra = "".join(f", e.{c} AS e_{c}" for _, t, c in spec.by if t == "events")
-    where = " AND ".join(["e.run_id = $run", *_range("e.ts", params)])
-    if spec.unit == "offer":
-        where += " AND e.offer_id IS NOT NULL"
-    if spec.order == "ordered":
-        where += f" AND e.event_type IN ({', '.join(f'$s{i}' for i in range(n))})"
-    ev = (
-        f"SELECT e.{unit_col} AS unit_id, e.user_id, e.event_id, e.ts, e.event_type, "
-        f"e.stock_id{extra} FROM events e WHERE {where}"
-    )
-    g, joins = _group_sql(spec, "a")
-    carried = ["user_id"] + (["stock_id"] if any(t == "stocks" for _, t, _ in spec.by) else [])
-    carried += [f"e_{c}" for _, t, c in spec.by if t == "events"]
-    if spec.order == "ordered":
-        if spec.entry == "first":
-            # The anchor is the earliest first-step event by (ts, event_id). An aggregate
-            # finds it faster than a window sort; the HUGEINT key orders by ts, then id.
-            # arg_min skips NULL values, so each value rides in a struct: a NULL breakdown
-            # of the anchor stays NULL instead of taking a later event's value.
-            key = "epoch_us(ts)::HUGEINT * 18446744073709551616 + event_id + 9223372036854775808"
-            anchored = "".join(f", arg_min({{'v': {c}}}, {key}).v AS {c}" for c in carried)
-            entries = (
-                f"a AS (SELECT unit_id, arg_min(event_id, {key}) AS entry_id, min(ts) AS ts"
-                f"{anchored} FROM ev WHERE event_type = $s0 GROUP BY unit_id)"
-            )
-        else:
-            # every first-step event is an entry; the best one is chosen below
-            entries = (
-                f"a AS (SELECT unit_id, event_id AS entry_id, ts, {', '.join(carried)} "
-                "FROM ev WHERE event_type = $s0)"
-            )
-        ctes = [
-            # read once: every step joins it
-            f"ev AS MATERIALIZED ({ev})",
-            entries,
-            "m0 AS (SELECT unit_id, entry_id, ts AS t0, ts AS t FROM a)",
-        ]
-        for i in range(1, n):
-            ctes.append(
-                f"m{i} AS (SELECT p.unit_id, p.entry_id, p.t0, min(e.ts) AS t FROM m{i - 1} p "
-                f"JOIN ev e ON e.unit_id = p.unit_id AND e.event_type = $s{i} AND e.ts >= p.t"
-                f"{within('e.ts', 'p.t0')} GROUP BY p.unit_id, p.entry_id, p.t0)"
-            )
-        ts = ", ".join(f"m{i}.t AS t{i}" for i in range(n))
-        mjoins = " ".join(
-            f"LEFT JOIN m{i} ON m{i}.unit_id = a.unit_id AND m{i}.entry_id = a.entry_id"
-            for i in range(1, n)
-        )
-        best = ""
-        if spec.entry == "any":
-            # the entry reaching the furthest step wins; ties go to the earliest entry
-            reached = " + ".join(f"(m{i}.t IS NOT NULL)::INT" for i in range(1, n))
-            best = (
-                f"QUALIFY row_number() OVER (PARTITION BY a.unit_id ORDER BY {reached} DESC, "
-                "a.ts, a.entry_id) = 1"
-            )
-        return (
-            f"WITH {', '.join(ctes)}, chosen AS (SELECT a.*, {ts} FROM a "
-            f"JOIN m0 ON m0.unit_id = a.unit_id AND m0.entry_id = a.entry_id {mjoins} {best}) "
-            f"SELECT a.unit_id, a.user_id{g}, {', '.join(f't{i}' for i in range(n))} "
-            f"FROM chosen a {joins}"
-        )
-
-    win = "(PARTITION BY unit_id ORDER BY ts, event_id)"
-    leads = "".join(
-        f", lead(event_type, {k}) OVER w AS n{k}, lead(ts, {k}) OVER w AS nt{k}"
-        for k in range(1, n)
-    )
-    ts = ["a.ts AS t0"] + [
-        f"CASE WHEN t{k - 1} IS NOT NULL AND a.n{k} = $s{k}{within(f'a.nt{k}', 't0')} "
-        f"THEN a.nt{k} END AS t{k}"
-        for k in range(1, n)
-    ]
-    first, best = "", ""
-    if spec.entry == "first":
-        first = "QUALIFY row_number() OVER (PARTITION BY unit_id ORDER BY ts, event_id) = 1"
-    else:
-        # the entry reaching the furthest step wins; ties go to the earliest entry
-        reached = " + ".join(f"(t{k} IS NOT NULL)::INT" for k in range(1, n))
-        best = (
-            f"QUALIFY row_number() OVER (PARTITION BY unit_id ORDER BY {reached} DESC, "
-            "ts, event_id) = 1"
-        )
-    return (
-        f"WITH ev AS ({ev}), "
-        f"lagged AS (SELECT *, lag(event_type) OVER w AS prev_type FROM ev WINDOW w AS {win}), "
-        "collapsed AS (SELECT * EXCLUDE (prev_type) FROM lagged "
-        "WHERE prev_type IS DISTINCT FROM event_type), "
-        f"seq AS (SELECT *{leads} FROM collapsed WINDOW w AS {win}), "
-        f"a AS (SELECT * FROM seq WHERE event_type = $s0 {first}), "
-        f"steps AS (SELECT a.*, {', '.join(ts)} FROM a {best}) "
-        f"SELECT a.unit_id, a.user_id{g}, {', '.join(f't{k}' for k in range(n))} "
-        f"FROM steps a {joins}"
-    )
-
-
-def _labelled_sql(spec: _Spec, params: dict, top_n: int | None) -> str:
-    """CTEs ending in ``lab``: the units with their breakdown labels ``g*``, the top
-    ``top_n`` groups by starting count kept and the rest pooled as 'other'."""
-    k = len(spec.by)
-    if k == 0 or top_n is None:
-        # one pass, and the optimizer may drop the entity columns nobody reads
-        return f"WITH lab AS ({_entity_sql(spec, params)})"
-    ent = f"ent AS MATERIALIZED ({_entity_sql(spec, params)})"
-    gs = ", ".join(f"g{i}" for i in range(k))
-    cases = ", ".join(
-        f"CASE WHEN r.rk <= $top_n THEN e.g{i} ELSE '{OTHER}' END AS g{i}" for i in range(k)
-    )
-    return (
-        f"WITH {ent}, "
-        f"ranked AS (SELECT {gs}, row_number() OVER (ORDER BY count(*) DESC, {gs}) AS rk "
-        f"FROM ent GROUP BY {gs}), "
-        f"lab AS (SELECT {cases}, e.* EXCLUDE ({gs}) FROM ent e JOIN ranked r USING ({gs}))"
-    )
 
 
 def _check_top_n(top_n) -> int | None:
@@ -550,39 +350,28 @@ def funnel(
     [['exposure', 0], ['claim', 0]]
     """
     check(locals())  # argument types and ranges, up front
-    spec = _spec(
-        store,
-        run=run,
-        steps=steps,
-        order=order,
-        window=window,
-        unit=unit,
-        by=by,
-        start=start,
-        end=end,
-        source=source,
-        entry=entry,
-    )
-    top_n = _check_top_n(top_n)
-    params = {**_params(spec), "top_n": top_n}
+    edges_us = [e * 1_000_000 for e in HISTOGRAM_EDGES[1:]]
+    with session(store) as db:
+        spec = _spec(
+            db,
+            store,
+            run=run,
+            steps=steps,
+            order=order,
+            window=window,
+            unit=unit,
+            by=by,
+            start=start,
+            end=end,
+            source=source,
+            entry=entry,
+        )
+        top_n = _check_top_n(top_n)
+        sums = _queries.funnel_sums(db, spec, top_n, quantiles=QUANTILES, edges_us=edges_us)
+        out = db.execute(sums)
     n, k = len(spec.steps), len(spec.by)
     keys = [name for name, _, _ in spec.by]
-    gsel = "".join(f'g{i} AS "{keys[i]}", ' for i in range(k))
-    gby = f"GROUP BY {', '.join(f'g{i}' for i in range(k))}" if k else ""
-    counts = ", ".join(f"count(t{i}) AS n{i}" for i in range(n))
-    # histogram(x, bounds) counts x <= bound per bound (and the rest under the type's
-    # maximum): integer microseconds make "< next edge" exactly "<= next edge - 1".
-    # Its MAP is read back as a list over the bounds, so Python never loops over it.
-    dur = f"epoch_us(t{n - 1}) - epoch_us(t0)"
-    params["bounds"] = [e * 1_000_000 - 1 for e in HISTOGRAM_EDGES[1:]]
-    sql = (
-        _labelled_sql(spec, params, top_n)
-        + f", agg AS (SELECT {gsel}{counts}, quantile_cont({dur}, {list(QUANTILES)}) AS q, "
-        f"histogram({dur}, $bounds) AS h FROM lab {gby}) "
-        "SELECT * EXCLUDE (h), "
-        "list_transform($bounds, lambda b: coalesce(map_extract_value(h, b), 0)) AS h FROM agg"
-    )
-    out = store.query(sql, _bind(sql, params))
+    out = out.rename(columns={f"g{i}": key for i, key in enumerate(keys)})
     if k:
         out = out.sort_values(["n0", *keys], ascending=[False] + [True] * k)
         is_other = (out[keys] == OTHER).all(axis=1)
@@ -599,10 +388,10 @@ def funnel(
     ttc["converted"] = converted
     for j, name in enumerate(("p25", "median", "p75", "p90")):
         ttc[name] = _durations(q[:, j])
-    hist = np.zeros((g, bins), dtype="int64")
-    if g:
-        hist[:, :-1] = np.array(out["h"].tolist(), dtype="int64").reshape(g, bins - 1)
-    hist[:, -1] = converted - hist[:, :-1].sum(axis=1)  # at or above the last edge
+    # converted units below each edge, then per bin; the last bin is open-ended
+    below = out[[f"below{j}" for j in range(bins - 1)]].to_numpy(dtype="int64").reshape(g, bins - 1)
+    below = np.concatenate([np.zeros((g, 1), "int64"), below, converted[:, None]], axis=1)
+    hist = np.diff(below, axis=1)
     histogram = out[keys].iloc[np.repeat(np.arange(g), bins)].reset_index(drop=True)
     histogram["bin"] = pd.Series(np.tile(np.array(HISTOGRAM_LABELS, dtype=object), g), dtype="str")
     edges = pd.to_timedelta(np.array(HISTOGRAM_EDGES), unit="s").astype("m8[us]")
@@ -698,33 +487,26 @@ def funnel_trend(
     check(locals())  # argument types and ranges, up front
     if interval not in INTERVALS:
         raise ValueError(f"interval must be one of {INTERVALS}, got {interval!r}")
-    spec = _spec(
-        store,
-        run=run,
-        steps=steps,
-        order=order,
-        window=window,
-        unit=unit,
-        by=by,
-        start=start,
-        end=end,
-        source=source,
-        entry=entry,
-    )
-    top_n = _check_top_n(top_n)
-    params = {**_params(spec), "top_n": top_n}
-    n, k = len(spec.steps), len(spec.by)
+    with session(store) as db:
+        spec = _spec(
+            db,
+            store,
+            run=run,
+            steps=steps,
+            order=order,
+            window=window,
+            unit=unit,
+            by=by,
+            start=start,
+            end=end,
+            source=source,
+            entry=entry,
+        )
+        top_n = _check_top_n(top_n)
+        out = db.execute(_queries.trend_counts(db, spec, top_n, interval=interval))
     keys = [name for name, _, _ in spec.by]
-    gsel = "".join(f', g{i} AS "{keys[i]}"' for i in range(k))
-    gby = "".join(f", g{i}" for i in range(k))
-    counts = ", ".join(f"count(t{i}) AS n{i}" for i in range(n))
-    # interval is one of INTERVALS (checked above), so it is safe as a literal
-    sql = (
-        _labelled_sql(spec, params, top_n)
-        + f" SELECT date_trunc('{interval}', t0) AS period{gsel}, {counts} FROM lab "
-        f"GROUP BY date_trunc('{interval}', t0){gby} ORDER BY period{gby}"
-    )
-    out = store.query(sql, _bind(sql, params))
+    out = out.rename(columns={f"g{i}": key for i, key in enumerate(keys)})
+    out = out.sort_values(["period", *keys], ignore_index=True)
     table = _step_table(out, spec, ["period", *keys])
     table = table.drop(columns=["conversion_from_previous", "dropoff"])
     return FunnelTrend(spec.run, spec.steps, interval, tuple(keys), spec.source, table)
@@ -760,27 +542,24 @@ def dropped_at(
     ['user_id']
     """
     check(locals())  # argument types and ranges, up front
-    spec = _spec(
-        store,
-        run=run,
-        steps=steps,
-        order=order,
-        window=window,
-        unit=unit,
-        by=None,
-        start=start,
-        end=end,
-        source=source,
-        entry=entry,
-    )
-    if step not in spec.steps[1:]:
-        raise ValueError(
-            f"step must be one of the steps after the first, {spec.steps[1:]}, got {step!r}"
+    with session(store) as db:
+        spec = _spec(
+            db,
+            store,
+            run=run,
+            steps=steps,
+            order=order,
+            window=window,
+            unit=unit,
+            by=None,
+            start=start,
+            end=end,
+            source=source,
+            entry=entry,
         )
-    i = spec.steps.index(step)
-    params = _params(spec)
-    sql = (
-        f"WITH ent AS ({_entity_sql(spec, params)}) SELECT DISTINCT user_id FROM ent "
-        f"WHERE t{i - 1} IS NOT NULL AND t{i} IS NULL ORDER BY user_id"
-    )
-    return store.query(sql, _bind(sql, params))
+        if step not in spec.steps[1:]:
+            raise ValueError(
+                f"step must be one of the steps after the first, {spec.steps[1:]}, got {step!r}"
+            )
+        users = db.execute(_queries.dropped_users(db, spec, spec.steps.index(step)))
+    return users.sort_values("user_id", ignore_index=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 import zoneinfo
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from lab.ingest import _lab, _tianchi
 from lab.ingest._errors import LogImportError
 from lab.ingest._platforms import PLATFORM_FORMATS, import_platform
 from lab.ingest._source import digest, load
-from lab.store import SchemaVersionError, Store, StoreError
+from lab.ingest._stage import staging
+from lab.store import SchemaVersionError, Store, StoreError, bulk_threads, check_threads
 
 FORMATS = ("auto", "tianchi", "lab", "wechatpay", "alipay", "mapped")
 #: the local time zone of a run's timestamps unless an import names another
@@ -36,6 +36,7 @@ def import_logs(
     mapping: str | Path | None = None,
     encoding: str | None = None,
     timezone: str = DEFAULT_TIMEZONE,
+    threads: int | None = None,
 ) -> str:
     """Validate a log file (or directory) and store it as a new run, in one transaction.
 
@@ -70,6 +71,11 @@ def import_logs(
         with an offset (``+08:00``, ``Z``, tz-aware Parquet) are converted to it;
         timestamps without one are taken as local time already. The result does not
         depend on the machine's ``TZ``.
+    threads : int, optional, keyword-only
+        DuckDB threads for parsing, checking and inserting (lab and Tianchi formats).
+        Default :func:`lab.store.bulk_threads`: every core but one, so readers on the
+        same machine keep a core. The store's file is locked only while the checked
+        rows are inserted, not while they are parsed and checked.
 
     Returns
     -------
@@ -97,6 +103,8 @@ def import_logs(
             f"{', '.join(PLATFORM_FORMATS)})"
         )
     _check_timezone(timezone)
+    if threads is not None:
+        check_threads(threads)
     if encoding is not None:
         _check_encoding(encoding)
     src = Path(path)
@@ -123,63 +131,67 @@ def import_logs(
         sha = next(iter(facts.values())).sha256
 
     with store.connect() as con:
-        done = con.execute(
-            "SELECT run_id FROM runs WHERE source_sha256 = ? ORDER BY created_at, run_id LIMIT 1",
-            [sha],
-        ).fetchone()
+        done = _imported_before(con, sha)
         if done:
-            return done[0]
+            return done
         run_id = run_id or f"{src.stem if src.is_file() else src.name}-{sha[:8]}"
         if store.has_run(run_id):
             raise StoreError(f"run {run_id!r} exists already in {store.path}; delete it first")
-        # Files are parsed and checked in temporary tables created before the transaction:
-        # they are not part of the database, and only committed tables number their rows
-        # from 0 in file order (``rowid``), which error messages and coupon ids rely on.
-        temps: list[str] = []
-        workdir = tempfile.TemporaryDirectory(prefix="lab-import-")
-        try:
-            if fmt == "tianchi":
-                (file,) = files.values()
-                temps.append("_lab_import_tianchi")
-                source = load(
-                    con,
+    # Files are parsed and checked in a staging database: the store's file stays free for
+    # readers until the checked rows are inserted (lab/ingest/_stage.py). Staged tables are
+    # created before the transaction: only committed tables number their rows from 0 in
+    # file order (``rowid``), which error messages and coupon ids rely on.
+    with staging(store, threads=bulk_threads() if threads is None else threads) as stage:
+        if fmt == "tianchi":
+            (file,) = files.values()
+            source = load(
+                stage.con,
+                file,
+                name="_lab_import_tianchi",
+                expected=_tianchi.COLUMNS,
+                facts=facts["tianchi"],
+                workdir=stage.workdir,
+                temporary=stage.temporary,
+            )
+            if not source.n_rows:
+                raise LogImportError(str(file), "no data rows after the header", line=2)
+            source.check(_tianchi.checks())
+            _tianchi.check_coupons(source)
+            sources = {"tianchi": source}
+        else:
+            sources = {}
+            for name, file in files.items():
+                sources[name] = source = load(
+                    stage.con,
                     file,
-                    name="_lab_import_tianchi",
-                    expected=_tianchi.COLUMNS,
-                    facts=facts["tianchi"],
-                    workdir=Path(workdir.name),
+                    name=f"_lab_import_{name}",
+                    expected=_lab.expected_columns(name),
+                    optional=("run_id",),
+                    facts=facts[name],
+                    workdir=stage.workdir,
+                    temporary=stage.temporary,
                 )
-                if not source.n_rows:
-                    raise LogImportError(str(file), "no data rows after the header", line=2)
-                source.check(_tianchi.checks())
-                _tianchi.check_coupons(source)
-                with store.transaction():
-                    size = _tianchi.insert(source, run_id=run_id)
-                    _record(store, run_id, src, fmt, files, sha, label, size, timezone)
+                _lab.validate(source, name)
+        with stage.publish(store, sources) as (con, staged):
+            done = _imported_before(con, sha)  # by another process while this one checked
+            if done:
+                return done
+            if fmt == "tianchi":
+                size = _tianchi.insert(staged["tianchi"], run_id=run_id)
             else:
-                sources = {}
-                for name, file in files.items():
-                    temps.append(f"_lab_import_{name}")
-                    sources[name] = source = load(
-                        con,
-                        file,
-                        name=f"_lab_import_{name}",
-                        expected=_lab.expected_columns(name),
-                        optional=("run_id",),
-                        facts=facts[name],
-                        workdir=Path(workdir.name),
-                    )
-                    _lab.validate(source, name)
-                with store.transaction():
-                    for name, source in sources.items():
-                        _lab.insert(source, name, run_id=run_id, timezone=timezone)
-                    size = _lab_size(con, run_id)
-                    _record(store, run_id, src, fmt, files, sha, label, size, timezone)
-        finally:
-            for name in temps:
-                con.execute(f"DROP TABLE IF EXISTS {name}")
-            workdir.cleanup()
+                for name, source in staged.items():
+                    _lab.insert(source, name, run_id=run_id, timezone=timezone)
+                size = _lab_size(con, run_id)
+            _record(store, run_id, src, fmt, files, sha, label, size, timezone)
     return run_id
+
+
+def _imported_before(con, sha: str) -> str | None:
+    found = con.execute(
+        "SELECT run_id FROM runs WHERE source_sha256 = ? ORDER BY created_at, run_id LIMIT 1",
+        [sha],
+    ).fetchone()
+    return found[0] if found else None
 
 
 def _check_timezone(timezone: object) -> None:

@@ -149,8 +149,12 @@ def load(
     optional: Sequence[str] = (),
     facts: Facts | None = None,
     workdir: Path | None = None,
+    temporary: bool = True,
 ) -> Source:
-    """Load ``path`` into the temporary table ``name`` after checking its header.
+    """Load ``path`` into the table ``name`` after checking its header.
+
+    The table is temporary unless ``temporary=False`` (a staging database another
+    connection attaches to insert from).
 
     ``expected`` columns must all be present, ``optional`` ones may be; any other
     column is an error. CSV columns are loaded as VARCHAR (the caller validates and
@@ -160,6 +164,7 @@ def load(
     A header without commas but with tabs (Excel's "Unicode text") is tab-separated.
     """
     kind = "parquet" if path.suffix.lower() == ".parquet" else "csv"
+    kind_of_table = "TEMP TABLE" if temporary else "TABLE"
     read_path, delimiter = None, ","
     if kind == "csv":
         facts = facts or digest(path)
@@ -173,7 +178,7 @@ def load(
         _check_header(path, header, expected, optional, line=1)
         try:
             con.execute(
-                f"CREATE TEMP TABLE {name} AS SELECT * FROM read_csv(?, header = true, "
+                f"CREATE {kind_of_table} {name} AS SELECT * FROM read_csv(?, header = true, "
                 "auto_detect = false, columns = ?, delim = ?, quote = '\"', escape = '\"', "
                 "strict_mode = true, null_padding = false)",
                 [str(read_path or path), dict.fromkeys(header, "VARCHAR"), delimiter],
@@ -182,7 +187,9 @@ def load(
             raise _structure_error(path, header, exc, read_path, delimiter) from None
     else:
         try:
-            con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM read_parquet(?)", [str(path)])
+            con.execute(
+                f"CREATE {kind_of_table} {name} AS SELECT * FROM read_parquet(?)", [str(path)]
+            )
         except duckdb.Error as exc:
             raise LogImportError(str(path), f"cannot read Parquet: {_first_line(exc)}") from None
         header = tuple(r[0] for r in con.execute(f"DESCRIBE {name}").fetchall())

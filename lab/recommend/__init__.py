@@ -13,6 +13,7 @@ Recommendation: Spend the budget with the uplift model plan: 900 yuan of increme
 from lab.recommend._recommend import (
     Recommendation,
     recommend_budget_plan,
+    recommend_engine,
     recommend_entry_roles,
     recommend_ladder,
     recommend_log_additions,
@@ -26,6 +27,7 @@ from lab.recommend._recommend import (
 __all__ = [
     "Recommendation",
     "recommend_budget_plan",
+    "recommend_engine",
     "recommend_entry_roles",
     "recommend_ladder",
     "recommend_log_additions",

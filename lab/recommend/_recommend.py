@@ -19,19 +19,6 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-__all__ = [
-    "Recommendation",
-    "recommend_budget_plan",
-    "recommend_entry_roles",
-    "recommend_ladder",
-    "recommend_log_additions",
-    "recommend_mechanic",
-    "recommend_platform_mix",
-    "recommend_risk_level",
-    "recommend_rollout",
-    "recommend_targeting",
-]
-
 
 class Effect(Protocol):
     effect: float
@@ -508,3 +495,62 @@ def recommend_log_additions(
     else:
         text += "The log supports every model in the lab."
     return Recommendation(choice, text)
+
+
+def recommend_engine(
+    checks: pd.DataFrame, *, events: int, embedded_limit_events: int = 1_000_000_000
+) -> Recommendation:
+    """Where to run the models: the embedded store while the log fits one machine, Spark
+    beyond that, and neither for a question whose answers differ between the two.
+
+    Parameters
+    ----------
+    checks : DataFrame
+        One row per question asked of both engines, with columns ``question`` and
+        ``equal`` (whether the two answers agree: counts exactly, floats to 1e-9).
+    events : int, keyword-only
+        Events in the log the team wants to analyse.
+    embedded_limit_events : int, keyword-only
+        The largest log the embedded DuckDB store answers interactively. The default,
+        one billion events, extrapolates the lab's benchmarks (a 100M-event funnel in
+        about 2 s on 2 cores, so about 20 s at 1B).
+
+    Returns
+    -------
+    Recommendation
+        ``choice`` is ``"embedded"``, ``"spark"`` or ``"check the engines"``.
+
+    Example
+    -------
+    >>> checks = pd.DataFrame({"question": ["funnel"], "equal": [True]})
+    >>> recommend_engine(checks, events=5_000_000_000).choice
+    'spark'
+    """
+    if not {"question", "equal"} <= set(checks.columns) or checks.empty:
+        raise ValueError("checks: pass a non-empty table with columns 'question' and 'equal'")
+    if events < 0 or embedded_limit_events <= 0:
+        raise ValueError(
+            f"events must be >= 0 and embedded_limit_events > 0, got {events} and "
+            f"{embedded_limit_events}"
+        )
+    differing = checks.loc[~checks["equal"].astype(bool), "question"].tolist()
+    if differing:
+        text = (
+            f"Do not read {', '.join(differing)} from Spark yet: its answers differ from the "
+            "embedded store's on the same run. Report the difference with both tables."
+        )
+        return Recommendation("check the engines", text)
+    agreed = f"All {len(checks)} questions gave the same answers on both engines"
+    if events <= embedded_limit_events:
+        text = (
+            f"{agreed}. At {events:,} events the embedded store answers on one machine: keep "
+            f"DuckDB (up to about {embedded_limit_events:,} events), and move to Spark when "
+            "the log outgrows it; the same calls will run there."
+        )
+        return Recommendation("embedded", text)
+    text = (
+        f"{agreed}. At {events:,} events (more than about {embedded_limit_events:,} for one "
+        "machine) run the models where the log lives: open the warehouse with "
+        "lab.Store.from_ibis and call the same functions."
+    )
+    return Recommendation("spark", text)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
+
 from lab._runs import campaign_period, ratio
+from lab.engines import session
+from lab.engines._calendar import days_between
 from lab.store import Store
 
 
@@ -24,6 +28,7 @@ def claimer_retention(
     Parameters
     ----------
     store : Store
+        Or a store on another engine (:meth:`lab.Store.from_ibis`).
     run : str, keyword-only
     entry : str, keyword-only
         WeChat entry, e.g. ``"pay_page"`` or ``"card_wallet"``.
@@ -38,35 +43,26 @@ def claimer_retention(
     _, end, _ = campaign_period(store, run)
     # last calendar day with observed orders: claims whose window runs past it are censored
     observed_until = (end - dt.timedelta(days=1)).date()
-    row = store.query(
-        """
-        WITH cohort AS (
-            SELECT user_id, CAST(min(claimed_at) AS DATE) AS claim_day
-            FROM coupons
-            WHERE run_id = $run AND platform = 'wechat' AND entry = $entry
-              AND status IN ('issued', 'compensated')
-            GROUP BY user_id
-        ),
-        observed AS (
-            SELECT * FROM cohort
-            WHERE claim_day + CAST($last_day AS INTEGER) <= $observed_until
-        ),
-        retained AS (
-            SELECT DISTINCT c.user_id
-            FROM observed c
-            JOIN orders o ON o.run_id = $run AND o.user_id = c.user_id
-            WHERE CAST(o.ts AS DATE) BETWEEN c.claim_day + CAST($first_day AS INTEGER)
-                                         AND c.claim_day + CAST($last_day AS INTEGER)
+    with session(store) as db:
+        coupons = db.table("coupons")
+        claims = coupons.filter(
+            coupons.run_id == run,
+            coupons.platform == "wechat",
+            coupons.entry == entry,
+            coupons.status.isin(("issued", "compensated")),
         )
-        SELECT (SELECT count(*) FROM observed) AS claimers,
-               (SELECT count(*) FROM retained) AS retained
-        """,
-        {
-            "run": run,
-            "entry": entry,
-            "first_day": first_day,
-            "last_day": last_day,
-            "observed_until": observed_until,
-        },
-    ).iloc[0]
+        cohort = claims.group_by("user_id").agg(claim_day=claims.claimed_at.min().date())
+        observed = cohort.filter(cohort.claim_day + ibis.interval(days=last_day) <= observed_until)
+        orders = db.table("orders")
+        orders = orders.filter(orders.run_id == run).select("user_id", day=orders.ts.date())
+        gap = days_between(observed.claim_day, orders.day)
+        retained = observed.semi_join(
+            orders,
+            [observed.user_id == orders.user_id, gap >= first_day, gap <= last_day],
+        )
+        counts = observed.aggregate(
+            claimers=observed.count(),
+            retained=observed.count(where=observed.user_id.isin(retained.user_id)),
+        )
+        row = db.execute(counts).iloc[0]
     return ratio(row["retained"], row["claimers"], f"{entry} claimers with a full follow-up window")

@@ -54,15 +54,24 @@ True
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import ibis
 import numpy as np
 import pandas as pd
 
 from lab import _filters, schema
 from lab._validate import check
+from lab.engines import session
+from lab.engines._calendar import (
+    days_between,
+    microseconds_between,
+    months_between,
+    period_start,
+)
+from lab.engines._compiled import execute_compiled
+from lab.engines._expr import in_window, union
 
 PERIODS = ("day", "week", "month")
 BUCKETS = ("calendar", "rolling")
@@ -73,64 +82,62 @@ MISSING = "(none)"
 ORDER = "order"
 CLAIM = "claim"
 
-_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_ISSUED = ("issued", "compensated")
 
 
-def _bind(sql: str, params: dict) -> dict:
-    used = set(_PARAM.findall(sql))
-    return {k: v for k, v in params.items() if k in used}
+def _source(
+    db, event: str, *, name: str, run: str, lo, hi, columns: Sequence[str], where=None
+) -> ibis.Table:
+    """``user_id, ts, id`` and ``columns`` of the events of one kind in ``lo <= ts < hi``
+    (and matching ``where``, a function of the table to predicates).
 
-
-def _source(event: str, *, name: str, params: dict, key: str, where: str = "") -> str:
-    """SELECT of ``user_id, ts, id[, stock_id, event columns]`` for an event kind.
-
-    ``where`` is extra SQL (``AND ...``) over the source table's checked columns.
+    ``id`` is ``order_id`` for orders and ``event_id`` for events.
     """
-    rng = "".join(
-        f" AND ts {op} ${b}" for op, b in ((">=", "lo"), ("<", "hi")) if params[b] is not None
-    )
     if event == ORDER:
-        return f"SELECT *, order_id AS id FROM orders WHERE run_id = $run{rng}{where}"
-    if event not in schema.EVENT_TYPES:
+        table, id_col = db.table("orders"), "order_id"
+    elif event in schema.EVENT_TYPES:
+        table, id_col = db.table("events"), "event_id"
+    else:
         raise ValueError(
             f"{name} must be 'order' or one of {', '.join(schema.EVENT_TYPES)}, got {event!r}"
         )
-    params[key] = event
+    kept = table.filter(*in_window(table, run=run, start=lo, end=hi, ts_col="ts"))
+    if event != ORDER:
+        kept = kept.filter(kept.event_type == event)
+    predicates = where(kept) if where is not None else []
+    if predicates:
+        kept = kept.filter(*predicates)
     if event == CLAIM:
-        # a refused attempt gave the user no coupon: it is not a claim (see the module doc)
-        where += (
-            " AND NOT EXISTS (SELECT 1 FROM coupons c WHERE c.run_id = $run"
-            " AND c.coupon_id = events.coupon_id AND c.status NOT IN ('issued', 'compensated'))"
-        )
-    return (
-        f"SELECT *, event_id AS id FROM events WHERE run_id = $run AND event_type = ${key}"
-        f"{rng}{where}"
-    )
+        # a refused attempt gave the user no coupon: it is not a claim (see the module doc).
+        # NOT IN is NULL for a NULL status, so such a coupon does not refuse its claim
+        coupons = db.table("coupons")
+        refused = coupons.filter(coupons.run_id == run, ~coupons.status.isin(_ISSUED))
+        kept = kept.anti_join(refused.select("coupon_id"), "coupon_id")
+    return kept.select("user_id", "ts", *columns, id=kept[id_col])
 
 
-def _start_filter(start_where, start_event: str, params: dict) -> str:
-    """``AND col = $swN ...`` for ``start_where``; columns checked against lab.schema."""
+def _start_filter(start_where, start_event: str):
+    """``start_where`` as a function of the start table to its predicates; columns are
+    checked against lab.schema."""
     if start_where is None:
-        return ""
+        return None
     if not isinstance(start_where, Mapping):
         raise ValueError(
             f"start_where must be a mapping of column to value or None, got {start_where!r}"
         )
-    table = "orders" if start_event == ORDER else "events"
-    allowed = [c for c in schema.table(table).column_names if c != "run_id"]
-    sql = ""
-    for i, (col, value) in enumerate(start_where.items()):
+    table_name = "orders" if start_event == ORDER else "events"
+    allowed = [c for c in schema.table(table_name).column_names if c != "run_id"]
+    for col in start_where:
         if col not in allowed:
             raise ValueError(
-                f"start_where: {col!r} is not a column of {table} (start_event="
+                f"start_where: {col!r} is not a column of {table_name} (start_event="
                 f"{start_event!r}); allowed keys are {', '.join(allowed)}"
             )
-        if value is None:
-            sql += f" AND {col} IS NULL"
-        else:
-            params[f"sw{i}"] = value
-            sql += f" AND {col} = $sw{i}"
-    return sql
+    conditions = dict(start_where)
+    return lambda table: [
+        table[col].isnull() if value is None else table[col] == value
+        for col, value in conditions.items()
+    ]
 
 
 def _period_end(cohort: pd.Series, k: pd.Series, period: str) -> np.ndarray:
@@ -233,6 +240,7 @@ def retention(
     Parameters
     ----------
     store : lab.Store
+        Or a store on another engine (:meth:`lab.Store.from_ibis`).
     run : str
         Run to analyse.
     start_event, return_event : str
@@ -300,99 +308,29 @@ def retention(
             f"by: with start_event='order' only user columns can break cohorts down, got {by!r}"
         )
     _filters.where(run=run, start=start, end=end)  # validates the range
-    params: dict = {
-        "run": run,
-        "lo": _filters.to_datetime(start, name="start"),
-        "hi": _filters.to_datetime(end, name="end"),
-        "max_k": max_periods,
-    }
-    where = _start_filter(start_where, start_event, params)
-    st = _source(start_event, name="start_event", params=params, key="start_type", where=where)
-    ret = _source(return_event, name="return_event", params=params, key="return_type")
-
+    lo = _filters.to_datetime(start, name="start")
+    hi = _filters.to_datetime(end, name="end")
     keys = [name for name, _, _ in breakdown]
-    gexpr, joins = [], []
-    if any(t == "users" for _, t, _ in breakdown):
-        joins.append("LEFT JOIN users u ON u.run_id = $run AND u.user_id = m.user_id")
-    if any(t == "stocks" for _, t, _ in breakdown):
-        joins.append("LEFT JOIN stocks s ON s.run_id = $run AND s.stock_id = m.stock_id")
-    for i, (_, t, c) in enumerate(breakdown):
-        col = {"users": "u", "stocks": "s", "events": "m"}[t] + f".{c}"
-        gexpr.append(f"coalesce(CAST({col} AS VARCHAR), '{MISSING}') AS g{i}")
-    gs = "".join(f", g{i}" for i in range(len(keys)))
-
-    # Periods are counted on DATE values (whole days), cheaper to bucket and subtract than
-    # timestamps. period is one of PERIODS (checked above), so it is safe as a literal.
-    def cohort_of(ts: str) -> str:
-        day = f"CAST({ts} AS DATE)"
-        return day if period == "day" else f"CAST(date_trunc('{period}', {day}) AS DATE)"
-
-    ret_day = "CAST(r.ts AS DATE)"
-    if buckets == "rolling" and period == "month":
-        # month boundaries crossed, less one if the anchor's day-of-month is not reached
-        crossed = "date_diff('month', m.ts, r.ts)"
-        k_expr = f"({crossed} - CASE WHEN m.ts + to_months({crossed}) > r.ts THEN 1 ELSE 0 END)"
-    elif buckets == "rolling":
-        # a return is never before its anchor: // (which truncates) floors
-        k_expr = f"((epoch_us(r.ts) - epoch_us(m.ts)) // {_ROLLING_US[period]})"
-    elif period == "month":
-        k_expr = f"date_diff('month', m.cohort, {ret_day})"
-    else:
-        # a return is never before its cohort's first day: // (which truncates) floors
-        k_expr = f"({ret_day} - m.cohort)" + ("" if period == "day" else " // 7")
-    after = (
-        "(r.ts > m.ts OR (r.ts = m.ts AND r.id > m.id))"
-        if start_event == return_event
-        else "r.ts >= m.ts"
+    raw, last_ts = _cohort_counts(
+        store,
+        run=run,
+        start_event=start_event,
+        return_event=return_event,
+        start_where=start_where,
+        period=period,
+        buckets=buckets,
+        mode=mode,
+        first_time=bool(first_time),
+        max_periods=max_periods,
+        breakdown=breakdown,
+        lo=lo,
+        hi=hi,
+        need_last=_run_end(info, hi) is None,
     )
-    if mode == "exact":
-        # returns after period max_k cannot count: bound the join (k <= max_k exactly)
-        if buckets == "rolling" and period == "month":
-            horizon = "m.ts + to_months($max_k + 1)"
-        elif buckets == "rolling":
-            horizon = f"m.ts + to_days(($max_k + 1) * {7 if period == 'week' else 1})"
-        elif period == "month":
-            horizon = "m.cohort + to_months($max_k + 1)"
-        else:
-            horizon = f"m.cohort + ($max_k + 1) * {7 if period == 'week' else 1}"
-        counted = (
-            f"SELECT cohort{gs}, k, count(*) AS n FROM (SELECT DISTINCT m.user_id, m.cohort{gs}, "
-            f"{k_expr} AS k FROM mem m JOIN ret r ON r.user_id = m.user_id AND {after} "
-            f"AND r.ts < {horizon}) GROUP BY ALL"
-        )
-    else:
-        counted = (
-            f"SELECT cohort{gs}, k, count(*) AS n FROM (SELECT m.user_id, m.cohort{gs}, "
-            f"least(max({k_expr}), $max_k) AS k FROM mem m JOIN ret r "
-            f"ON r.user_id = m.user_id AND {after} GROUP BY m.user_id, m.cohort{gs}) GROUP BY ALL"
-        )
-    # The anchor is the earliest start event by (ts, id). An aggregate finds it faster
-    # than a window sort; the HUGEINT key orders by ts, then id, for any BIGINT id.
-    # arg_min skips NULL values, so each value rides in a struct: a NULL breakdown of
-    # the anchor stays NULL instead of taking a later event's value.
-    key = "epoch_us(ts)::HUGEINT * 18446744073709551616 + id + 9223372036854775808"
-    carried = ["id"] if start_event == return_event else []
-    if any(t == "stocks" for _, t, _ in breakdown):
-        carried.append("stock_id")
-    carried += [
-        c for _, t, c in breakdown if t == "events" and c not in ("user_id", "ts", *carried)
-    ]
-    group = "user_id" if first_time else f"user_id, {cohort_of('ts')}"
-    anchored = "".join(f", arg_min({{'v': {c}}}, {key}).v AS {c}" for c in carried)
-    sql = (
-        f"WITH st AS ({st}), ret AS ({ret}), "
-        f"anchor AS (SELECT user_id, min(ts) AS ts"
-        f"{anchored} FROM st GROUP BY {group}), "
-        f"mem AS MATERIALIZED (SELECT m.user_id, m.ts{', m.id' if 'id' in carried else ''}, "
-        f"{cohort_of('m.ts')} AS cohort{''.join(', ' + g for g in gexpr)} "
-        f"FROM anchor m {' '.join(joins)}) "
-        f"SELECT cohort{gs}, -1 AS k, count(*) AS n FROM mem GROUP BY ALL "
-        f"UNION ALL {counted}"
-    )
-    raw = store.query(sql, _bind(sql, params)).rename(
-        columns={f"g{i}": key for i, key in enumerate(keys)}
-    )
-    data_end = _data_end(store, info, params, st, ret)
+    raw = raw.rename(columns={f"g{i}": key for i, key in enumerate(keys)})
+    data_end = _run_end(info, hi)
+    if data_end is None and last_ts is not None:
+        data_end = last_ts.floor("D") + pd.Timedelta(days=1)
 
     sizes = raw[raw["k"] == -1].drop(columns="k").rename(columns={"n": "cohort_size"})
     hits = raw[raw["k"] >= 0].rename(columns={"k": "period", "n": "retained"})
@@ -445,10 +383,11 @@ def retention(
     )
 
 
-def _data_end(store, info: dict, params: dict, st: str, ret: str) -> pd.Timestamp | None:
+def _run_end(info: dict, hi) -> pd.Timestamp | None:
+    """The earlier of ``end`` and the run's last day, or None if neither is known."""
     ends = []
-    if params["hi"] is not None:
-        ends.append(pd.Timestamp(params["hi"]))
+    if hi is not None:
+        ends.append(pd.Timestamp(hi))
     start_date, days = info.get("start_date"), info.get("days")
     if (
         start_date is not None
@@ -457,8 +396,165 @@ def _data_end(store, info: dict, params: dict, st: str, ret: str) -> pd.Timestam
         and not pd.isna(days)
     ):
         ends.append(pd.Timestamp(start_date) + pd.Timedelta(days=int(days)))
-    if ends:
-        return min(ends)
-    sql = f"SELECT greatest((SELECT max(ts) FROM ({st})), (SELECT max(ts) FROM ({ret}))) AS m"
-    last = store.query(sql, _bind(sql, params))["m"].iloc[0]
-    return None if pd.isna(last) else pd.Timestamp(last).floor("D") + pd.Timedelta(days=1)
+    return min(ends) if ends else None
+
+
+def _return_period(pair: ibis.Table, *, period: str, buckets: str) -> ibis.IntegerValue:
+    """Period index ``k`` of the return at ``pair.r_ts`` for the anchor at ``pair.ts`` of
+    the cohort starting ``pair.cohort`` (see the module docstring)."""
+    m = r = pair
+    if buckets == "rolling" and period == "month":
+        # month boundaries crossed, less one if the anchor's day and time are not reached
+        crossed = months_between(m.ts, r.r_ts)
+        return crossed - ibis.ifelse(m.ts + crossed.as_interval("M") > r.r_ts, 1, 0)
+    if buckets == "rolling":
+        # a return is never before its anchor, so // (floor) needs no sign care
+        return microseconds_between(m.ts, r.r_ts) // _ROLLING_US[period]
+    if period == "month":
+        return months_between(m.cohort, r.r_ts.date())
+    days = days_between(m.cohort, r.r_ts.date())
+    return days if period == "day" else days // 7
+
+
+def _cohort_counts(
+    store, *, start_where, need_last: bool, **spec
+) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """The engine's part: rows ``cohort, g0.., k, n`` (``k = -1``: the cohort's size;
+    ``k >= 0``: users counted in period ``k``, by last return period for
+    ``on_or_after``), and the latest start or return time when ``need_last``.
+
+    ``spec`` holds the arguments of :func:`_counts_expr` but the start filter, which
+    comes from ``start_where``. The expression is compiled once per set of arguments.
+    """
+    start_filter = _start_filter(start_where, spec["start_event"])
+    where_key = None if start_where is None else repr(sorted(start_where.items(), key=repr))
+    key = ("retention", where_key, *sorted(spec.items()))
+    with session(store) as db:
+        raw = execute_compiled(db, key, lambda: _counts_expr(db, start_filter=start_filter, **spec))
+        if not need_last:
+            return raw, None
+        sources = _sources(db, start_filter=start_filter, carried=[], **spec)
+        latest = union(*(t.select("ts") for t in sources)).ts.max()
+        value = db.execute(latest.name("ts").as_table())["ts"].iloc[0]
+    return raw, None if pd.isna(value) else pd.Timestamp(value)
+
+
+def _carried(start_event: str, return_event: str, breakdown) -> list[str]:
+    """Columns the anchor carries from its start event: its id when returns are the same
+    kind of event, its stock for stock breakdowns, its own breakdown columns."""
+    carried = ["id"] if start_event == return_event else []
+    if any(t == "stocks" for _, t, _ in breakdown):
+        carried.append("stock_id")
+    return carried + [
+        c for _, t, c in breakdown if t == "events" and c not in ("user_id", "ts", *carried)
+    ]
+
+
+def _sources(
+    db, *, run, start_event, return_event, start_filter, carried, lo, hi, **_
+) -> tuple[ibis.Table, ibis.Table]:
+    """The start events (with the ``carried`` columns) and the return events."""
+    st = _source(
+        db,
+        start_event,
+        name="start_event",
+        run=run,
+        lo=lo,
+        hi=hi,
+        columns=[c for c in carried if c != "id"],
+        where=start_filter,
+    )
+    ret = _source(db, return_event, name="return_event", run=run, lo=lo, hi=hi, columns=[])
+    return st, ret
+
+
+def _counts_expr(
+    db,
+    *,
+    run: str,
+    start_event: str,
+    return_event: str,
+    start_filter,
+    period: str,
+    buckets: str,
+    mode: str,
+    first_time: bool,
+    max_periods: int,
+    breakdown: tuple[tuple[str, str, str], ...],
+    lo,
+    hi,
+) -> ibis.Table:
+    """The rows of :func:`_cohort_counts` as one Ibis expression."""
+    same_kind = start_event == return_event
+    carried = _carried(start_event, return_event, breakdown)
+    st, ret = _sources(
+        db,
+        run=run,
+        start_event=start_event,
+        return_event=return_event,
+        start_filter=start_filter,
+        carried=carried,
+        lo=lo,
+        hi=hi,
+    )
+
+    # The anchor is the earliest start event by (ts, id): the minimum of a struct
+    # that orders by ts, then id, and carries the anchor's own values (NULLs too)
+    group = {"user_id": st.user_id}
+    if not first_time:
+        group["cohort"] = period_start(st.ts, period)
+    if carried:
+        # id always orders ties in ts, also when the anchor need not carry it
+        fields = {"ts": st.ts, "id": st.id, **{c: st[c] for c in carried if c != "id"}}
+        first = ibis.struct(fields).min()
+        anchor = st.group_by(**group).agg(_lab_first=first)
+        anchor = anchor.select("user_id", **{c: anchor._lab_first[c] for c in ("ts", *carried)})
+    else:
+        anchor = st.group_by(**group).agg(ts=st.ts.min()).select("user_id", "ts")
+
+    values, m = {}, anchor
+    for table_name, key in (("users", "user_id"), ("stocks", "stock_id")):
+        wanted = [(i, c) for i, (_, t, c) in enumerate(breakdown) if t == table_name]
+        if not wanted:
+            continue
+        other = db.table(table_name)
+        other = other.filter(other.run_id == run).select(
+            **{f"_lab_{table_name}_key": other[key]},
+            **{f"_lab_g{i}": other[c] for i, c in wanted},
+        )
+        m = m.left_join(other, m[key] == other[f"_lab_{table_name}_key"])
+        values.update({i: m[f"_lab_g{i}"] for i, _ in wanted})
+    for i, (_, t, c) in enumerate(breakdown):
+        if t == "events":
+            values[i] = m[c]
+    gs = [f"g{i}" for i in range(len(breakdown))]
+    mem = m.select(
+        "user_id",
+        "ts",
+        *(["id"] if same_kind else []),
+        cohort=period_start(m.ts, period),
+        **{f"g{i}": values[i].cast("string").fill_null(MISSING) for i in values},
+    )
+
+    r = ret.select(r_user=ret.user_id, r_ts=ret.ts, r_id=ret.id)
+    after = (
+        (r.r_ts > mem.ts) | ((r.r_ts == mem.ts) & (r.r_id > mem.id))
+        if same_kind
+        else r.r_ts >= mem.ts
+    )
+    # mem on the right: a join chain on its left would be extended and its joins
+    # inlined twice, once here and once for the cohort sizes
+    pairs = r.join(mem, [r.r_user == mem.user_id, after])
+    pairs = pairs.select(
+        "user_id", "cohort", *gs, k=_return_period(pairs, period=period, buckets=buckets)
+    )
+    if mode == "exact":
+        # returns after period max_periods cannot count; each user once per period
+        per_user = pairs.filter(pairs.k <= max_periods).distinct()
+    else:
+        per_user = pairs.group_by("user_id", "cohort", *gs).agg(
+            k=ibis.least(pairs.k.max(), max_periods)
+        )
+    counted = per_user.group_by("cohort", *gs, "k").agg(n=per_user.count())
+    sizes = mem.group_by("cohort", *gs).agg(k=ibis.literal(-1, "int64"), n=mem.count())
+    return union(sizes, counted.select("cohort", *gs, "k", "n"))

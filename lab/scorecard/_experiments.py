@@ -5,8 +5,8 @@ Design
 Simulating thousands of worlds is too slow, so the scorecard simulates ONE
 ``aa_test`` world (every user gets the default campaigns; ``truth_orders``
 holds what each user would have bought without them) and re-randomises its
-users many times. Per-user outcomes come from the same SQL that
-:func:`lab.experiments.analyze` aggregates (:func:`user_metrics_sql`), so the
+users many times. Per-user outcomes come from the same Ibis query that
+:func:`lab.experiments.analyze` aggregates (``_queries.user_metrics``), so the
 engine is scored on its own metric definitions. Each replicate draws a random
 assignment matrix ``Z`` (replicates x users) and gets every arm's sufficient
 statistics as one matrix product ``Z @ Y`` over per-user columns (values,
@@ -53,8 +53,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from lab.experiments._analyze import Period, user_metrics_sql
+from lab.engines import session
+from lab.experiments._analyze import Period
 from lab.experiments._inference import compare
+from lab.experiments._queries import user_metrics
 from lab.experiments._stats import CupedStats, MeanStats, ProportionStats
 
 __all__ = ["experiments_scorecard"]
@@ -77,14 +79,9 @@ def _world(*, users: int, days: int, seed: int, progress: bool):
 def _user_frame(store, run: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Per-user metrics, cumulative daily GMV (users x days) and counterfactual GMV / orders."""
     period = Period.of_run(store, run)
-    params = {
-        "run": run,
-        "experiment": "aa",
-        "start": period.start,
-        "end": period.end,
-        "lo": period.pre_start or period.start,
-    }
-    users = store.query(f"SELECT * FROM ({user_metrics_sql()}) ORDER BY user_id", params)
+    with session(store) as db:
+        users = db.execute(user_metrics(db, run=run, experiment="aa", period=period))
+    users = users.sort_values("user_id", ignore_index=True)
     ids = users["user_id"].to_numpy()
     days = (period.end - period.start).days
     daily = store.query(

@@ -1,4 +1,4 @@
-"""The modelling table for uplift: one row per experiment user, built in DuckDB.
+"""The modelling table for uplift: one row per experiment user, built by the store's engine.
 
 Features are what the issuer knows before the campaign starts: the ``users`` profile
 and the user's pre-period history (orders before ``runs.start_date``). The outcome is
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
 import pandas as pd
 
 from lab import schema
 from lab._validate import check
+from lab.engines import session
 from lab.store import Store
 
 __all__ = ["OUTCOMES", "UPLIFT_FEATURES", "uplift_dataset", "user_features"]
@@ -42,60 +44,76 @@ UPLIFT_FEATURES = (
     "days_since_last_order",
 )
 
-_FEATURES_SQL = """
-WITH pre AS (
-    SELECT user_id,
-        count(*) AS pre_orders,
-        sum(amount_fen) AS pre_gmv_fen,
-        count(coupon_id) AS pre_coupon_orders,
-        avg(CASE WHEN order_channel = 'delivery' THEN 1.0 ELSE 0.0 END) AS pre_delivery_share,
-        date_diff('second', max(ts), $start) / 86400.0 AS days_since_last_order
-    FROM orders
-    WHERE run_id = $run AND ts < $start
-    GROUP BY user_id
-)
-SELECT u.user_id,
-    u.city_tier, u.distance_km, u.credit_tier, u.friends,
-    CAST(u.uses_wechat AS INTEGER) AS uses_wechat,
-    CAST(u.uses_alipay AS INTEGER) AS uses_alipay,
-    CAST(u.uses_meituan AS INTEGER) AS uses_meituan,
-    u.segment, u.primary_platform,
-    date_diff('second', u.registered_at, $start) / 86400.0 AS account_age_days,
-    coalesce(pre.pre_orders, 0) AS pre_orders,
-    coalesce(pre.pre_gmv_fen, 0) AS pre_gmv_fen,
-    coalesce(pre.pre_coupon_orders, 0) AS pre_coupon_orders,
-    coalesce(pre.pre_delivery_share, 0) AS pre_delivery_share,
-    pre.days_since_last_order
-FROM users u LEFT JOIN pre USING (user_id)
-WHERE u.run_id = $run
-ORDER BY u.user_id
-"""
+_FLAGS = ("uses_wechat", "uses_alipay", "uses_meituan")
+_PROFILE = ("city_tier", "distance_km", "credit_tier", "friends", *_FLAGS)
+_DAY = pd.Timedelta(days=1)
 
-_OUTCOME_SQL = """
-WITH a AS (
-    SELECT user_id, arm = $treatment AS treated FROM assignments
-    WHERE run_id = $run AND experiment = $experiment AND arm IN ($treatment, $control)
-),
-post AS (
-    SELECT user_id, count(*) AS orders, sum(amount_fen) AS gmv
-    FROM orders
-    WHERE run_id = $run AND ts >= $start AND ts < $end
-    GROUP BY user_id
-),
-red AS (
-    SELECT DISTINCT user_id FROM coupons
-    WHERE run_id = $run AND redeemed_at >= $start AND redeemed_at < $end
-)
-SELECT a.user_id,
-    CAST(a.treated AS INTEGER) AS treatment,
-    coalesce(post.orders, 0) AS orders,
-    coalesce(post.gmv, 0) AS gmv,
-    CAST(red.user_id IS NOT NULL AS INTEGER) AS redeemed
-FROM a
-LEFT JOIN post USING (user_id)
-LEFT JOIN red USING (user_id)
-ORDER BY a.user_id
-"""
+
+def _features(db, *, run: str, start: dt.datetime) -> ibis.Table:
+    """One row per user of ``run``: profile columns, ``registered_at``, pre-period order
+    counts and sums (0 without orders) and the time of the last pre-period order."""
+    orders = db.table("orders")
+    pre = orders.filter(orders.run_id == run, orders.ts < start)
+    history = pre.group_by("user_id").aggregate(
+        pre_orders=pre.count(),
+        pre_gmv_fen=pre.amount_fen.sum(),
+        pre_coupon_orders=pre.coupon_id.count(),
+        # a NULL channel counts as not delivery
+        pre_delivery_share=(pre.order_channel == "delivery").coalesce(False).cast("float64").mean(),
+        last_order_at=pre.ts.max(),
+    )
+    users = db.table("users")
+    users = users.filter(users.run_id == run)
+    joined = users.left_join(history, users.user_id == history.user_id)
+    return joined.select(
+        user_id=users.user_id,
+        **{c: users[c] for c in _PROFILE},
+        segment=users.segment,
+        primary_platform=users.primary_platform,
+        registered_at=users.registered_at,
+        pre_orders=history.pre_orders.coalesce(0),
+        pre_gmv_fen=history.pre_gmv_fen.coalesce(0),
+        pre_coupon_orders=history.pre_coupon_orders.coalesce(0),
+        pre_delivery_share=history.pre_delivery_share.coalesce(0.0),
+        last_order_at=history.last_order_at,
+    )
+
+
+def _outcomes(
+    db, *, run: str, experiment: str, treatment_arm: str, control_arm: str, start, end
+) -> ibis.Table:
+    """One row per user of the two arms: ``treatment`` (bool), campaign-period ``orders``
+    and ``gmv`` (0 without orders) and ``redeemed`` (redeemed a coupon in the period)."""
+    assigned = db.table("assignments")
+    assigned = assigned.filter(
+        assigned.run_id == run,
+        assigned.experiment == experiment,
+        assigned.arm.isin([treatment_arm, control_arm]),
+    )
+    orders = db.table("orders")
+    post = orders.filter(orders.run_id == run, orders.ts >= start, orders.ts < end)
+    post = post.group_by("user_id").aggregate(orders=post.count(), gmv=post.amount_fen.sum())
+    coupons = db.table("coupons")
+    redeemers = coupons.filter(
+        coupons.run_id == run, coupons.redeemed_at >= start, coupons.redeemed_at < end
+    )
+    redeemers = redeemers.select(_lab_redeemer=redeemers.user_id).distinct()
+    joined = assigned.left_join(post, assigned.user_id == post.user_id).left_join(
+        redeemers, assigned.user_id == redeemers._lab_redeemer
+    )
+    return joined.select(
+        user_id=assigned.user_id,
+        treatment=assigned.arm == treatment_arm,
+        orders=post.orders.coalesce(0),
+        gmv=post.gmv.coalesce(0),
+        redeemed=redeemers._lab_redeemer.notnull(),
+    )
+
+
+def _days_before(start: dt.datetime, ts: pd.Series) -> pd.Series:
+    """Days from ``ts`` to ``start`` in whole seconds (as DuckDB's ``date_diff('second')``),
+    computed here because Spark's epoch seconds drop the fraction differently."""
+    return (pd.Timestamp(start) - ts.dt.floor("s")) / _DAY
 
 
 def _period(store: Store, run: str) -> tuple[dt.datetime, dt.datetime]:
@@ -113,7 +131,8 @@ def user_features(store: Store, *, run: str) -> pd.DataFrame:
 
     Parameters
     ----------
-    store : Store
+    store : lab.Store
+        Or a store from ``lab.Store.from_ibis``.
     run : str, keyword-only
         Run id; orders before its ``runs.start_date`` form the pre-period.
 
@@ -133,7 +152,13 @@ def user_features(store: Store, *, run: str) -> pd.DataFrame:
     ['user_id', 'city_tier', 'distance_km']
     """
     start, _ = _period(store, run)
-    df = store.query(_FEATURES_SQL, {"run": run, "start": start})
+    with session(store) as db:
+        df = db.execute(_features(db, run=run, start=start))
+    df = df.sort_values("user_id", ignore_index=True)
+    for flag in _FLAGS:
+        df[flag] = df[flag].astype("float64")  # NULL stays NaN
+    df["account_age_days"] = _days_before(start, df["registered_at"])
+    df["days_since_last_order"] = _days_before(start, df["last_order_at"])
     for s in _SEGMENTS:
         df[f"segment_{s}"] = (df["segment"] == s).astype("int64")
     for p in _PLATFORMS:
@@ -157,7 +182,8 @@ def uplift_dataset(
 
     Parameters
     ----------
-    store : Store
+    store : lab.Store
+        Or a store from ``lab.Store.from_ibis``.
     run : str, keyword-only
         Run id; its ``runs.start_date`` and ``days`` delimit the campaign period.
     experiment : str, keyword-only
@@ -191,26 +217,28 @@ def uplift_dataset(
     if treatment_arm == control_arm:
         raise ValueError("treatment_arm and control_arm must differ")
     start, end = _period(store, run)
-    arms = store.query(
-        "SELECT DISTINCT arm FROM assignments WHERE run_id = ? AND experiment = ? ORDER BY arm",
-        [run, experiment],
-    )["arm"].tolist()
-    if not arms:
-        raise ValueError(f"experiment {experiment!r} has no arms in run {run!r}")
-    for name, arm in (("treatment_arm", treatment_arm), ("control_arm", control_arm)):
-        if arm not in arms:
-            raise ValueError(f"{name} must be one of {arms} (arms of {experiment!r}), got {arm!r}")
-    y = store.query(
-        _OUTCOME_SQL,
-        {
-            "run": run,
-            "experiment": experiment,
-            "treatment": treatment_arm,
-            "control": control_arm,
-            "start": start,
-            "end": end,
-        },
-    )
+    with session(store) as db:
+        assigned = db.table("assignments")
+        arms = assigned.filter(assigned.run_id == run, assigned.experiment == experiment)
+        arms = sorted(db.execute(arms.select("arm").distinct())["arm"].tolist())
+        if not arms:
+            raise ValueError(f"experiment {experiment!r} has no arms in run {run!r}")
+        for name, arm in (("treatment_arm", treatment_arm), ("control_arm", control_arm)):
+            if arm not in arms:
+                raise ValueError(
+                    f"{name} must be one of {arms} (arms of {experiment!r}), got {arm!r}"
+                )
+        y = db.execute(
+            _outcomes(
+                db,
+                run=run,
+                experiment=experiment,
+                treatment_arm=treatment_arm,
+                control_arm=control_arm,
+                start=start,
+                end=end,
+            )
+        )
     out = user_features(store, run=run).merge(
         y[["user_id", "treatment", outcome]], on="user_id", how="inner"
     )

@@ -124,3 +124,56 @@ def test_platform_and_breakdown_combine(store, test_db):
         assert set(mine["group"]) == set(want["city_tier"])
     finally:
         store.platform = "all"
+
+
+def test_platform_change_updates_charts_in_place(test_db):
+    """Under a platform where a compared strategy has no offers, every tab still draws
+    one chart (Funnel) or layer per strategy, so the change reuses the plots: the same
+    DynamicMap objects, fed new data (docs/dashboard-speed.md)."""
+    from dashboards.app import App
+
+    app = App(test_db)
+    runs = ["default-s0", "platform_wechat-s0", "platform_meituan-s0"]
+    app.store.selected = runs
+    raw = lab.Store(test_db, read_only=True)
+    offered = {
+        r: set(lab.funnel(raw, run=r, by="platform").to_frame()["platform"].astype(str))
+        for r in runs
+    }
+    # a platform some compared strategy never offers on, and one every strategy offers on
+    lacking = next(p for p in lab.schema.PLATFORMS if any(p not in o for o in offered.values()))
+    views = {name: app.views[name] for name in ("funnel", "retention", "cycle", "money")}
+    shown = {}
+    for name, view in views.items():
+        view.shown = True
+        panes = {k: v for k, v in vars(view).items() if hasattr(v, "pane") or hasattr(v, "charts")}
+        shown[name] = panes
+    before = {
+        name: [c.pane.object for p in panes.values() for c in getattr(p, "charts", [p])]
+        for name, panes in shown.items()
+    }
+    app.store.platform = lacking
+    after = {
+        name: [c.pane.object for p in panes.values() for c in getattr(p, "charts", [p])]
+        for name, panes in shown.items()
+    }
+    assert len(views["funnel"].grid.charts) == len(runs)
+    for name in views:
+        assert all(a is b for a, b in zip(before[name], after[name], strict=True)), name
+    # the strategy without offers there has an empty chart, not another strategy's bars
+    names = app.store.labels()
+    missing = next(r for r in runs if lacking not in offered[r])
+    figure = views["funnel"].grid.figures[runs.index(missing)]
+    assert figure.opts.get().kwargs["title"] == names[missing]
+    assert figure.get(0).dframe()["count"].sum() == 0
+
+
+def test_outcome_under_a_platform_is_cached(test_db):
+    """With a platform chosen the fraud share is unknown; the Overview's outcome is still
+    answered from the cache (a NaN in the key would miss every time)."""
+    ds = DataStore(test_db)
+    ds.selected = ["default-s0", "platform_wechat-s0"]
+    ds.platform = "wechat"
+    assert ds.outcome("default-s0") is ds.outcome("default-s0")
+    ds.platform = "all"
+    assert ds.outcome("default-s0") is ds.outcome("default-s0")

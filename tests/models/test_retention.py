@@ -348,6 +348,18 @@ def test_small_world_matches_reference():
 
 
 @SETTINGS
+@example(  # claims at the same time: the smaller event_id anchors, and gives the entry
+    logs_kw={"seed": 2, "n_users": 1, "n_offers": 10, "n_extra": 0, "n_orders": 0, "slots": 8},
+    start_event="claim",
+    return_event="order",
+    period="day",
+    mode="exact",
+    first_time=False,
+    max_periods=0,
+    by="events.entry",
+    days=None,
+    p_null=0.0,
+)
 @given(
     LOGS,
     st.sampled_from(["claim", "exposure", "order"]),
