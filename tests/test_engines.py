@@ -229,3 +229,19 @@ def test_cli_export_to_another_engine(tmp_path, capsys):
     assert copy.run("s")["n_users"] == 100
     assert cli.main(["export", "--run", "s", "--db", db]) == 2
     assert "a directory for the files" in capsys.readouterr().err
+
+
+def test_a_started_process_writes_its_console_to_the_log(tmp_path, capfd):
+    """What spark_session(log_path=...) does to the driver it starts: the child's stderr
+    goes to the file, this process's comes back afterwards."""
+    import subprocess
+    import sys
+
+    from lab.engines._store import _stderr_to
+
+    log = tmp_path / "driver.log"
+    with _stderr_to(log):
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('jvm warning')"])
+    sys.stderr.write("after")
+    assert log.read_text() == "jvm warning"
+    assert capfd.readouterr().err == "after"

@@ -22,6 +22,8 @@ Example
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -262,10 +264,29 @@ def open_store(target, *, database: str | tuple[str, str] | None = None) -> Ibis
     return IbisStore(ibis.connect(target), database=database)
 
 
-def spark_session(master: str, *, config: Mapping[str, str] | None = None):
+def spark_session(
+    master: str, *, config: Mapping[str, str] | None = None, log_path: str | Path | None = None
+):
     """A SparkSession for ``master`` (``sc://`` URLs go through Spark Connect).
 
     The console progress bar is off, as the lab's output is machine-readable.
+
+    Parameters
+    ----------
+    master : str
+        ``local[N]``, ``spark://host:7077``, ``yarn`` or ``sc://host:15002``.
+    config : mapping, optional, keyword-only
+        Spark settings (``spark.sql.shuffle.partitions``...).
+    log_path : str or Path, optional, keyword-only
+        File that receives the console output of the Spark driver this call starts (its
+        start-up warnings and log), e.g. to keep a notebook's output clean. ``None``
+        leaves it on this process's standard error. No effect when a session runs
+        already or with Spark Connect (no local driver is started).
+
+    Example
+    -------
+    >>> spark_session("local[1]", log_path="/tmp/spark.log").conf.get("spark.master")  # doctest: +SKIP
+    'local[1]'
     """
     from pyspark.sql import SparkSession
 
@@ -278,4 +299,22 @@ def spark_session(master: str, *, config: Mapping[str, str] | None = None):
     }
     for key, value in {**defaults, **(config or {})}.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    if log_path is None:
+        return builder.getOrCreate()
+    with _stderr_to(Path(log_path)):
+        return builder.getOrCreate()
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Point file descriptor 2 at ``path`` while a block runs: a process started inside
+    (the Spark driver's JVM) keeps writing there, this process gets its stderr back."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
