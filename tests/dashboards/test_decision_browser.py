@@ -33,6 +33,7 @@ LANGS = {
         "csv": "Table (CSV)",
         "png": "Figure (PNG)",
         "html": "Figure (HTML)",
+        "money": "Money and ROI",
     },
     "zh": {
         "button": "中文",
@@ -44,6 +45,7 @@ LANGS = {
         "csv": "表格（CSV）",
         "png": "图表（PNG）",
         "html": "图表（HTML）",
+        "money": "金额与 ROI",
     },
 }
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -235,23 +237,27 @@ def test_a_breached_guardrail_is_named_in_the_verdict(page, store, lang):
     language(page, "en")
 
 
-def test_a_metric_on_two_tabs_shows_the_same_value(page):
-    open_tab(page, "Overview")
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_metric_on_two_tabs_shows_the_same_value(page, lang):
+    words = LANGS[lang]
+    language(page, lang)
+    open_tab(page, words["overview"])
+    verdict_in(page, lang)
     run = compared(page)[0]
     overview = {
         m: read(page.locator(f'#comparison-table td[data-metric="{m}"][data-run="{run}"]'))
         for m in ("cost_fen", "incremental_roi")
     }
-    open_tab(page, "Money and ROI")
+    open_tab(page, words["money"])
     page.wait_for_selector("#money-table", timeout=30_000)
     for m, text in overview.items():
         assert read(page.locator(f'#money-table td[data-metric="{m}"][data-run="{run}"]')) == text
-    open_tab(page, "Overview")
+    open_tab(page, words["overview"])
     gmv = read(
         page.locator(f'#comparison-table td[data-metric="incremental_gmv_fen"][data-run="{run}"]')
     )
     name = labels(page)[run]
-    open_tab(page, "Experiments")
+    open_tab(page, words["experiments"])
     pick = page.locator(".lab-experiment select")
     pick.wait_for(timeout=30_000)
     pick.select_option(label=f"{name} · holdout")
@@ -260,6 +266,7 @@ def test_a_metric_on_two_tabs_shows_the_same_value(page):
     shown = read(page.locator('#experiment-decision tr[data-item="incremental_gmv"] td'))
     assert shown == gmv
     assert_no_error(page)
+    language(page, "en")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
