@@ -341,6 +341,28 @@ def test_editor_simulates_at_the_compared_size_and_says_what_it_replaced(page, s
     assert_no_error(page)
 
 
+def test_editor_speaks_chinese_at_the_compared_size(page, store):
+    """The editor's size, its message and the new run's name in 中文."""
+    from dashboards.i18n import label, t
+
+    language(page, "zh")
+    open_tab(page, LANGS["zh"]["editor"])
+    n_users = int(store.run("default-s0")["n_users"])
+    same = page.locator(".lab-world-size").get_by_role(
+        "button", name=t("editor.size_same", "zh", users=f"{n_users:,}"), exact=True
+    )
+    same.wait_for(timeout=20_000)
+    assert "bk-active" in same.get_attribute("class")
+    style = label("platform", "wechat", "zh")
+    page.locator(".lab-style").get_by_role("button", name=style, exact=True).click()
+    page.locator(".lab-simulate button").click()
+    name = t("name.edited", "zh", style=style, users=t("name.users_k", "zh", k=n_users // 1000))
+    done = t("editor.done", "zh", run=name).replace("**", "")
+    page.locator(".lab-status").get_by_text(done).wait_for(timeout=90_000)
+    assert_no_error(page)
+    language(page, "en")
+
+
 def _download(page, locator) -> bytes:
     with page.expect_download(timeout=120_000) as info:
         locator.click()
