@@ -200,16 +200,22 @@ def test_views_over_warehouse_tables(other):
             "wet": [1, 0],
         }
     )
-    view = store.create_view("weather", raw.rename(run_id="run", day="dt", rain="wet"))
-    rows = store.backend.to_pyarrow(view.order_by("day")).to_pandas()
-    assert rows["rain"].tolist() == [True, False]
-    assert [str(d)[:10] for d in rows["day"]] == ["2026-03-02", "2026-03-03"]
-    with pytest.raises(ValueError, match="unknown column"):
-        store.create_view("weather", raw)
-    # an unsigned column is served in the engine's type (Spark has no UINT)
-    accounts = ibis.memtable({"run_id": ["w"], "user_id": [7], "ip": [3_232_235_777]})
-    users = store.backend.to_pyarrow(store.create_view("users", accounts)).to_pandas()
-    assert users[["user_id", "ip"]].values.tolist() == [[7, 3_232_235_777]]
+    try:
+        view = store.create_view("weather", raw.rename(run_id="run", day="dt", rain="wet"))
+        rows = store.backend.to_pyarrow(view.order_by("day")).to_pandas()
+        assert rows["rain"].tolist() == [True, False]
+        assert [str(d)[:10] for d in rows["day"]] == ["2026-03-02", "2026-03-03"]
+        with pytest.raises(ValueError, match="unknown column"):
+            store.create_view("weather", raw)
+        # an unsigned column is served in the engine's type (Spark has no UINT)
+        accounts = ibis.memtable({"run_id": ["w"], "user_id": [7], "ip": [3_232_235_777]})
+        users = store.backend.to_pyarrow(store.create_view("users", accounts)).to_pandas()
+        assert users[["user_id", "ip"]].values.tolist() == [[7, 3_232_235_777]]
+    finally:
+        # Spark's views belong to the session: left behind, they would shadow the lab
+        # tables of the next test module's database
+        for name in ("weather", "users"):
+            store.backend.drop_view(name, force=True)
 
 
 def test_cli_export_to_another_engine(tmp_path, capsys):
