@@ -45,6 +45,7 @@ from lab.store import StoreError
 __all__ = [
     "SUMS",
     "Period",
+    "assigned_sums",
     "experiment_users_status",
     "refresh_experiment_users",
 ]
@@ -53,6 +54,27 @@ _USERS = schema.table("experiment_users")
 _REFRESHES = schema.table("experiment_refreshes")
 #: Per-user order sums, as the ``experiment_users`` columns after ``user_id`` and ``arm``.
 SUMS: tuple[str, ...] = tuple(c.name for c in _USERS.columns[4:])
+
+
+def assigned_sums(db, *, run: str, period, experiment: str | None = None):
+    """Every assigned user of ``run`` (of ``experiment`` if given) with their order sums
+    over ``period``, as an Ibis table: ``run_id``, ``experiment``, ``user_id``, ``arm``
+    and :data:`SUMS` (NULL for a user without orders). ``analyze`` reduces it by arm and
+    :func:`refresh_experiment_users` stores it."""
+    assigned = db.table("assignments")
+    assigned = assigned.filter(assigned.run_id == run)
+    if experiment is not None:
+        assigned = assigned.filter(assigned.experiment == experiment)
+    sums = order_sums(
+        db.table("orders"), run=run, start=period.start, end=period.end, pre_start=period.pre_start
+    )
+    return assigned.left_join(sums, assigned.user_id == sums.user_id).select(
+        "run_id",
+        "experiment",
+        user_id=assigned.user_id,
+        arm=assigned.arm,
+        **{s: sums[s] for s in SUMS},
+    )
 
 
 @dataclass(frozen=True)
@@ -161,21 +183,13 @@ def refresh_experiment_users(store, run: str) -> int:
         except ValueError:
             return 0  # no campaign period: nothing to analyse, and analyze says why
         with session(store) as db:
-            assigned = db.table("assignments")
-            assigned = assigned.filter(assigned.run_id == run)
-            sums = order_sums(
-                db.table("orders"),
-                run=run,
-                start=period.start,
-                end=period.end,
-                pre_start=period.pre_start,
-            )
-            rows = assigned.left_join(sums, assigned.user_id == sums.user_id).select(
+            users = assigned_sums(db, run=run, period=period)
+            rows = users.select(
                 "run_id",
                 "experiment",
-                user_id=assigned.user_id,
-                arm=assigned.arm,
-                **{s: sums[s].coalesce(0.0).cast("int64") for s in SUMS},
+                "user_id",
+                "arm",
+                **{s: users[s].coalesce(0.0).cast("int64") for s in SUMS},
             )
             # INSERT ... SELECT inside the engine, in this transaction: no rows leave DuckDB
             db.backend.insert(_USERS.name, rows)

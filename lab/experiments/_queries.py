@@ -26,9 +26,8 @@ import ibis
 import pandas as pd
 
 from lab import schema
-from lab._outcomes import SUMS, Period
+from lab._outcomes import SUMS, Period, assigned_sums
 from lab.engines import session
-from lab.engines._per_user import order_sums
 
 __all__ = [
     "BY_COLUMNS",
@@ -92,18 +91,8 @@ def user_metrics(
         # stored as BIGINT; float sums of squares cannot overflow and aggregate fastest
         users = stored.select("user_id", "arm", **{s: stored[s].cast("float64") for s in SUMS})
     else:
-        assigned = db.table("assignments")
-        assigned = assigned.filter(assigned.run_id == run, assigned.experiment == experiment)
-        sums = order_sums(
-            db.table("orders"),
-            run=run,
-            start=period.start,
-            end=period.end,
-            pre_start=period.pre_start,
-        )
-        users = assigned.left_join(sums, assigned.user_id == sums.user_id).select(
-            user_id=assigned.user_id, arm=assigned.arm, **{s: sums[s] for s in SUMS}
-        )
+        users = assigned_sums(db, run=run, period=period, experiment=experiment)
+        users = users.select("user_id", "arm", *SUMS)
     values = {s: users[s].coalesce(0.0) for s in SUMS}
     redeemed = (values["redeemed_orders"] > 0).cast("float64")
     if by is not None:
