@@ -28,6 +28,7 @@ import pandas as pd
 from lab import schema
 from lab._outcomes import SUMS, Period, assigned_sums
 from lab.engines import session
+from lab.engines._compiled import execute_compiled
 
 __all__ = [
     "BY_COLUMNS",
@@ -145,12 +146,17 @@ def arm_sums(
     :func:`_aggregates`, sorted by arm and ``by_value`` (NULL last; all NULL without
     ``by``). Empty when the experiment has no assignments in the run."""
     keys = ["arm"] if by is None else ["arm", "by_value"]
-    with session(store) as db:
+
+    def build() -> ibis.Table:
         users = user_metrics(
             db, run=run, experiment=experiment, period=period, by=by, source=source
         )
         # without a breakdown, grouping by an all-NULL column too costs a third more
-        sums = db.execute(users.group_by(keys).aggregate(**_aggregates(users, metrics, covariate)))
+        return users.group_by(keys).aggregate(**_aggregates(users, metrics, covariate))
+
+    key = ("experiments.arm_sums", run, experiment, period, tuple(metrics), covariate, by, source)
+    with session(store) as db:
+        sums = execute_compiled(db, key, build)
     if by is None:
         sums.insert(1, "by_value", None)
     return sums.sort_values(keys, na_position="last", kind="stable").reset_index(drop=True)

@@ -64,6 +64,7 @@ import pandas as pd
 from lab import _filters, schema
 from lab._validate import check
 from lab.engines import session
+from lab.engines._compiled import execute_compiled
 from lab.funnel import _queries
 from lab.funnel._queries import OTHER
 
@@ -367,8 +368,11 @@ def funnel(
             entry=entry,
         )
         top_n = _check_top_n(top_n)
-        sums = _queries.funnel_sums(db, spec, top_n, quantiles=QUANTILES, edges_us=edges_us)
-        out = db.execute(sums)
+        out = execute_compiled(
+            db,
+            ("funnel.sums", spec, top_n, QUANTILES, tuple(edges_us)),
+            lambda: _queries.funnel_sums(db, spec, top_n, quantiles=QUANTILES, edges_us=edges_us),
+        )
     n, k = len(spec.steps), len(spec.by)
     keys = [name for name, _, _ in spec.by]
     out = out.rename(columns={f"g{i}": key for i, key in enumerate(keys)})

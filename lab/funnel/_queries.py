@@ -93,11 +93,14 @@ def _offer_units(db, spec) -> ibis.Table:
     )
     t0 = offers[cols[0]]
     times = {"t0": t0}
+    reached = ibis.literal(True)
     for i, c in enumerate(cols[1:], start=1):
         ts = offers[c]
-        # a NULL previous step makes the comparison NULL, which stops the chain there
-        ok = _in_range(spec, ts) & (ts >= times[f"t{i - 1}"]) & _within(spec, ts, t0)
-        times[f"t{i}"] = ibis.ifelse(ok, ts, _null_ts())
+        # step i-1 reached means its time is its raw column, so the chain compares raw
+        # columns (an expression linear in the steps; comparing the previous CASE nests
+        # them, and the SQL doubles with every step). A NULL time stops the chain.
+        reached &= _in_range(spec, ts) & (ts >= offers[cols[i - 1]]) & _within(spec, ts, t0)
+        times[f"t{i}"] = ibis.ifelse(reached, ts, _null_ts())
     units = offers.select(
         unit_id=offers.offer_id,
         user_id=offers.user_id,
@@ -260,7 +263,9 @@ def funnel_sums(db, spec, top_n: int | None, *, quantiles, edges_us) -> ibis.Tab
     faster than it (``below0...``; cumulative, so Python takes differences)."""
     lab = labelled(db, spec, top_n)
     n = len(spec.steps)
-    duration = lab[f"t{n - 1}"].delta(lab.t0, unit="microsecond")
+    # computed once per unit, not once per aggregate below
+    lab = lab.mutate(_lab_duration=lab[f"t{n - 1}"].delta(lab.t0, unit="microsecond"))
+    duration = lab._lab_duration
     aggregates = {f"n{i}": lab[f"t{i}"].count() for i in range(n)}
     aggregates["q"] = duration.quantile(list(quantiles))
     # a filtered count is a SUM on Spark: NULL, not 0, where every duration is NULL
