@@ -56,10 +56,10 @@ class Stage:
     ) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, T]]]:
         """One transaction of ``store``, with ``sources`` readable from its connection.
 
-        ``sources`` are dataclasses with ``con`` and ``name`` (a :class:`lab.ingest._source.Source`, or any
-        staged table created with ``temporary=self.temporary``). Yields the store's
-        connection and the sources re-pointed at it. The store's lock is taken here, not
-        before.
+        ``sources`` are dataclasses with ``con`` and ``name``: a
+        :class:`lab.ingest._source.Source`, or any staged table created with
+        ``temporary=self.temporary``. Yields the store's connection and the sources
+        re-pointed at it. The store's lock is taken here, not before.
         """
         if self.path is None:
             with store.transaction() as con:
