@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 import lab
-from lab.ingest import _lab, _tianchi
+from lab.ingest import _lab, _platform, _tianchi
 from lab.store import STAGING_PREFIX, Store, bulk_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
+MAPPING = ROOT / "docs" / "mapping-example.yml"
 ORDERS = (
     "order_id,user_id,ts,merchant_id,order_channel,platform,amount_fen,discount_fen,coupon_id\n"
     + "".join(
@@ -97,6 +98,60 @@ def test_a_tianchi_log_is_checked_without_the_lock_too(db, monkeypatch):
         .tolist()
     )
     assert coupons == [1, rows, rows]
+
+
+def test_an_export_directory_is_checked_without_the_lock(db, orders_csv, tmp_path, monkeypatch):
+    """``Store.import_parquet`` (``lab import`` of a ``lab export`` directory) loads and
+    checks every table in the staging database, as a log import does."""
+    store = Store(db)
+    run = lab.ingest.import_logs(orders_csv, store=store)
+    exported = tmp_path / "export"
+    store.export_parquet(exported, run_id=run)
+    seen = {}
+    validate = _lab.validate
+
+    def validate_and_read(source, table_name, **kwargs):
+        seen[table_name] = _reader_opens(db)
+        return validate(source, table_name, **kwargs)
+
+    monkeypatch.setattr(_lab, "validate", validate_and_read)
+    assert store.import_parquet(exported, run_id="copy") == "copy"
+    assert "orders" in seen and set(seen.values()) == {True}, seen
+    assert store.describe_run("copy").set_index("table")["rows"]["orders"] == 200
+    assert not list(db.parent.glob(f"{STAGING_PREFIX}*"))
+
+
+@pytest.fixture(scope="module")
+def platform_exports(tmp_path_factory) -> Path:
+    """A small run's WeChat Pay and Alipay exports."""
+    root = tmp_path_factory.mktemp("platform")
+    store = Store(root / "lab.duckdb")
+    run = lab.simulate("default", store=store, users=60, days=3, pre_days=1, seed=5, progress=False)
+    for fmt in ("wechatpay", "alipay"):
+        lab.ingest.export_platform(store, run, root / fmt, format=fmt)
+    return root
+
+
+@pytest.mark.parametrize("fmt", ["wechatpay", "alipay", "mapped"])
+def test_platform_files_are_checked_without_the_lock(db, platform_exports, monkeypatch, fmt):
+    """WeChat Pay, Alipay and mapped files are read and checked in the staging database;
+    the store's file is locked only while the run is written."""
+    seen = []
+    check = _platform.check
+
+    def check_and_read(*args, **kwargs):
+        seen.append(_reader_opens(db))
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(_platform, "check", check_and_read)
+    store = Store(db)
+    if fmt == "mapped":
+        run = lab.ingest.import_logs(DATA / "mapped", store=store, format="mapped", mapping=MAPPING)
+    else:
+        run = lab.ingest.import_logs(platform_exports / fmt, store=store, format=fmt)
+    assert seen and set(seen) == {True}, seen
+    assert store.describe_run(run).set_index("table")["rows"]["orders"] > 0
+    assert not list(db.parent.glob(f"{STAGING_PREFIX}*"))
 
 
 def test_a_failed_import_leaves_the_store_and_no_staging(db, tmp_path):

@@ -232,8 +232,8 @@ def _is_utf8_bill(raw: bytes) -> bool:
 
 
 def read(con: duckdb.DuckDBPyConnection, files: dict[str, list]) -> None:
-    """Validate Alipay files (by kind) and fill the canonical staging tables."""
-    P.create_empty(con)
+    """Validate Alipay files (by kind) and fill the canonical staging tables
+    (:func:`lab.ingest._platform.create_empty`)."""
     bills: list[BillFile] = []
     tables = []
     for path in files.get("bills", []):

@@ -13,7 +13,7 @@ from lab import schema
 from lab._outcomes import refresh_experiment_users
 from lab.ingest import _lab, _tianchi
 from lab.ingest._errors import LogImportError
-from lab.ingest._platforms import PLATFORM_FORMATS, import_platform
+from lab.ingest._platforms import PLATFORM_FORMATS, import_platform, imported_before
 from lab.ingest._source import digest, load
 from lab.ingest._stage import staging
 from lab.store import SchemaVersionError, Store, StoreError, bulk_threads, check_threads
@@ -72,10 +72,10 @@ def import_logs(
         timestamps without one are taken as local time already. The result does not
         depend on the machine's ``TZ``.
     threads : int, optional, keyword-only
-        DuckDB threads for parsing, checking and inserting (lab and Tianchi formats).
-        Default :func:`lab.store.bulk_threads`: every core but one, so readers on the
-        same machine keep a core. The store's file is locked only while the checked
-        rows are inserted, not while they are parsed and checked.
+        DuckDB threads for parsing, checking and inserting (every format). Default
+        :func:`lab.store.bulk_threads`: every core but one, so readers on the same
+        machine keep a core. The store's file is locked only while the checked rows are
+        inserted, not while they are parsed and checked.
 
     Returns
     -------
@@ -121,6 +121,7 @@ def import_logs(
             label=label,
             apiv3_key=apiv3_key,
             mapping=mapping,
+            threads=threads,
         )
     fmt, files = _plan(src, format, table, encoding)
     facts = {t: digest(p, encoding=encoding) for t, p in files.items()}
@@ -131,7 +132,7 @@ def import_logs(
         sha = next(iter(facts.values())).sha256
 
     with store.connect() as con:
-        done = _imported_before(con, sha)
+        done = imported_before(con, sha)
         if done:
             return done
         run_id = run_id or f"{src.stem if src.is_file() else src.name}-{sha[:8]}"
@@ -173,7 +174,7 @@ def import_logs(
                 )
                 _lab.validate(source, name)
         with stage.publish(store, sources) as (con, staged):
-            done = _imported_before(con, sha)  # by another process while this one checked
+            done = imported_before(con, sha)  # by another process while this one checked
             if done:
                 return done
             if fmt == "tianchi":
@@ -184,14 +185,6 @@ def import_logs(
                 size = _lab_size(con, run_id)
             _record(store, run_id, src, fmt, files, sha, label, size, timezone)
     return run_id
-
-
-def _imported_before(con, sha: str) -> str | None:
-    found = con.execute(
-        "SELECT run_id FROM runs WHERE source_sha256 = ? ORDER BY created_at, run_id LIMIT 1",
-        [sha],
-    ).fetchone()
-    return found[0] if found else None
 
 
 def _check_timezone(timezone: object) -> None:
@@ -369,7 +362,8 @@ def _lab_size(con, run_id: str) -> dict:
 
 
 def import_export(src: Path, *, store: Store, run_id: str | None) -> str:
-    """``Store.import_parquet``: a ``lab export`` directory, validated table by table."""
+    """``Store.import_parquet``: a ``lab export`` directory, validated table by table in a
+    staging database, then inserted in one transaction."""
     runs_file = src / "runs.parquet"
     if not runs_file.exists():
         raise StoreError(f"{src}: no runs.parquet; is this a directory written by export?")
@@ -386,44 +380,42 @@ def import_export(src: Path, *, store: Store, run_id: str | None) -> str:
     new_id = run_id or str(row["run_id"])
     if store.has_run(new_id):
         raise StoreError(f"run {new_id!r} exists already in {store.path}; delete it first")
-    with store.connect() as con:
-        sources, temps = {}, []
-        try:
-            for spec in schema.TABLES:
-                path = src / f"{spec.name}.parquet"
-                if spec.name == "runs" or not (path.exists() or path.is_symlink()):
-                    continue
-                _check_readable(path)
-                name = f"_lab_export_{spec.name}"
-                temps.append(name)
-                source = load(
-                    con,
-                    path,
-                    name=name,
-                    expected=_lab.expected_columns(spec.name),
-                    optional=("run_id",),
-                )
-                _lab.validate(source, spec.name, allow_empty=True)
-                sources[spec.name] = source
-            with store.transaction():
-                store.create_run(
-                    new_id,
-                    origin=row["origin"],
-                    label=row["label"],
-                    strategy=row["strategy_json"],
-                    seed=row["seed"],
-                    n_users=row["n_users"],
-                    days=row["days"],
-                    pre_days=row["pre_days"],
-                    start_date=row["start_date"],
-                    source_path=row["source_path"],
-                    source_sha256=row["source_sha256"],
-                )
-                for name, source in sources.items():
-                    if not schema.table(name).derived:
-                        _lab.insert(source, name, run_id=new_id, timezone=DEFAULT_TIMEZONE)
-                refresh_experiment_users(store, new_id)  # derived: rebuilt, not trusted
-        finally:
-            for name in temps:
-                con.execute(f"DROP TABLE IF EXISTS {name}")
+    # Tables are loaded and checked in a staging database, as in import_logs: the store's
+    # file is locked only while the checked rows are inserted.
+    with staging(store, threads=bulk_threads()) as stage:
+        sources = {}
+        for spec in schema.TABLES:
+            path = src / f"{spec.name}.parquet"
+            if spec.name == "runs" or not (path.exists() or path.is_symlink()):
+                continue
+            _check_readable(path)
+            source = load(
+                stage.con,
+                path,
+                name=f"_lab_export_{spec.name}",
+                expected=_lab.expected_columns(spec.name),
+                optional=("run_id",),
+                workdir=stage.workdir,
+                temporary=stage.temporary,
+            )
+            _lab.validate(source, spec.name, allow_empty=True)
+            sources[spec.name] = source
+        with stage.publish(store, sources) as (_, staged):
+            store.create_run(
+                new_id,
+                origin=row["origin"],
+                label=row["label"],
+                strategy=row["strategy_json"],
+                seed=row["seed"],
+                n_users=row["n_users"],
+                days=row["days"],
+                pre_days=row["pre_days"],
+                start_date=row["start_date"],
+                source_path=row["source_path"],
+                source_sha256=row["source_sha256"],
+            )
+            for name, source in staged.items():
+                if not schema.table(name).derived:
+                    _lab.insert(source, name, run_id=new_id, timezone=DEFAULT_TIMEZONE)
+            refresh_experiment_users(store, new_id)  # derived: rebuilt, not trusted
     return new_id

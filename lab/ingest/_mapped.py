@@ -214,8 +214,13 @@ def _load(con, t: TablePlan, name: str) -> tuple[list[int] | None, list[str]]:
     return lines, header
 
 
-def read(con, plan: Plan) -> dict[str, _View]:
-    """Load, convert and check every table of the plan; return the converted views."""
+def read(con, plan: Plan, *, temporary: bool = True) -> dict[str, _View]:
+    """Load, convert and check every table of the plan; return the converted views.
+
+    ``temporary=False``: the converted tables are tables of a staging database, which
+    the store's connection attaches to insert them (the raw loads stay temporary).
+    """
+    kind = "TEMP TABLE" if temporary else "TABLE"
     views = {}
     for i, t in enumerate(plan.tables):
         raw = f"_lab_plat_map_{i}_raw"
@@ -288,7 +293,7 @@ def read(con, plan: Plan) -> dict[str, _View]:
         select = ", ".join(f'{e} AS "{c}"' for c, e in exprs.items())
         params = [t.constants[c] for c, e in exprs.items() if e == "?"]
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT _file, _row, {select} FROM {raw} ORDER BY _row",
+            f"CREATE OR REPLACE {kind} {name} AS SELECT _file, _row, {select} FROM {raw} ORDER BY _row",
             params,
         )
         view = _View(con, name, {c: "VARCHAR" for c in exprs})

@@ -3,9 +3,10 @@ validation rules that name file, line or JSON path, field and reason, local time
 the writer that turns platform records into a lab run.
 
 Each platform reader fills four staging tables with string keys, the *canonical*
-records (:data:`CANONICAL`); :func:`write_run` maps the keys onto the lab's integer ids
-and writes ``users``, ``stocks``, ``offers``, ``coupons``, ``events``, ``orders`` and
-``assignments`` in the caller's transaction.
+records (:data:`CANONICAL`, created by :func:`create_empty` in the import's staging
+database, :mod:`lab.ingest._stage`); :func:`write_run` maps the keys onto the lab's
+integer ids and writes ``users``, ``stocks``, ``offers``, ``coupons``, ``events``,
+``orders`` and ``assignments`` in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ CANONICAL = {
     "assignments": "_lab_plat_assignments",
 }
 _DIGITS = "[0-9]{1,18}"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A staged table by name, as :meth:`lab.ingest._stage.Stage.publish` re-points it."""
+
+    con: duckdb.DuckDBPyConnection
+    name: str
+
+
+def canonical(con: duckdb.DuckDBPyConnection) -> dict[str, Table]:
+    """The canonical tables of ``con``, keyed as :data:`CANONICAL`."""
+    return {key: Table(con, name) for key, name in CANONICAL.items()}
 
 
 def local_time(expr: str) -> str:
@@ -408,17 +422,19 @@ def _key_to_id(con, values_sql: str, key: str) -> str:
     )
 
 
-def write_run(con: duckdb.DuckDBPyConnection, *, run_id: str, platform: str) -> dict:
+def write_run(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, Table], *, run_id: str, platform: str
+) -> dict:
     """Write the canonical staging tables as run ``run_id``; return its size and dates.
 
-    Expects :data:`CANONICAL` tables with the columns:
+    ``tables`` (keyed as :data:`CANONICAL`) are readable from ``con`` and have the columns:
     stocks(stock_key, stock columns of the schema but ``stock_id``), coupons(coupon_key,
     stock_key, user_key, claimed_at, amount_fen, transaction_minimum_fen, valid_until,
     redeemed_at, txn_key, discount_fen, expired_at), orders(txn_key, user_key, ts,
     amount_fen, discount_fen, coupon_key, merchant_id), assignments(experiment, user_key,
     arm, assigned_at).
     """
-    s, c, o, a = (CANONICAL[k] for k in ("stocks", "coupons", "orders", "assignments"))
+    s, c, o, a = (tables[k].name for k in ("stocks", "coupons", "orders", "assignments"))
     maps = {
         "_lab_plat_user_ids": _key_to_id(
             con,
@@ -561,44 +577,35 @@ def _period(con, stocks: str, orders: str, coupons: str) -> dict:
     return out
 
 
-def create_empty(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the canonical tables empty (a format without some of them leaves them so)."""
+def create_empty(con: duckdb.DuckDBPyConnection, *, temporary: bool = True) -> None:
+    """Create the canonical tables empty (a format without some of them leaves them so).
+
+    ``temporary=False``: as tables of a staging database, which the store's connection
+    attaches to write the run (the readers' other tables stay temporary).
+    """
+    kind = "TEMP TABLE" if temporary else "TABLE"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {CANONICAL["stocks"]} (stock_key VARCHAR,
+        f"""CREATE OR REPLACE {kind} {CANONICAL["stocks"]} (stock_key VARCHAR,
             campaign VARCHAR, stock_type VARCHAR, transaction_minimum_fen BIGINT,
             amount_fen BIGINT, total_budget_fen BIGINT, daily_budget_fen BIGINT,
             max_coupons BIGINT, max_per_user INTEGER, natural_person_limit BOOLEAN,
             valid_from TIMESTAMP, valid_until TIMESTAMP, goods_tag VARCHAR, merchant_id BIGINT)"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {CANONICAL["coupons"]} (coupon_key VARCHAR,
+        f"""CREATE OR REPLACE {kind} {CANONICAL["coupons"]} (coupon_key VARCHAR,
             stock_key VARCHAR, user_key VARCHAR, claimed_at TIMESTAMP, amount_fen BIGINT,
             transaction_minimum_fen BIGINT, valid_until TIMESTAMP, redeemed_at TIMESTAMP,
             txn_key VARCHAR, discount_fen BIGINT, expired_at TIMESTAMP)"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {CANONICAL["orders"]} (txn_key VARCHAR,
+        f"""CREATE OR REPLACE {kind} {CANONICAL["orders"]} (txn_key VARCHAR,
             user_key VARCHAR, ts TIMESTAMP, amount_fen BIGINT, discount_fen BIGINT,
             coupon_key VARCHAR, merchant_id BIGINT)"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {CANONICAL["assignments"]} (experiment VARCHAR,
+        f"""CREATE OR REPLACE {kind} {CANONICAL["assignments"]} (experiment VARCHAR,
             user_key VARCHAR, arm VARCHAR, assigned_at TIMESTAMP)"""
     )
-
-
-def drop_temps(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop every staging view and table of the platform readers."""
-    views = con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE temporary AND view_name LIKE '\\_lab\\_plat\\_%' ESCAPE '\\'"
-    ).fetchall()
-    for (name,) in views:
-        con.execute(f"DROP VIEW IF EXISTS {name}")
-    names = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE '\\_lab\\_plat\\_%' ESCAPE '\\'"
-    ).fetchall()
-    for (name,) in names:
-        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def read_assignments(con: duckdb.DuckDBPyConnection, path: Path, *, user_col: str) -> None:

@@ -1,5 +1,6 @@
 """Import of the platform formats (``wechatpay``, ``alipay``, ``mapped``): find the files,
-hash them, validate everything, then write the run in one transaction."""
+hash them, validate everything in a staging database, then write the run in one
+transaction (the only step that holds the store's lock)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from lab._outcomes import refresh_experiment_users
 from lab.ingest import _alipay, _mapped, _wechatpay
 from lab.ingest import _platform as P
 from lab.ingest._errors import LogImportError
-from lab.store import Store, StoreError
+from lab.ingest._stage import staging
+from lab.store import Store, StoreError, bulk_threads
 
 PLATFORM_FORMATS = ("wechatpay", "alipay", "mapped")
 _JSON = (".json", ".jsonl", ".ndjson")
@@ -66,6 +68,7 @@ def import_platform(
     label: str | None,
     apiv3_key: bytes | str | None,
     mapping: str | Path | None,
+    threads: int | None = None,
 ) -> str:
     """See :func:`lab.ingest.import_logs`."""
     if format == "mapped":
@@ -83,36 +86,47 @@ def import_platform(
     listing = "".join(f"{p.name}\0{_sha256(p)}\n" for p in sorted(paths, key=lambda p: p.name))
     sha = hashlib.sha256(f"{format}\n{listing}".encode()).hexdigest()
     with store.connect() as con:
-        done = con.execute(
-            "SELECT run_id FROM runs WHERE source_sha256 = ? ORDER BY created_at, run_id LIMIT 1",
-            [sha],
-        ).fetchone()
+        done = imported_before(con, sha)
         if done:
-            return done[0]
+            return done
         run_id = run_id or f"{src.stem if src.is_file() else src.name}-{sha[:8]}"
         if store.has_run(run_id):
             raise StoreError(f"run {run_id!r} exists already in {store.path}; delete it first")
-        try:
-            if format == "mapped":
-                tables = _mapped.read(con, plan)
-                with store.transaction():
-                    size = _mapped.insert(con, plan, tables, run_id=run_id)
-                    _record(store, run_id, src, format, paths, sha, label, size)
-                return run_id
+    # Files are read and checked in a staging database: the store's file stays free for
+    # readers until the checked records are written (lab/ingest/_stage.py).
+    with staging(store, threads=bulk_threads() if threads is None else threads) as stage:
+        if format == "mapped":
+            tables = _mapped.read(stage.con, plan, temporary=stage.temporary)
+        else:
             kinds = _classify(format, paths)
+            P.create_empty(stage.con, temporary=stage.temporary)
             if format == "wechatpay":
-                _wechatpay.read(con, kinds, apiv3_key=apiv3_key)
+                _wechatpay.read(stage.con, kinds, apiv3_key=apiv3_key)
             else:
-                _alipay.read(con, kinds)
+                _alipay.read(stage.con, kinds)
             for path in kinds.get("assignments", []):
-                P.read_assignments(con, path, user_col=_USER_COL[format])
-            platform = "wechat" if format == "wechatpay" else "alipay"
-            with store.transaction():
-                size = P.write_run(con, run_id=run_id, platform=platform)
-                _record(store, run_id, src, format, paths, sha, label, size)
-        finally:
-            P.drop_temps(con)
+                P.read_assignments(stage.con, path, user_col=_USER_COL[format])
+            tables = P.canonical(stage.con)
+        with stage.publish(store, tables) as (con, staged):
+            done = imported_before(con, sha)  # by another process while this one checked
+            if done:
+                return done
+            if format == "mapped":
+                size = _mapped.insert(con, plan, staged, run_id=run_id)
+            else:
+                platform = "wechat" if format == "wechatpay" else "alipay"
+                size = P.write_run(con, staged, run_id=run_id, platform=platform)
+            _record(store, run_id, src, format, paths, sha, label, size)
     return run_id
+
+
+def imported_before(con, sha: str) -> str | None:
+    """The run imported from the same bytes (``runs.source_sha256``), if any."""
+    found = con.execute(
+        "SELECT run_id FROM runs WHERE source_sha256 = ? ORDER BY created_at, run_id LIMIT 1",
+        [sha],
+    ).fetchone()
+    return found[0] if found else None
 
 
 def _sha256(path: Path) -> str:

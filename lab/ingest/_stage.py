@@ -8,7 +8,11 @@ run in a private DuckDB file in a staging folder beside the store
 after a ``kill -9``). Only the insert of the checked rows takes the store's lock; the
 store's connection attaches the staging file read-only and copies from it, in one
 transaction. An in-memory store (no other process can read it) stages in its own
-connection's temporary tables.
+connection's temporary tables, dropped when the import ends.
+
+Every import path stages this way: log files (:func:`lab.ingest.import_logs`), the
+platform formats (:mod:`lab.ingest._platforms`) and ``lab export`` directories
+(:meth:`lab.Store.import_parquet`).
 
 Both connections run at most :func:`lab.store.bulk_threads` DuckDB threads unless the
 import names another number, so a bulk import leaves a core to interactive readers.
@@ -21,14 +25,15 @@ import dataclasses
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
-from lab.ingest._source import Source
 from lab.store import Store, staging_folder, use_threads
 
 #: name under which the store's connection attaches the staging database
 ATTACHED = "_lab_stage"
+T = TypeVar("T")  # a staged table: a dataclass with ``con`` and ``name``
 
 
 @dataclasses.dataclass
@@ -47,12 +52,14 @@ class Stage:
 
     @contextlib.contextmanager
     def publish(
-        self, store: Store, sources: Mapping[str, Source]
-    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, Source]]]:
+        self, store: Store, sources: Mapping[str, T]
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, T]]]:
         """One transaction of ``store``, with ``sources`` readable from its connection.
 
-        Yields the store's connection and the sources re-pointed at it. The store's lock
-        is taken here, not before.
+        ``sources`` are dataclasses with ``con`` and ``name``: a
+        :class:`lab.ingest._source.Source`, or any staged table created with
+        ``temporary=self.temporary``. Yields the store's connection and the sources
+        re-pointed at it. The store's lock is taken here, not before.
         """
         if self.path is None:
             with store.transaction() as con:
@@ -81,12 +88,13 @@ def staging(store: Store, *, threads: int) -> Iterator[Stage]:
             use_threads(con, threads),
             tempfile.TemporaryDirectory(prefix="lab-import-") as workdir,
         ):
-            before = _temp_tables(con)
+            before = _temp_objects(con)
             try:
                 yield Stage(con, Path(workdir), None, threads)
             finally:
-                for name in _temp_tables(con) - before:
-                    con.execute(f"DROP TABLE IF EXISTS {name}")
+                # views first: a view may read a staged table
+                for kind, name in sorted(_temp_objects(con) - before, reverse=True):
+                    con.execute(f"DROP {kind} IF EXISTS {name}")
         return
     with staging_folder(Path(store.path).resolve().parent) as folder:
         path = folder / "stage.duckdb"
@@ -100,10 +108,12 @@ def staging(store: Store, *, threads: int) -> Iterator[Stage]:
             con.close()
 
 
-def _temp_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _temp_objects(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """(``TABLE`` or ``VIEW``, name) of the connection's temporary tables and views."""
     return {
-        row[0]
-        for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE '\\_lab\\_import\\_%' ESCAPE '\\'"
+        (kind, name)
+        for kind, name in con.execute(
+            "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary "
+            "UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND NOT internal"
         ).fetchall()
     }

@@ -116,8 +116,8 @@ class _Resources:
 def read(
     con: duckdb.DuckDBPyConnection, files: dict[str, list], *, apiv3_key: bytes | None
 ) -> None:
-    """Validate WeChat Pay files (by kind) and fill the canonical staging tables."""
-    P.create_empty(con)
+    """Validate WeChat Pay files (by kind) and fill the canonical staging tables
+    (:func:`lab.ingest._platform.create_empty`)."""
     sources: list = []  # _file of the coupon table indexes this list
 
     def locate(table_sources):
