@@ -10,6 +10,8 @@ Example
 '默认组合'
 >>> arm_name("holdout", "en")
 'holdout (no coupons)'
+>>> experiment_name("denomination", "zh")
+'面额拆分'
 """
 
 from __future__ import annotations
@@ -62,3 +64,8 @@ def run_names(runs: list[dict], lang: str) -> dict[str, str]:
 def arm_name(arm: str, lang: str) -> str:
     """An experiment arm's display name (``holdout`` -> ``对照组（不发券）``); others pass through."""
     return label("arm", arm, lang)
+
+
+def experiment_name(experiment: str, lang: str) -> str:
+    """An experiment's display name (``denomination`` -> ``面额拆分``); others pass through."""
+    return label("experiment", experiment, lang)

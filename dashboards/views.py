@@ -46,6 +46,7 @@ from dashboards.decision import (
     verdict_html,
 )
 from dashboards.i18n import label, t
+from dashboards.names import arm_name, experiment_name
 from dashboards.slicing import Slice, sliced_frame
 from dashboards.store import (
     ENTRY_KEYS,
@@ -1166,6 +1167,11 @@ class MoneyView(SlicedView):
         )
 
 
+def arm_html(arm: object, lang: str) -> str:
+    """An arm's display name, HTML-escaped: arm names are data (an imported log's)."""
+    return html.escape(arm_name(str(arm), lang))
+
+
 def verdict(row: pd.Series, *, control: str, alpha: float, lang: str) -> str:
     """A plain-language sentence for one row of ``lab.experiments.analyze`` (relative effects)."""
     metric = label("metric", row["metric"], lang)
@@ -1173,8 +1179,8 @@ def verdict(row: pd.Series, *, control: str, alpha: float, lang: str) -> str:
         return t("verdict.none", lang, metric=metric)
     values = {
         "metric": metric,
-        "arm": html.escape(str(row["arm"])),  # arm names are data; Markdown renders HTML
-        "control": html.escape(str(control)),
+        "arm": arm_html(row["arm"], lang),  # Markdown renders HTML
+        "control": arm_html(control, lang),
         "effect": f"{100 * abs(row['effect']):.1f} %",
         "low": f"{100 * row['ci_low']:.1f}",
         "high": f"{100 * row['ci_high']:.1f} %",
@@ -1221,7 +1227,10 @@ class ExperimentsView(View):
 
     def _refresh(self) -> None:
         labels = self.store.labels()
-        options = {f"{labels[r]} · {e}": f"{r}\x1f{e}" for r, e in self.store.experiments()}
+        options = {
+            f"{labels[r]} · {experiment_name(e, self.store.language)}": f"{r}\x1f{e}"
+            for r, e in self.store.experiments()
+        }
         value = self.which.value
         self.which.name = self.tr("exp.pick")
         self.cuped.name = self.tr("exp.cuped")
@@ -1258,10 +1267,10 @@ class ExperimentsView(View):
         self.srm.object = self.tr(
             "exp.srm_bad" if srm.is_mismatch else "exp.srm_ok",
             observed=", ".join(
-                f"{html.escape(str(a))}: {n:,}" for a, n in zip(res.arms, srm.observed, strict=True)
+                f"{arm_html(a, lang)}: {n:,}" for a, n in zip(res.arms, srm.observed, strict=True)
             ),
             expected=", ".join(
-                f"{html.escape(str(a))}: {n:,.0f}"
+                f"{arm_html(a, lang)}: {n:,.0f}"
                 for a, n in zip(res.arms, srm.expected, strict=True)
             ),
             p=fmt(srm.p_value, "p="),
@@ -1278,7 +1287,9 @@ class ExperimentsView(View):
         self.verdicts.object = "\n".join(f"- {s}" for s in sentences)
         shown = table.copy()
         shown["name"] = [
-            f"{label('metric', m, lang)} · {a}" if len(res.arms) > 2 else label("metric", m, lang)
+            f"{label('metric', m, lang)} · {arm_name(a, lang)}"
+            if len(res.arms) > 2
+            else label("metric", m, lang)
             for m, a in zip(shown["metric"], shown["arm"], strict=True)
         ]
         shown["minus"] = shown["effect"] - shown["ci_low"]
@@ -1288,7 +1299,11 @@ class ExperimentsView(View):
             * hv.ErrorBars(shown, "name", ["effect", "minus", "plus"])
             * hv.Scatter(shown, "name", ["effect", "p_value"]).opts(size=9, tools=["hover"])
         ).opts(
-            title=self.tr("exp.title", experiment=experiment, control=res.control),
+            title=self.tr(
+                "exp.title",
+                experiment=experiment_name(experiment, lang),
+                control=arm_name(res.control, lang),
+            ),
             xlabel="",
             ylabel=self.tr("exp.effect"),
             yformatter="%.2f",
@@ -1299,7 +1314,7 @@ class ExperimentsView(View):
         rows = "".join(
             f'<tr class="exp-row" data-metric="{html.escape(r.metric)}" data-arm="{html.escape(str(r.arm))}">'
             f"<th scope=row>{html.escape(label('metric', r.metric, lang))}</th>"
-            f"<td>{html.escape(str(r.arm))}</td><td>{r.control_n:,} / {r.n:,}</td>"
+            f"<td>{arm_html(r.arm, lang)}</td><td>{r.control_n:,} / {r.n:,}</td>"
             f'<td class="kpi" data-value="{raw(r.effect)}">{fmt(r.effect, "pct")}</td>'
             f"<td>{fmt(r.ci_low, 'pct')} … {fmt(r.ci_high, 'pct')}</td>"
             f"<td>{fmt(r.p_value, 'p')}</td><td>{fmt(r.p_value_holm, 'p')}</td></tr>"
@@ -1331,7 +1346,7 @@ class ExperimentsView(View):
         )
         self.decision.object = (
             f'<span id="ship-line" data-status="{d.status}" data-reason="{d.reason}">'
-            f"{html.escape(d.sentence(lang))}</span>"
+            f"{html.escape(d.sentence(lang, arm_names={a: arm_name(a, lang) for a in (d.arm, d.control)}))}</span>"
         )
 
         def pct(x: float) -> str:

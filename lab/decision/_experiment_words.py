@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 _STATUS = {
     "ship": {"en": "Ship {arm}", "zh": "上线 {arm}"},
     "dont_ship": {"en": "Don't ship {arm}", "zh": "不上线 {arm}"},
@@ -49,13 +51,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:+.1f}%"
 
 
-def experiment_sentence(decision, lang: str) -> str:
-    """``"<status>: <reason>."`` for an :class:`~lab.decision.ExperimentDecision`."""
+def experiment_sentence(decision, lang: str, *, arm_names: Mapping[str, str]) -> str:
+    """``"<status>: <reason>."`` for an :class:`~lab.decision.ExperimentDecision`, its
+    arms called as ``arm_names`` says (by their ids otherwise)."""
     if lang not in ("en", "zh"):
         raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
     values = {
-        "arm": decision.arm,
-        "control": decision.control,
+        "arm": arm_names.get(decision.arm, decision.arm),
+        "control": arm_names.get(decision.control, decision.control),
         "effect": f"{100 * abs(decision.goal_effect):.1f}%",
         "low": _pct(decision.goal_ci_low),
         "high": _pct(decision.goal_ci_high),

@@ -33,7 +33,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,11 +106,15 @@ class ExperimentDecision:
     alpha: float
     target_effect: float
 
-    def sentence(self, lang: str = "en") -> str:
-        """The ship / don't ship / keep running line with its reason, in ``lang``."""
+    def sentence(self, lang: str = "en", *, arm_names: Mapping[str, str] | None = None) -> str:
+        """The ship / don't ship / keep running line with its reason, in ``lang``.
+
+        ``arm_names`` maps arm ids to the names readers know them by (an arm missing
+        from it is called by its id), e.g. ``{"holdout": "对照组（不发券）"}``.
+        """
         from lab.decision._experiment_words import experiment_sentence
 
-        return experiment_sentence(self, lang)
+        return experiment_sentence(self, lang, arm_names=arm_names or {})
 
 
 def _cost_guardrail(store: Store, run: str, experiment: str, control: str, arm: str, alpha: float):

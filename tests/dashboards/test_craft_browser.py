@@ -266,7 +266,7 @@ def english_words(texts: list[str]) -> set[str]:
 
 
 def test_chinese_interface_has_no_english_word(browser, served_app):
-    """Walk the sidebar, the overview and the chart tabs in 中文, with a breakdown
+    """Walk the sidebar and every tab in 中文, the chart tabs again with a breakdown
     chosen: every text, option, placeholder, chart title, axis title, legend and
     category label is Chinese, a number or a proper name."""
     page = open_page(browser, served_app.url)
@@ -278,6 +278,17 @@ def test_chinese_interface_has_no_english_word(browser, served_app):
     found = english_words(page.evaluate(ALL_TEXT))
     for section in TABLES:
         open_tab(page, section, "zh")
+        found |= english_words(page.evaluate(ALL_TEXT))
+    # the other tabs: an experiment read as a decision (arm names too), the editor and
+    # the downloads, each read once its content is on screen
+    for name, ready in (
+        ("实验", "#experiment-table"),
+        ("编辑策略", ".lab-simulate"),
+        ("下载", ".lab-download-memo"),
+    ):
+        page.locator(".bk-tab").filter(has_text=re.compile(f"^{name}$")).click()
+        page.wait_for_selector(ready, timeout=60_000)
+        page.wait_for_timeout(500)
         found |= english_words(page.evaluate(ALL_TEXT))
     page.locator(".lab-breakdown select").select_option(label="用户分群")
     for section in ("money", "funnel", "retention"):

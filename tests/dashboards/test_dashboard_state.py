@@ -16,6 +16,7 @@ import pytest
 import lab
 from dashboards import i18n
 from dashboards.app import App, build
+from dashboards.names import arm_name
 from dashboards.store import RETENTION, DataStore, StrategyEdit, model_available, parse_ladder
 from dashboards.views import ExperimentsView, FunnelView, OverviewView, verdict
 from lab.cycle import redemption_cycle
@@ -248,10 +249,11 @@ def test_verdicts_in_both_languages():
         }
     )
     assert verdict(row, control="single", alpha=0.05, lang="en") == (
-        "**GMV per user**: split is 25.0 % higher than single (95 % CI 10.0 to 40.0 %); "
+        "**GMV per user**: split coupons is 25.0 % higher than single coupon (95 % CI 10.0 to 40.0 %); "
         "significant at 5 % (p = 0.003)."
     )
-    assert "高 25.0 %" in verdict(row, control="single", alpha=0.05, lang="zh")
+    zh = verdict(row, control="single", alpha=0.05, lang="zh")
+    assert "高 25.0 %" in zh and "拆分券" in zh and "单张券" in zh  # arms by name
     flat = row.copy()
     flat[["effect", "ci_low", "significant", "p_value"]] = [-0.05, -0.2, False, 0.4]
     assert "no significant difference" in verdict(flat, control="single", alpha=0.05, lang="en")
@@ -410,4 +412,5 @@ def test_guardrails_reach_the_verdict_and_the_ship_line(ds, main, lang):
     )
     assert "fraud_share" in set(d.guardrails["guardrail"])
     assert 'data-item="guardrail_fraud_share"' in exp.summary.object
-    assert html.escape(d.sentence(lang)) in exp.decision.object
+    names = {a: arm_name(a, lang) for a in (d.arm, d.control)}
+    assert html.escape(d.sentence(lang, arm_names=names)) in exp.decision.object

@@ -18,6 +18,7 @@ from test_dashboard_browser import assert_no_error, open_tab, page_text, tab
 
 import lab
 from dashboards.local import CHROMIUM, CHROMIUM_ARGS, serve
+from dashboards.names import arm_name, experiment_name
 from lab.decision import blocker_text, decide, experiment_decision, strategy_outcome
 
 pytestmark = pytest.mark.browser
@@ -260,7 +261,7 @@ def test_a_metric_on_two_tabs_shows_the_same_value(page, lang):
     open_tab(page, words["experiments"])
     pick = page.locator(".lab-experiment select")
     pick.wait_for(timeout=30_000)
-    pick.select_option(label=f"{name} · holdout")
+    pick.select_option(label=f"{name} · {experiment_name('holdout', lang)}")
     page.wait_for_selector('#experiment-decision tr[data-item="incremental_gmv"]', timeout=30_000)
     page.wait_for_timeout(1000)
     shown = read(page.locator('#experiment-decision tr[data-item="incremental_gmv"] td'))
@@ -273,14 +274,16 @@ def test_a_metric_on_two_tabs_shows_the_same_value(page, lang):
 def test_experiments_read_as_ship_lines(page, store, lang):
     language(page, lang)
     open_tab(page, LANGS[lang]["overview"])
-    page.wait_for_selector("#kpi-cards")
+    verdict_in(page, lang)  # the cards' titles are in `lang` by then
     runs = {label: run for run, label in labels(page).items()}
+    # experiments and arms are shown by name, in `lang`
+    ids = {experiment_name(k, lang): k for k in ("holdout", "denomination", "aa")}
     open_tab(page, LANGS[lang]["experiments"])
     pick = page.locator(".lab-experiment select")
     pick.wait_for(timeout=30_000)
     for text in pick.locator("option").all_inner_texts():
-        name, experiment = text.rsplit(" · ", 1)
-        run = runs[name]
+        name, shown = text.rsplit(" · ", 1)
+        run, experiment = runs[name], ids[shown]
         pick.select_option(label=text)
         page.wait_for_timeout(1500)
         page.wait_for_selector("#ship-line", timeout=30_000)
@@ -289,7 +292,8 @@ def test_experiments_read_as_ship_lines(page, store, lang):
         )
         line = page.locator("#ship-line")
         assert line.get_attribute("data-status") == d.status
-        assert line.inner_text() == d.sentence(lang)
+        names = {a: arm_name(a, lang) for a in (d.arm, d.control)}
+        assert line.inner_text() == d.sentence(lang, arm_names=names)
         assert page.locator('#experiment-decision tr[data-item="mde"] td').get_attribute(
             "data-value"
         ) == repr(d.mde)

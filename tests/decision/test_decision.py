@@ -292,6 +292,12 @@ def test_holdout_experiment_ships_when_coupons_pay_and_skips_aov(world):
     assert cost["value"] == pytest.approx(inc.cost_per_user_fen) and cost["control"] == 0
     if d.goal_ci_low > 0 and d.srm_ok and not cost["breached"]:
         assert d.status == "ship" and d.reason == "goal_up"
+    # the line names arms as the caller calls them; an arm left out keeps its id
+    named = d.sentence("zh", arm_names={"holdout": "对照组（不发券）"})
+    assert "对照组（不发券）" in named and "holdout" not in named
+    assert d.sentence("zh") == d.sentence("zh", arm_names={"other": "x"})
+    if d.reason in ("goal_up", "goal_down"):
+        assert "holdout" in d.sentence("zh")
 
 
 def test_aa_test_never_ships(world):
