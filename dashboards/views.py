@@ -11,6 +11,7 @@ Key numbers are rendered in an HTML table whose cells carry stable attributes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import html
 import io
@@ -172,6 +173,22 @@ table.lab-kpi th[scope=row], table.lab-kpi thead th:first-child {text-align: lef
 """
 
 
+@contextlib.contextmanager
+def frozen():
+    """Hold the session document's model bookkeeping until the block ends.
+
+    Every chart that gets a new Bokeh model (a plot, a tick formatter) makes Bokeh walk
+    all of the document's models again; a tab with four charts did it four times per
+    change (~0.1 s each on the 4 x 100k world). Frozen, it walks them once at the end.
+    """
+    doc = pn.state.curdoc
+    if doc is None:
+        yield
+        return
+    with doc.models.freeze():
+        yield
+
+
 class LiveChart:
     """A HoloViews pane whose plot is updated in place while its ``key`` stays the same.
 
@@ -235,7 +252,8 @@ class View(param.Parameterized):
         """Bring the view up to date with the store."""
         if self._stale:
             self._stale = False
-            self._refresh()
+            with frozen():
+                self._refresh()
 
     def _refresh(self) -> None:
         raise NotImplementedError
