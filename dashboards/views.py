@@ -731,7 +731,8 @@ class RetentionView(SlicedView):
         super().__init__(**params)
         self.plot = LiveChart()
         self.cohort_of = pn.widgets.Select(css_classes=["lab-cohort-of"], width=260)
-        self.heat = pn.pane.HoloViews(None, **_SIZING)
+        # updated in place on a filter change, as the curves are (it was a new figure)
+        self.heat = LiveChart()
         self.note = pn.pane.Markdown("", **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self.cohort_of.param.watch(self._draw_heat, "value")
@@ -746,7 +747,7 @@ class RetentionView(SlicedView):
         df = self.data()
         if df.empty:
             self.plot.update(None, key=None)
-            self.heat.object = None
+            self.heat.update(None, key=None)
             self.table.object, self._figure = "", None
             return
         groups = ["strategy", "group"] if "group" in df else ["strategy"]
@@ -797,7 +798,7 @@ class RetentionView(SlicedView):
     def _draw_heat(self, *events) -> None:
         run_id = self.cohort_of.value
         if run_id is None or run_id not in self.store.compared():
-            self.heat.object = None
+            self.heat.update(None, key=None)
             return
         kwargs = {**self.KWARGS, **self.slice.model_kwargs()}
         platform = self.store.platform_filter()
@@ -808,7 +809,7 @@ class RetentionView(SlicedView):
             grid = grid[grid["platform"].astype(object) == platform]
         grid = grid[grid["complete"]].copy()
         grid["cohort"] = grid["cohort"].dt.strftime("%m-%d")
-        self.heat.object = hv.HeatMap(
+        heat = hv.HeatMap(
             grid,
             [
                 hv.Dimension("period", label=self.tr("retention.days_axis")),
@@ -824,6 +825,7 @@ class RetentionView(SlicedView):
             invert_yaxis=True,
             **base_opts(height=380),
         )
+        self.heat.update(heat, key=(self.chart_key(), run_id))
 
     def __panel__(self):
         return pn.Column(

@@ -411,3 +411,71 @@ def test_guardrails_reach_the_verdict_and_the_ship_line(ds, main, lang):
     assert "fraud_share" in set(d.guardrails["guardrail"])
     assert 'data-item="guardrail_fraud_share"' in exp.summary.object
     assert html.escape(d.sentence(lang)) in exp.decision.object
+
+
+# -- how the page is drawn (docs/dashboard-speed.md) ------------------------------------
+@pytest.fixture
+def served(test_db):
+    """An App whose page is in a Bokeh document, as in a served session; yields it and
+    the document (the session's ``curdoc``)."""
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    doc = Document()
+    with set_curdoc(doc):
+        app = App(test_db)
+        app.template.server_doc(doc)
+        yield app, doc
+
+
+def _walks(monkeypatch) -> list[int]:
+    """Count Bokeh's walks over every model of a document (``recompute``)."""
+    from bokeh.document.models import DocumentModelManager
+
+    walks: list[int] = []
+    recompute = DocumentModelManager.recompute
+
+    def counted(self):
+        walks.append(1)
+        return recompute(self)
+
+    monkeypatch.setattr(DocumentModelManager, "recompute", counted)
+    return walks
+
+
+def test_an_opened_tab_is_drawn_after_its_view_is_up_to_date(served, monkeypatch):
+    app, _ = served
+    money = app.views["money"]
+    assert money._stale  # never shown yet
+    stale_when_drawn = []
+    draw = pn.Tabs._update_active
+
+    def record(self, *events):
+        stale_when_drawn.append(money._stale)
+        return draw(self, *events)
+
+    monkeypatch.setattr(pn.Tabs, "_update_active", record)
+    app.tabs.active = list(app.views).index("money")
+    # drawn once, with its charts: the view refreshed before the Tabs drew the tab
+    assert stale_when_drawn == [False]
+    assert money.roi_plot.pane.object is not None
+
+
+def test_a_filter_change_walks_the_document_once(served, monkeypatch):
+    app, _ = served
+    app.tabs.active = list(app.views).index("money")
+    walks = _walks(monkeypatch)
+    app.platform.value = "wechat"
+    # four charts updated in place: one walk of the document's models, not one per chart
+    assert len(walks) == 1
+
+
+def test_the_cohort_grid_is_updated_in_place(served):
+    app, _ = served
+    app.tabs.active = list(app.views).index("retention")
+    view = app.views["retention"]
+    shown = view.heat.pane.object
+    assert shown is not None
+    app.platform.value = "wechat"
+    assert view.heat.pane.object is shown  # same plot, new data
+    assert set(view.heat.figure.data["platform"].astype(object)) == {"wechat"}
