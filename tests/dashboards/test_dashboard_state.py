@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import io
 import re
@@ -414,10 +415,10 @@ def test_guardrails_reach_the_verdict_and_the_ship_line(ds, main, lang):
 
 
 # -- how the page is drawn (docs/dashboard-speed.md) ------------------------------------
-@pytest.fixture
-def served(test_db):
-    """An App whose page is in a Bokeh document, as in a served session; yields it and
-    the document (the session's ``curdoc``)."""
+@contextlib.contextmanager
+def _session(test_db):
+    """An App whose page is in a Bokeh document, as in a served session (the document is
+    the ``curdoc`` inside the block)."""
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
@@ -425,7 +426,13 @@ def served(test_db):
     with set_curdoc(doc):
         app = App(test_db)
         app.template.server_doc(doc)
-        yield app, doc
+        yield app
+
+
+@pytest.fixture
+def served(test_db):
+    with _session(test_db) as app:
+        yield app
 
 
 def _walks(monkeypatch) -> list[int]:
@@ -443,26 +450,28 @@ def _walks(monkeypatch) -> list[int]:
     return walks
 
 
-def test_an_opened_tab_is_drawn_after_its_view_is_up_to_date(served, monkeypatch):
-    app, _ = served
-    money = app.views["money"]
-    assert money._stale  # never shown yet
+def test_an_opened_tab_is_drawn_after_its_view_is_up_to_date(test_db, monkeypatch):
+    views: dict = {}
     stale_when_drawn = []
     draw = pn.Tabs._update_active
 
     def record(self, *events):
-        stale_when_drawn.append(money._stale)
+        stale_when_drawn.append(views["money"]._stale)
         return draw(self, *events)
 
+    # patched before the App exists: its Tabs' watchers are bound at construction
     monkeypatch.setattr(pn.Tabs, "_update_active", record)
-    app.tabs.active = list(app.views).index("money")
+    with _session(test_db) as app:
+        views.update(app.views)
+        assert views["money"]._stale  # never shown yet
+        app.tabs.active = list(app.views).index("money")
     # drawn once, with its charts: the view refreshed before the Tabs drew the tab
     assert stale_when_drawn == [False]
-    assert money.roi_plot.pane.object is not None
+    assert views["money"].roi_plot.pane.object is not None
 
 
 def test_a_filter_change_walks_the_document_once(served, monkeypatch):
-    app, _ = served
+    app = served
     app.tabs.active = list(app.views).index("money")
     walks = _walks(monkeypatch)
     app.platform.value = "wechat"
@@ -471,7 +480,7 @@ def test_a_filter_change_walks_the_document_once(served, monkeypatch):
 
 
 def test_the_cohort_grid_is_updated_in_place(served):
-    app, _ = served
+    app = served
     app.tabs.active = list(app.views).index("retention")
     view = app.views["retention"]
     shown = view.heat.pane.object
