@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,6 +51,7 @@ from dashboards.local import (  # noqa: E402
     SPEED_FLAGS,
     app_tracebacks,
     serve,
+    stop,
 )
 
 SCRATCH = ROOT / "benchmarks" / "scratch"
@@ -319,11 +319,7 @@ def main() -> None:
     try:
         figures = asyncio.run(drive(url, args))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     server_errors = app_tracebacks(log.read_text(errors="replace"))
     figures["server_tracebacks"] = server_errors
     for key in ("concurrency", "concurrency_think"):

@@ -8,6 +8,7 @@ import html
 import io
 import re
 import string
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -488,3 +489,29 @@ def test_the_cohort_grid_is_updated_in_place(served):
     app.platform.value = "wechat"
     assert view.heat.pane.object is shown  # same plot, new data
     assert set(view.heat.figure.data["platform"].astype(object)) == {"wechat"}
+
+
+def _process_group(pgid: int) -> set[int]:
+    """Ids of the live processes in process group ``pgid`` (Linux ``/proc``)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_stop_ends_the_workers_a_server_forked(test_db, tmp_path):
+    from dashboards.local import serve, stop
+
+    proc, _ = serve(test_db, log=tmp_path / "serve.log", timeout=120, flags=("--num-procs", "2"))
+    assert len(_process_group(proc.pid)) >= 3  # the first process and its two workers
+    stop(proc)
+    deadline = time.monotonic() + 10
+    while _process_group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _process_group(proc.pid) == set()
