@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def serve(
 
     The server's output goes to ``log`` (a file, not a pipe: an unread pipe fills up and
     blocks the server). Returns once the app answers; RuntimeError with the log if the
-    server exits or does not answer within ``timeout`` seconds. The caller stops it.
+    server exits or does not answer within ``timeout`` seconds. The caller stops it, with
+    :func:`stop` (the server runs in a process group of its own).
     ``flags`` are extra options of ``dashboards/app.py`` (e.g. :data:`SPEED_FLAGS`).
     """
     port = free_port()
@@ -73,6 +75,8 @@ def serve(
             env=dict(os.environ, LAB_DB=str(db)),
             stdout=out,
             stderr=subprocess.STDOUT,
+            # its own process group: `stop` ends the workers `--num-procs` forks too
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}/app"
     deadline = time.monotonic() + timeout
@@ -82,9 +86,27 @@ def serve(
                 return proc, url
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
+                stop(proc, timeout=5)
                 raise RuntimeError(f"the dashboard did not start:\n{log.read_text()}") from None
             time.sleep(0.3)
+
+
+def stop(proc: subprocess.Popen, *, timeout: float = 15) -> None:
+    """End a server started by :func:`serve` and every worker process it forked.
+
+    ``proc.terminate()`` alone ends only the first process: with ``--num-procs`` its
+    workers kept running (and holding their warmed caches, ~0.5 GB each) after a
+    benchmark.
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def app_tracebacks(log: str) -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import io
 import re
 import string
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -414,3 +416,105 @@ def test_guardrails_reach_the_verdict_and_the_ship_line(ds, main, lang):
     assert 'data-item="guardrail_fraud_share"' in exp.summary.object
     names = {a: arm_name(a, lang) for a in (d.arm, d.control)}
     assert html.escape(d.sentence(lang, arm_names=names)) in exp.decision.object
+
+
+# -- how the page is drawn (docs/dashboard-speed.md) ------------------------------------
+@contextlib.contextmanager
+def _session(test_db):
+    """An App whose page is in a Bokeh document, as in a served session (the document is
+    the ``curdoc`` inside the block)."""
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    doc = Document()
+    with set_curdoc(doc):
+        app = App(test_db)
+        app.template.server_doc(doc)
+        yield app
+
+
+@pytest.fixture
+def served(test_db):
+    with _session(test_db) as app:
+        yield app
+
+
+def _walks(monkeypatch) -> list[int]:
+    """Count Bokeh's walks over every model of a document (``recompute``)."""
+    from bokeh.document.models import DocumentModelManager
+
+    walks: list[int] = []
+    recompute = DocumentModelManager.recompute
+
+    def counted(self):
+        walks.append(1)
+        return recompute(self)
+
+    monkeypatch.setattr(DocumentModelManager, "recompute", counted)
+    return walks
+
+
+def test_an_opened_tab_is_drawn_after_its_view_is_up_to_date(test_db, monkeypatch):
+    views: dict = {}
+    stale_when_drawn = []
+    draw = pn.Tabs._update_active
+
+    def record(self, *events):
+        stale_when_drawn.append(views["money"]._stale)
+        return draw(self, *events)
+
+    # patched before the App exists: its Tabs' watchers are bound at construction
+    monkeypatch.setattr(pn.Tabs, "_update_active", record)
+    with _session(test_db) as app:
+        views.update(app.views)
+        assert views["money"]._stale  # never shown yet
+        app.tabs.active = list(app.views).index("money")
+    # drawn once, with its charts: the view refreshed before the Tabs drew the tab
+    assert stale_when_drawn == [False]
+    assert views["money"].roi_plot.pane.object is not None
+
+
+def test_a_filter_change_walks_the_document_once(served, monkeypatch):
+    app = served
+    app.tabs.active = list(app.views).index("money")
+    walks = _walks(monkeypatch)
+    app.platform.value = "wechat"
+    # four charts updated in place: one walk of the document's models, not one per chart
+    assert len(walks) == 1
+
+
+def test_the_cohort_grid_is_updated_in_place(served):
+    app = served
+    app.tabs.active = list(app.views).index("retention")
+    view = app.views["retention"]
+    shown = view.heat.pane.object
+    assert shown is not None
+    app.platform.value = "wechat"
+    assert view.heat.pane.object is shown  # same plot, new data
+    assert set(view.heat.figure.data["platform"].astype(object)) == {"wechat"}
+
+
+def _process_group(pgid: int) -> set[int]:
+    """Ids of the live processes in process group ``pgid`` (Linux ``/proc``)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_stop_ends_the_workers_a_server_forked(test_db, tmp_path):
+    from dashboards.local import serve, stop
+
+    proc, _ = serve(test_db, log=tmp_path / "serve.log", timeout=120, flags=("--num-procs", "2"))
+    assert len(_process_group(proc.pid)) >= 3  # the first process and its two workers
+    stop(proc)
+    deadline = time.monotonic() + 10
+    while _process_group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _process_group(proc.pid) == set()
