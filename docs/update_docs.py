@@ -165,6 +165,19 @@ def headlines_markdown() -> str:
         for name, key, label, unit in HEADLINE_FIGURES
         if key in results.get(name, {})
     ]
+    dash = results.get("dashboard", {})
+    if "latency.p95_ms" in dash:
+        lines.append(
+            f"- **Dashboard** ({dash['runs']} strategies × {dash['users_per_run'] // 1000}k "
+            "users, 2 cores, medians of 3 sessions): first table "
+            f"{dash['first_opens.first_table_median_ms'] / 1000:.1f} s (target 2 s); first open "
+            f"of a tab p95 {dash['first_opens.tab_first_open_p95_ms'] / 1000:.2f} s (target 1 s); "
+            f"later change p95 {dash['latency.p95_ms']:.0f} ms (target 300 ms); 20 sessions "
+            "clicking every 3 s, p95 "
+            f"{dash['concurrency_think.update_p95_ms'] / 1000:.1f} s, "
+            f"{dash['concurrency_think.settled_update_p95_ms'] / 1000:.1f} s once all pages are "
+            "open (target 1.5 s) ([why](docs/dashboard-speed.md))."
+        )
     if results:
         lines.append(
             f"- **Benchmarks**: {'; '.join(quoted) or 'see the figures'} "
