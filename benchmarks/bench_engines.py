@@ -684,7 +684,7 @@ def run_job(impl: str, db: Path, parquet: Path, repeats: int, *, pythonpath: Pat
 def duckdb_benchmark(args) -> None:
     events = QUICK_EVENTS if args.quick else args.events
     figures: dict = {
-        "conditions": "2-core machine; say here how busy it was (the load averages are recorded)",
+        "conditions": "2-core machine; how busy it was: load_average_start and load_average_end",
         "load_average_start": round(os.getloadavg()[0], 1),
         "repeats": args.repeats,
         "baseline_ref": args.baseline,
