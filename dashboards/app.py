@@ -45,7 +45,7 @@ import lab  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
 from dashboards.slicing import BREAKDOWNS, Slice, run_window  # noqa: E402
 from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataStore  # noqa: E402
-from dashboards.views import DownloadsView, SlicedView, available_views  # noqa: E402
+from dashboards.views import DownloadsView, SlicedView, available_views, frozen  # noqa: E402
 
 pn.extension(sizing_mode="stretch_width")
 #: how often a session asks whether another process is writing to the database
@@ -107,7 +107,7 @@ class _Template(pn.template.FastListTemplate):
 
     def server_doc(self, doc=None, title=None, location=True):
         doc = doc if doc is not None else curdoc()
-        with doc.models.freeze():
+        with frozen(doc):
             return super().server_doc(doc, title, location)
 
 

@@ -175,14 +175,15 @@ table.lab-kpi th[scope=row], table.lab-kpi thead th:first-child {text-align: lef
 
 
 @contextlib.contextmanager
-def frozen():
-    """Hold the session document's model bookkeeping until the block ends.
+def frozen(doc=None):
+    """Hold the model bookkeeping of ``doc`` (default: the session's document) until the
+    block ends.
 
     Every chart that gets a new Bokeh model (a plot, a tick formatter) makes Bokeh walk
     all of the document's models again; a tab with four charts did it four times per
     change (~0.1 s each on the 4 x 100k world). Frozen, it walks them once at the end.
     """
-    doc = pn.state.curdoc
+    doc = doc if doc is not None else pn.state.curdoc
     if doc is None:
         yield
         return
@@ -1364,9 +1365,10 @@ class ExperimentsView(View):
         self.decision.alert_type = {"ship": "success", "dont_ship": "danger"}.get(
             d.status, "warning"
         )
+        names = {a: arm_name(a, lang) for a in (d.arm, d.control)}
         self.decision.object = (
             f'<span id="ship-line" data-status="{d.status}" data-reason="{d.reason}">'
-            f"{html.escape(d.sentence(lang, arm_names={a: arm_name(a, lang) for a in (d.arm, d.control)}))}</span>"
+            f"{html.escape(d.sentence(lang, arm_names=names))}</span>"
         )
 
         def pct(x: float) -> str:

@@ -59,9 +59,9 @@ def orders_csv(tmp_path) -> Path:
     return path
 
 
-def test_another_process_reads_the_file_while_an_import_checks_its_rows(
-    db, orders_csv, monkeypatch
-):
+def _reads_while_validating(db, monkeypatch) -> dict[str, bool]:
+    """``{table: whether another process could open db read-only}``, filled as each
+    table is validated (``_lab.validate``) by the import that follows."""
     seen = {}
     validate = _lab.validate
 
@@ -70,6 +70,13 @@ def test_another_process_reads_the_file_while_an_import_checks_its_rows(
         return validate(source, table_name, **kwargs)
 
     monkeypatch.setattr(_lab, "validate", validate_and_read)
+    return seen
+
+
+def test_another_process_reads_the_file_while_an_import_checks_its_rows(
+    db, orders_csv, monkeypatch
+):
+    seen = _reads_while_validating(db, monkeypatch)
     store = Store(db)
     run = lab.ingest.import_logs(orders_csv, store=store)
     assert seen == {"orders": True}
@@ -108,14 +115,7 @@ def test_an_export_directory_is_checked_without_the_lock(db, orders_csv, tmp_pat
     run = lab.ingest.import_logs(orders_csv, store=store)
     exported = tmp_path / "export"
     store.export_parquet(exported, run_id=run)
-    seen = {}
-    validate = _lab.validate
-
-    def validate_and_read(source, table_name, **kwargs):
-        seen[table_name] = _reader_opens(db)
-        return validate(source, table_name, **kwargs)
-
-    monkeypatch.setattr(_lab, "validate", validate_and_read)
+    seen = _reads_while_validating(db, monkeypatch)
     assert store.import_parquet(exported, run_id="copy") == "copy"
     assert "orders" in seen and set(seen.values()) == {True}, seen
     assert store.describe_run("copy").set_index("table")["rows"]["orders"] == 200
