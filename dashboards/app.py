@@ -39,9 +39,10 @@ import pandas as pd  # noqa: E402
 import panel as pn  # noqa: E402
 from bokeh.io import curdoc  # noqa: E402
 from panel.theme.base import Inherit  # noqa: E402
-from tornado import routing, web  # noqa: E402
+from tornado import routing, web, websocket  # noqa: E402
 
 import lab  # noqa: E402
+from dashboards import idle  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
 from dashboards.slicing import BREAKDOWNS, Slice, run_window  # noqa: E402
 from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataStore  # noqa: E402
@@ -81,23 +82,48 @@ pn.theme.Fast.modifiers = {
 
 
 class _Tabs(pn.Tabs):
-    """Tabs that bring the opened tab's view up to date before drawing it.
+    """Dynamic tabs that bring the opened tab's view up to date before drawing it, and
+    that can build a hidden tab's Bokeh models ahead of its opening.
 
     Panel's Tabs draws a newly active tab as soon as ``active`` changes; a watcher on
     ``active`` runs after that, so the view then replaced its charts and tables one by
     one on a tab already drawn empty: a message and a browser layout each (Money sent
     its ROI chart twice and its chart grid three times). ``on_open(index)`` runs first
     here, while the tab has no Bokeh models, so the tab is drawn once, complete.
+
+    Hidden tabs stay out of the browser (``dynamic``): a page holding every tab's charts
+    made the browser lay them all out again whenever a tab was added, and the fourth
+    tab opened took twice as long. :meth:`build_ahead` only builds a hidden tab's models
+    on the server, where Panel's dynamic Tabs keep a tab's models once built: opening it
+    then sends them without building them.
     """
 
     def __init__(self, *objects, on_open=None, **params) -> None:
         self._on_open = on_open
-        super().__init__(*objects, **params)
+        super().__init__(*objects, dynamic=True, **params)
 
     def _update_active(self, *events) -> None:
         if self._on_open is not None and any(e.name == "active" for e in events):
             self._on_open(self.active)
         super()._update_active(*events)
+
+    def built(self, index: int) -> bool:
+        """Whether tab ``index``'s models exist on every page showing these tabs."""
+        pane = self.objects[index]
+        return all(id(pane) in self._rendered[ref] for ref in self._pages())
+
+    def build_ahead(self, index: int) -> None:
+        """Build hidden tab ``index``'s Bokeh models on every page showing these tabs."""
+        pane = self.objects[index]
+        for ref in self._pages():
+            if id(pane) not in self._rendered[ref]:
+                model = self._models[ref][0]
+                _, root, doc, comm = pn.state._views[ref]
+                self._rendered[ref][id(pane)] = pane._get_model(doc, root, model, comm)
+
+    def _pages(self) -> list[str]:
+        # a template's fake root aliases the real page's models: skip it, as Panel does
+        return [r for r in self._models if r in pn.state._views and r not in pn.state._fake_roots]
 
 
 class _Template(pn.template.FastListTemplate):
@@ -191,7 +217,8 @@ class App:
         )
         self._writer: str | None = None
         self.layouts = {s: pn.panel(v) for s, v in self.views.items()}
-        self.tabs = _Tabs(*self._tab_items(), dynamic=True, on_open=self._show_tab)
+        self.tabs = _Tabs(*self._tab_items(), on_open=self._show_tab)
+        self._ahead: pn.io.PeriodicCallback | None = None
         self.template = _Template(
             title=" · ".join(t("app.title", lang) for lang in LANGUAGES),
             sidebar=[
@@ -212,6 +239,8 @@ class App:
         self._check_writer()
         if pn.state.curdoc is not None:
             pn.state.add_periodic_callback(self._check_writer, period=WRITER_POLL_MS)
+            pn.state.onload(self._start_building_ahead)
+        idle.worked()
 
     # -- widget -> store ---------------------------------------------------------------
     def _set_language(self, value: str) -> None:
@@ -268,6 +297,34 @@ class App:
     def _show_tab(self, active: int) -> None:
         for i, view in enumerate(self.views.values()):
             view.shown = i == active
+        idle.worked()
+
+    # -- hidden tabs built ahead (dashboards/idle.py) --------------------------------------
+    def _start_building_ahead(self) -> None:
+        idle.worked()  # the page has just been drawn: its user may click at once
+        doc = pn.state.curdoc
+        idle.opened(doc)
+        doc.on_session_destroyed(lambda context: idle.closed(doc))
+        self._resume_building_ahead()
+
+    def _resume_building_ahead(self) -> None:
+        if self._ahead is None or not self._ahead.running:
+            self._ahead = pn.state.add_periodic_callback(self._build_ahead, period=idle.POLL_MS)
+
+    def _build_ahead(self) -> None:
+        """Build the next hidden tab, in tab order, if the process is idle."""
+        if not idle.may_build_ahead():
+            return
+        waiting = [i for i in range(len(self.views)) if not self.tabs.built(i)]
+        hidden = [i for i in waiting if i != self.tabs.active]
+        if not hidden:
+            if self._ahead is not None:
+                self._ahead.stop()
+            return
+        index = hidden[0]
+        list(self.views.values())[index].fresh()
+        with frozen():
+            self.tabs.build_ahead(index)
 
     # -- language ----------------------------------------------------------------------
     def _platform_options(self) -> dict[str, str]:
@@ -293,9 +350,12 @@ class App:
         self.breakdown.name = t("slice.breakdown", lang)
         self.breakdown.options = {t(f"slice.{b}", lang): b for b in BREAKDOWNS}
         active = self.tabs.active
-        # Tabs keep a rendered tab's title, so renamed tabs get a fresh wrapper
+        # Tabs keep a rendered tab's title, so renamed tabs get a fresh wrapper (to be
+        # built again)
         self.tabs[:] = self._tab_items()
         self.tabs.active = active
+        if self._ahead is not None:
+            self._resume_building_ahead()
 
     def _tab_items(self) -> list[tuple[str, pn.Column]]:
         lang = self.store.language
@@ -347,6 +407,16 @@ def host_allowed(host: str, allowed: Iterable[str]) -> bool:
     name = name[1 : name.index("]")] if name.startswith("[") and "]" in name else name
     name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
     return name in {h.lower() for h in allowed}
+
+
+def quiet_closed_sockets(loop, context: dict) -> None:
+    """asyncio exception handler: a reply written after its browser page closed is not an
+    error of the app (Bokeh already logs "Failed sending message as connection was
+    closed"); Tornado's write task would log it again, with a traceback, as an
+    unretrieved exception. Every other exception goes to asyncio's default handler."""
+    if isinstance(context.get("exception"), websocket.WebSocketClosedError):
+        return
+    loop.default_exception_handler(context)
 
 
 class _ForeignHost(routing.Matcher):
@@ -411,6 +481,7 @@ def serve(
     # Bokeh has no public hook for a Host check: a first routing rule refuses foreign
     # hosts before any page, static file or websocket handler sees the request
     server._tornado.default_router.rules.insert(0, routing.Rule(_ForeignHost(hosts), _RefuseHost))
+    server.io_loop.asyncio_loop.set_exception_handler(quiet_closed_sockets)
     server.start()
     server.io_loop.start()
 

@@ -27,6 +27,7 @@ import param
 from bokeh.models import DatetimeTickFormatter
 
 import lab
+from dashboards import idle
 from dashboards.charts import (
     LEGEND,
     base_opts,
@@ -249,6 +250,7 @@ class View(param.Parameterized):
             self._stale = True
         if self.shown or not self.lazy:
             self.fresh()
+        idle.worked()
 
     def fresh(self) -> None:
         """Bring the view up to date with the store."""
@@ -468,7 +470,9 @@ class OverviewView(View):
         return pn.Column(
             self.note,
             self.notice,
-            pn.Row(self.goal, self.baseline, self.max_fraud, self.max_cost),
+            # goal names are long ("Incremental GMV per ¥1 of cost"): two choices a row
+            pn.Row(self.goal, self.baseline),
+            pn.Row(self.max_fraud, self.max_cost),
             self.verdict,
             self.cards,
             self.plot,
@@ -1327,7 +1331,7 @@ class ExperimentsView(View):
             ),
             xlabel="",
             ylabel=self.tr("exp.effect"),
-            yformatter="%.2f",
+            yformatter=pct_formatter(decimals=1),
             responsive=True,
             height=340,
         )

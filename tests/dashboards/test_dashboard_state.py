@@ -11,13 +11,15 @@ import string
 import time
 from pathlib import Path
 
+import holoviews as hv
 import pandas as pd
 import panel as pn
 import pytest
 
 import lab
-from dashboards import i18n
+from dashboards import i18n, idle
 from dashboards.app import App, build
+from dashboards.charts import pct_formatter
 from dashboards.names import arm_name
 from dashboards.store import RETENTION, DataStore, StrategyEdit, model_available, parse_ladder
 from dashboards.views import ExperimentsView, FunnelView, OverviewView, verdict
@@ -256,6 +258,10 @@ def test_verdicts_in_both_languages():
     )
     zh = verdict(row, control="single", alpha=0.05, lang="zh")
     assert "高 25.0 %" in zh and "拆分券" in zh and "单张券" in zh  # arms by name
+    # names carry their own 组 (实验组, 对照组（不发券）, A 组): the sentence adds none
+    for arm, control in (("treatment", "holdout"), ("b", "a")):
+        named = verdict(pd.Series({**row, "arm": arm}), control=control, alpha=0.05, lang="zh")
+        assert "组 组" not in named and "组组" not in named and "） 组" not in named, named
     flat = row.copy()
     flat[["effect", "ci_low", "significant", "p_value"]] = [-0.05, -0.2, False, 0.4]
     assert "no significant difference" in verdict(flat, control="single", alpha=0.05, lang="en")
@@ -333,6 +339,9 @@ def test_experiments_view_shows_lab_analysis(ds, main):
         (r.metric, r.effect) for r in cuped.to_frame().itertuples()
     ]
     assert ("Sample-ratio mismatch" in view.srm.object) == expected.srm.is_mismatch
+    # effects are relative: the axis reads them as percentages, like the table
+    axis = hv.render(view.figure(), backend="bokeh").yaxis[0]
+    assert axis.formatter.code == pct_formatter(decimals=1).code
     assert view.verdicts.object.count("\n- ") == len(expected.to_frame()) - 1
     ds.language = "zh"
     assert "各组" in view.srm.object or "样本比例失衡" in view.srm.object
@@ -494,6 +503,60 @@ def test_the_cohort_grid_is_updated_in_place(served):
     assert set(view.heat.figure.data["platform"].astype(object)) == {"wechat"}
 
 
+@pytest.fixture
+def idle_process(monkeypatch):
+    """This process counts as idle with no other live session (dashboards.idle)."""
+    monkeypatch.setattr(idle, "IDLE_S", 0.0)
+    monkeypatch.setattr(idle, "_live", set())
+
+
+def test_hidden_tabs_are_built_ahead_in_tab_order_once_up_to_date(served, idle_process):
+    app = served
+    sections = list(app.views)
+    built = []
+    for _ in sections:
+        app._build_ahead()
+        now = [s for i, s in enumerate(sections) if app.tabs.built(i) and i != app.tabs.active]
+        built.append(now)
+        for section in now:
+            assert not app.views[section]._stale  # built from up-to-date views
+    # one more tab per step, in tab order, never the open one
+    assert built[-1] == sections[1:]
+    assert [len(b) for b in built] == list(range(1, len(sections))) + [len(sections) - 1]
+
+
+def test_opening_a_tab_built_ahead_builds_no_chart(served, idle_process, monkeypatch):
+    from panel.pane.holoviews import HoloViews
+
+    app = served
+    money = list(app.views).index("money")
+    while not app.tabs.built(money):
+        app._build_ahead()
+    charts_built = []
+    build = HoloViews._get_model
+    monkeypatch.setattr(
+        HoloViews,
+        "_get_model",
+        lambda self, *a, **k: charts_built.append(self) or build(self, *a, **k),
+    )
+    app.tabs.active = money
+    assert charts_built == []  # its four charts were built ahead
+    assert app.views["money"].roi_plot.pane.object is not None
+
+
+@pytest.mark.parametrize("why", ["a user just asked", "many live sessions"])
+def test_nothing_is_built_ahead_while_the_process_is_needed(served, monkeypatch, why):
+    app = served
+    if why == "a user just asked":
+        monkeypatch.setattr(idle, "_live", set())
+        idle.worked()
+    else:
+        monkeypatch.setattr(idle, "IDLE_S", 0.0)
+        monkeypatch.setattr(idle, "_live", set(range(idle.MAX_SESSIONS + 1)))
+    app._build_ahead()
+    assert not any(app.tabs.built(i) for i in range(1, len(app.views)))
+
+
 def _process_group(pgid: int) -> set[int]:
     """Ids of the live processes in process group ``pgid`` (Linux ``/proc``)."""
     found = set()
@@ -518,3 +581,23 @@ def test_stop_ends_the_workers_a_server_forked(test_db, tmp_path):
     while _process_group(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _process_group(proc.pid) == set()
+
+
+def test_a_reply_to_a_closed_page_is_not_logged_as_an_error():
+    import asyncio
+
+    from tornado.websocket import WebSocketClosedError
+
+    from dashboards.app import quiet_closed_sockets
+
+    loop = asyncio.new_event_loop()
+    seen = []
+    loop.default_exception_handler = seen.append
+    try:
+        quiet_closed_sockets(loop, {"message": "closed", "exception": WebSocketClosedError()})
+        assert seen == []
+        other = {"message": "boom", "exception": ValueError("boom")}
+        quiet_closed_sockets(loop, other)
+        assert seen == [other]  # every other error is still logged
+    finally:
+        loop.close()
