@@ -201,7 +201,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "exp.title": {
         "en": "{experiment}: relative effect vs {control} (95 % CI)",
-        "zh": "{experiment}：相对 {control} 组的效应（95% 置信区间）",
+        "zh": "{experiment}：相对 {control} 的效应（95% 置信区间）",
     },
     "exp.metric": {"en": "Metric", "zh": "指标"},
     "exp.arm": {"en": "Arm", "zh": "实验组"},
@@ -224,17 +224,17 @@ STRINGS: dict[str, dict[str, str]] = {
     "verdict.up": {
         "en": "**{metric}**: {arm} is {effect} higher than {control} ({level} CI {low} to "
         "{high}); significant at {alpha} ({p}).",
-        "zh": "**{metric}**：{arm} 组比 {control} 组高 {effect}（{level} 置信区间 {low} 至 {high}）；在 {alpha} 水平上显著（{p}）。",
+        "zh": "**{metric}**：{arm} 比 {control} 高 {effect}（{level} 置信区间 {low} 至 {high}）；在 {alpha} 水平上显著（{p}）。",
     },
     "verdict.down": {
         "en": "**{metric}**: {arm} is {effect} lower than {control} ({level} CI {low} to "
         "{high}); significant at {alpha} ({p}).",
-        "zh": "**{metric}**：{arm} 组比 {control} 组低 {effect}（{level} 置信区间 {low} 至 {high}）；在 {alpha} 水平上显著（{p}）。",
+        "zh": "**{metric}**：{arm} 比 {control} 低 {effect}（{level} 置信区间 {low} 至 {high}）；在 {alpha} 水平上显著（{p}）。",
     },
     "verdict.flat": {
         "en": "**{metric}**: no significant difference between {arm} and {control} ({level} "
         "CI {low} to {high}, {p}).",
-        "zh": "**{metric}**：{arm} 组与 {control} 组无显著差异（{level} 置信区间 {low} 至 {high}，{p}）。",
+        "zh": "**{metric}**：{arm} 与 {control} 无显著差异（{level} 置信区间 {low} 至 {high}，{p}）。",
     },
     "verdict.none": {
         "en": "**{metric}**: cannot be compared (the control has no such outcome).",

@@ -362,6 +362,30 @@ def test_editor_selects_show_their_value_in_both_languages(browser, served_app):
     page.close()
 
 
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_overview_selects_show_their_whole_choice(browser, served_app, width):
+    """The goal and baseline selects are wide enough for their longest option's text."""
+    page = open_page(browser, served_app.url, width=width)
+    for css_class in ("lab-goal", "lab-baseline"):
+        select = page.locator(f".{css_class} select")
+        texts = select.evaluate("(s) => [...s.options].map((o) => o.textContent)")
+        for text in texts:
+            select.select_option(label=text)
+            page.wait_for_timeout(300)
+            # the text, laid out in the select's own font, fits inside its box
+            fits = select.evaluate(
+                """(s) => {
+                  const c = document.createElement("canvas").getContext("2d");
+                  const st = getComputedStyle(s);
+                  c.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+                  const room = s.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+                  return c.measureText(s.options[s.selectedIndex].textContent).width <= room;
+                }"""
+            )
+            assert fits, (css_class, text, width)
+    page.close()
+
+
 def test_server_log_has_no_app_error(served_app, browser):
     """No traceback from the app; Tornado's reports of websockets closed by the test's
     own page closes are left out (:func:`dashboards.local.app_tracebacks`)."""
