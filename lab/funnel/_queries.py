@@ -37,18 +37,24 @@ def _within(spec, ts: ibis.TimestampValue, t0: ibis.TimestampValue) -> ibis.Bool
     """``ts`` no later than ``window`` after the anchor (always true without a window)."""
     if spec.window is None:
         return ibis.literal(True)
-    return ts <= t0 + ibis.interval(microseconds=spec.window // dt.timedelta(microseconds=1))
+    return ts <= _deadline(spec, t0)
 
 
-def _in_range(spec, ts: ibis.TimestampValue) -> ibis.BooleanValue:
+def _deadline(spec, t0: ibis.TimestampValue) -> ibis.TimestampValue:
+    """The last instant a step may happen: ``window`` after the anchor ``t0``."""
+    return t0 + ibis.interval(microseconds=spec.window // dt.timedelta(microseconds=1))
+
+
+def _in_range(spec, ts: ibis.TimestampValue) -> list[ibis.BooleanValue]:
+    """Predicates ``start <= ts < end``, for the bounds the funnel has."""
     lo = _filters.to_datetime(spec.start, name="start")
     hi = _filters.to_datetime(spec.end, name="end")
-    cond = ibis.literal(True)
+    predicates = []
     if lo is not None:
-        cond &= ts >= lo
+        predicates.append(ts >= lo)
     if hi is not None:
-        cond &= ts < hi
-    return cond
+        predicates.append(ts < hi)
+    return predicates
 
 
 def _event_columns(spec) -> list[str]:
@@ -92,22 +98,30 @@ def _offer_units(db, spec) -> ibis.Table:
         offers[cols[0]].notnull(),
     )
     t0 = offers[cols[0]]
-    times = {"t0": t0}
-    reached = ibis.literal(True)
-    for i, c in enumerate(cols[1:], start=1):
-        ts = offers[c]
-        # step i-1 reached means its time is its raw column, so the chain compares raw
-        # columns (an expression linear in the steps; comparing the previous CASE nests
-        # them, and the SQL doubles with every step). A NULL time stops the chain.
-        reached &= _in_range(spec, ts) & (ts >= offers[cols[i - 1]]) & _within(spec, ts, t0)
-        times[f"t{i}"] = ibis.ifelse(reached, ts, _null_ts())
+    deadline = {} if spec.window is None else {"_lab_deadline": _deadline(spec, t0)}
     units = offers.select(
         unit_id=offers.offer_id,
         user_id=offers.user_id,
         stock_id=offers.stock_id,
         **{f"e_{c}": offers[c] for c in _event_columns(spec)},
-        **times,
+        t0=t0,
+        **{f"_lab_c{i}": offers[c] for i, c in enumerate(cols[1:], start=1)},
+        **deadline,
     )
+    # One projection per step over the previous one, so step i compares with step i-1's
+    # time as a column: every comparison runs once per row (DuckDB shares no
+    # subexpression inside CASE or AND, and a chain repeated in every step's CASE took
+    # twice as long as the scan) and the SQL grows linearly with the steps. A NULL
+    # previous time makes the comparison NULL, which stops the chain there.
+    for i in range(1, len(cols)):
+        # a view: Ibis would otherwise inline the previous step's CASE into this one
+        units = units.view()
+        ts = units[f"_lab_c{i}"]
+        reached = [*_in_range(spec, ts), ts >= units[f"t{i - 1}"]]
+        if spec.window is not None:
+            reached.append(ts <= units._lab_deadline)
+        units = units.mutate(**{f"t{i}": ibis.ifelse(ibis.and_(*reached), ts, _null_ts())})
+    units = units.drop(*(f"_lab_c{i}" for i in range(1, len(cols))), *deadline)
     return _with_groups(db, spec, units)
 
 
@@ -263,15 +277,31 @@ def funnel_sums(db, spec, top_n: int | None, *, quantiles, edges_us) -> ibis.Tab
     faster than it (``below0...``; cumulative, so Python takes differences)."""
     lab = labelled(db, spec, top_n)
     n = len(spec.steps)
+    groups = [f"g{i}" for i in range(len(spec.by))]
     # computed once per unit, not once per aggregate below
     lab = lab.mutate(_lab_duration=lab[f"t{n - 1}"].delta(lab.t0, unit="microsecond"))
-    duration = lab._lab_duration
     aggregates = {f"n{i}": lab[f"t{i}"].count() for i in range(n)}
-    aggregates["q"] = duration.quantile(list(quantiles))
-    # a filtered count is a SUM on Spark: NULL, not 0, where every duration is NULL
-    below = {f"below{j}": lab.count(where=duration < e).coalesce(0) for j, e in enumerate(edges_us)}
-    aggregates.update(below)
-    return _grouped(lab, [f"g{i}" for i in range(len(spec.by))], aggregates)
+    aggregates["q"] = lab._lab_duration.quantile(list(quantiles))
+    sums = _grouped(lab, groups, aggregates)
+    # The histogram counts only the converted units (a few percent of the units), in a
+    # second aggregate over them: one filtered count per edge over every unit took as
+    # long as the rest of the query. DuckDB streams the units to both aggregates.
+    converted = lab.filter(lab[f"t{n - 1}"].notnull())
+    duration = converted._lab_duration
+    below = {f"below{j}": converted.count(where=duration < e) for j, e in enumerate(edges_us)}
+    below = _grouped(converted, groups, below)
+    if not groups:
+        joined = sums.cross_join(below)
+    else:
+        below = below.rename({f"_lab_{g}": g for g in groups})
+        joined = sums.left_join(below, [(g, f"_lab_{g}") for g in groups])
+    # a group with no converted unit has no histogram row; a filtered count is a SUM on
+    # Spark, NULL where no duration passes
+    return joined.select(
+        *groups,
+        *aggregates,
+        **{name: joined[name].coalesce(0) for name in below.columns if name.startswith("below")},
+    )
 
 
 def trend_counts(db, spec, top_n: int | None, *, interval: str) -> ibis.Table:
