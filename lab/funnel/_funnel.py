@@ -54,7 +54,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -125,8 +125,8 @@ class _Spec:
     entry: str = "first"
 
 
-def _offers_represent_events(db, store, run: str) -> bool:
-    """Whether the offers table can stand in for the event rules of ``run``.
+def _offers_represent_events(db, run_row: dict) -> bool:
+    """Whether the offers table can stand in for the event rules of the run ``run_row``.
 
     A synthetic run writes offers and events from the same facts, one event per
     lifecycle step of an offer, so both give the same funnel. An imported log may
@@ -135,20 +135,38 @@ def _offers_represent_events(db, store, run: str) -> bool:
     such a log is read from its events. A log whose events name no offer has only
     its offers table to go by.
     """
-    if store.run(run)["origin"] == "synthetic":
+    if run_row["origin"] == "synthetic":
         return True
-    events = db.table("events")
-    return not _exists(db, events.filter(events.run_id == run, events.offer_id.notnull()))
+    run = run_row["run_id"]
+
+    def offer_events() -> ibis.Table:
+        events = db.table("events")
+        return events.filter(events.run_id == run, events.offer_id.notnull())
+
+    return not _exists(db, ("events naming offers", run), offer_events)
 
 
-def _exists(db, rows) -> bool:
-    return not db.execute(rows.select(found=ibis.literal(1)).limit(1)).empty
+def _has_offers(db, run: str) -> bool:
+    def offers() -> ibis.Table:
+        table = db.table("offers")
+        return table.filter(table.run_id == run)
+
+    return _exists(db, ("offers", run), offers)
+
+
+def _exists(db, key, rows: Callable[[], ibis.Table]) -> bool:
+    """Whether the table ``rows()`` has a row; built and compiled only the first time
+    ``key`` is seen (both cost more than the query)."""
+    found = execute_compiled(
+        db, ("funnel.exists", key), lambda: rows().select(found=ibis.literal(1)).limit(1)
+    )
+    return not found.empty
 
 
 def _spec(
     db, store, *, run, steps, order, window, unit, by, start, end, source, entry="first"
 ) -> _Spec:
-    _filters.require_run(store, run)
+    run_row = _filters.require_run(store, run)
     steps = (steps,) if isinstance(steps, str) else tuple(steps)
     if len(steps) < 2:
         raise ValueError(f"steps: give at least two steps, got {steps!r}")
@@ -184,12 +202,7 @@ def _spec(
             "stocks or columns that offers also has; use source='events' or 'auto'"
         )
     if source == "auto":
-        offers = db.table("offers")
-        fast = (
-            offers_ok
-            and _exists(db, offers.filter(offers.run_id == run))
-            and _offers_represent_events(db, store, run)
-        )
+        fast = offers_ok and _has_offers(db, run) and _offers_represent_events(db, run_row)
         source = "offers" if fast else "events"
     return _Spec(run, steps, order, window, unit, breakdown, start, end, source, entry)
 

@@ -62,14 +62,16 @@ def _event_columns(spec) -> list[str]:
 
 
 def _with_groups(db, spec, units: ibis.Table) -> ibis.Table:
-    """``units`` (``unit_id``, ``user_id``, ``stock_id``, ``e_*``, ``t*``) reduced to
+    """``units`` (``unit_id``, ``t*`` and the columns of :func:`_carried`) reduced to
     ``unit_id``, ``user_id``, the breakdown labels ``g0, g1...`` and ``t0, t1...``.
 
     Users and stocks columns are left-joined (a unit without a match is ``"(none)"``);
     events columns were read from the anchor. Every label is text, NULL as "(none)".
     """
     joined, values = units, {}
-    for table_name, key in (("users", "user_id"), ("stocks", "stock_id")):
+    user = "unit_id" if spec.unit == "user" else "user_id"
+    lookups = (("users", "user_id", user), ("stocks", "stock_id", "stock_id"))
+    for table_name, key, unit_key in lookups:
         wanted = sorted({c for _, t, c in spec.by if t == table_name})
         if not wanted:
             continue
@@ -78,7 +80,7 @@ def _with_groups(db, spec, units: ibis.Table) -> ibis.Table:
         other = other.filter(other.run_id == spec.run).select(
             _lab_key=other[key], **{alias[c]: other[c] for c in wanted}
         )
-        joined = joined.left_join(other, joined[key] == other._lab_key)
+        joined = joined.left_join(other, joined[unit_key] == other._lab_key)
         values.update({(table_name, c): joined[alias[c]] for c in wanted})
     values.update({("events", c): joined[f"e_{c}"] for c in _event_columns(spec)})
     labels = {
@@ -86,7 +88,7 @@ def _with_groups(db, spec, units: ibis.Table) -> ibis.Table:
         for i, (_, t, c) in enumerate(spec.by)
     }
     times = [f"t{i}" for i in range(len(spec.steps))]
-    return joined.select("unit_id", "user_id", *times, **labels)
+    return joined.select(joined.unit_id, joined[user].name("user_id"), *times, **labels)
 
 
 def _offer_units(db, spec) -> ibis.Table:
@@ -145,7 +147,12 @@ def _events(db, spec) -> ibis.Table:
 
 
 def _carried(spec) -> list[str]:
-    return ["user_id", "stock_id", *(f"e_{c}" for c in _event_columns(spec))]
+    """Columns a unit reads from its anchor event: the user of an offer (a user unit is
+    its own user), the stock for a stocks breakdown, the events columns of the breakdown."""
+    carried = [] if spec.unit == "user" else ["user_id"]
+    if any(t == "stocks" for _, t, _ in spec.by):
+        carried.append("stock_id")
+    return [*carried, *(f"e_{c}" for c in _event_columns(spec))]
 
 
 def _ordered_units(db, spec) -> ibis.Table:
@@ -154,20 +161,27 @@ def _ordered_units(db, spec) -> ibis.Table:
     n = len(spec.steps)
     ev = _events(db, spec)
     firsts = ev.filter(ev.event_type == spec.steps[0])
+    carried = _carried(spec)
     if spec.entry == "first":
-        carried = ["event_id", *_carried(spec)]
-        # the earliest first-step event by (ts, event_id); its values ride in a struct,
-        # so a NULL breakdown of the anchor stays NULL instead of a later event's value
-        anchor = ibis.struct({c: firsts[c] for c in carried}).argmin(
-            ibis.struct({"ts": firsts.ts, "event_id": firsts.event_id})
-        )
-        entries = firsts.group_by("unit_id").aggregate(_lab_anchor=anchor, ts=firsts.ts.min())
-        entries = entries.select(
-            "unit_id", "ts", **{c: entries._lab_anchor[c] for c in carried}
-        ).rename(entry_id="event_id")
+        # one entry per unit, so the unit is the key of its steps
+        keys = ["unit_id"]
+        entries = firsts.group_by("unit_id").aggregate(ts=firsts.ts.min())
+        if carried:
+            # the earliest first-step event by (ts, event_id); its values ride in a
+            # struct, so a NULL breakdown of the anchor stays NULL instead of a later
+            # event's value. Only when a breakdown reads them: the struct's arg-min
+            # takes longer than the steps' joins.
+            anchor = ibis.struct({c: firsts[c] for c in carried}).argmin(
+                ibis.struct({"ts": firsts.ts, "event_id": firsts.event_id})
+            )
+            entries = firsts.group_by("unit_id").aggregate(_lab_anchor=anchor, ts=firsts.ts.min())
+            entries = entries.select(
+                "unit_id", "ts", **{c: entries._lab_anchor[c] for c in carried}
+            )
     else:
-        entries = firsts.select("unit_id", "ts", *_carried(spec), entry_id=firsts.event_id)
-    reached = entries.select("unit_id", "entry_id", t0="ts", t="ts")
+        keys = ["unit_id", "entry_id"]
+        entries = firsts.select("unit_id", "ts", *carried, entry_id=firsts.event_id)
+    reached = entries.select(*keys, t0="ts", t="ts")
     matched = []
     for step in spec.steps[1:]:
         nxt = ev.filter(ev.event_type == step).select(_lab_unit="unit_id", _lab_ts="ts")
@@ -179,14 +193,14 @@ def _ordered_units(db, spec) -> ibis.Table:
                 _within(spec, nxt._lab_ts, reached.t0),
             ],
         )
-        reached = pairs.group_by(["unit_id", "entry_id", "t0"]).aggregate(t=pairs._lab_ts.min())
+        reached = pairs.group_by([*keys, "t0"]).aggregate(t=pairs._lab_ts.min())
         matched.append(reached)
     chosen = entries.mutate(t0=entries.ts)
     for i, m in enumerate(matched, start=1):
-        m = m.select(_lab_unit="unit_id", _lab_entry="entry_id", **{f"t{i}": "t"})
-        chosen = chosen.left_join(
-            m, [chosen.unit_id == m._lab_unit, chosen.entry_id == m._lab_entry]
-        ).drop("_lab_unit", "_lab_entry")
+        m = m.select(**{f"_lab_{k}": k for k in keys}, **{f"t{i}": "t"})
+        chosen = chosen.left_join(m, [(k, f"_lab_{k}") for k in keys]).drop(
+            *(f"_lab_{k}" for k in keys)
+        )
     if spec.entry == "any":
         chosen = _best_entry(chosen, n, tie=["ts", "entry_id"])
     return _with_groups(db, spec, chosen)
@@ -286,7 +300,8 @@ def funnel_sums(db, spec, top_n: int | None, *, quantiles, edges_us) -> ibis.Tab
     # The histogram counts only the converted units (a few percent of the units), in a
     # second aggregate over them: one filtered count per edge over every unit took as
     # long as the rest of the query. DuckDB streams the units to both aggregates.
-    converted = lab.filter(lab[f"t{n - 1}"].notnull())
+    converted = lab.view()
+    converted = converted.filter(converted[f"t{n - 1}"].notnull())
     duration = converted._lab_duration
     below = {f"below{j}": converted.count(where=duration < e) for j, e in enumerate(edges_us)}
     below = _grouped(converted, groups, below)
