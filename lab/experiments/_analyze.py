@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from warnings import warn
 
@@ -98,7 +98,7 @@ def default_control(arms: Sequence[str]) -> str:
     return sorted(arms)[0]
 
 
-def _stats(row: pd.Series, metric: str, covariate: str | None):
+def _stats(row: Mapping[str, float], metric: str, covariate: str | None):
     n = int(row["n"])
     kind = METRICS[metric][0]
 
@@ -330,7 +330,8 @@ def analyze(
     rows = []
     for by_value in by_values:
         part = sums if by is None else sums[sums["by_value"] == by_value]
-        part = part.set_index("arm")
+        # plain dicts: a pandas lookup per statistic cost a tenth of a readout
+        part = part.set_index("arm").to_dict("index")
         for metric in metrics:
             for arm in arms:
                 if arm != control:
@@ -394,7 +395,7 @@ def analyze(
 
 
 def _compare_row(
-    part: pd.DataFrame,
+    part: dict[str, dict],
     metric: str,
     arm: str,
     control: str,
@@ -423,14 +424,14 @@ def _compare_row(
             "chance_to_win",
         )
     }
-    if arm not in part.index or control not in part.index:
+    if arm not in part or control not in part:
         return {**row, **empty, "verdict": f"{arm} vs {control}: {label} has no users in one arm"}
-    row["control_n"], row["n"] = int(part.loc[control, "n"]), int(part.loc[arm, "n"])
+    row["control_n"], row["n"] = int(part[control]["n"]), int(part[arm]["n"])
     cov = covariate if METRICS[metric][0] == "mean" else None
     try:
         res = compare(
-            _stats(part.loc[control], metric, cov),
-            _stats(part.loc[arm], metric, cov),
+            _stats(part[control], metric, cov),
+            _stats(part[arm], metric, cov),
             difference=difference,
             alpha=alpha,
             method=method,
