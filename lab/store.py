@@ -271,6 +271,8 @@ class Store:
         self._depth = 0
         # answers computed from the data while a read-only connection is open
         self._snapshot: dict = {}
+        # objects wrapping the open connection (an Ibis backend), made once per connection
+        self._wrappers: dict = {}
         self._in_transaction = False
         self._version_checked = False
         if self.in_memory:
@@ -333,7 +335,7 @@ class Store:
             return
         con = self._open(wait=wait)
         self._con, self._depth = con, 1
-        self._snapshot = {}
+        self._snapshot, self._wrappers = {}, {}
         try:
             if not self._version_checked and self.read_only:
                 self._check_version(con)
@@ -346,7 +348,7 @@ class Store:
         finally:
             self._depth -= 1
             self._con = None
-            self._snapshot = {}
+            self._snapshot, self._wrappers = {}, {}
             con.close()
 
     def while_unchanged(self, key: Hashable, compute: Callable[[], T]) -> T:
@@ -370,6 +372,25 @@ class Store:
         if key not in self._snapshot:
             self._snapshot[key] = compute()
         return self._snapshot[key]
+
+    def wrapper(self, key: Hashable, wrap: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """``wrap(con)`` of the open connection ``con``, made once per connection and
+        ``key`` (an Ibis backend over it, say); call it inside ``with store.connect():``.
+
+        Example
+        -------
+        >>> store = Store(":memory:")
+        >>> with store.connect():
+        ...     store.wrapper("id", id) == store.wrapper("id", lambda con: None)
+        True
+        """
+        if self._con is None:
+            raise StoreError(
+                "wrapper() needs an open connection: call it in `with store.connect():`"
+            )
+        if key not in self._wrappers:
+            self._wrappers[key] = wrap(self._con)
+        return self._wrappers[key]
 
     def writer(self) -> str | None:
         """The process holding this file's write lock (as DuckDB names it), or None.
@@ -452,6 +473,7 @@ class Store:
         if self._con is not None and self.in_memory:
             self._con.close()
             self._con = None
+            self._wrappers = {}
 
     # -- schema ----------------------------------------------------------------------
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -19,7 +19,6 @@ Example
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -35,9 +34,6 @@ _DIALECTS = {d.NAME: d for d in (_dialect_duckdb, _dialect_pyspark, _dialect_cli
 # session and restored afterwards so the store's own SQL (and the other users of an
 # in-memory store's connection) see no change
 _DUCKDB_SETTINGS = {"TimeZone": "UTC", "python_enable_replacements": False}
-# one Ibis backend per DuckDB connection: wrapping a connection anew on every model call
-# cost half a millisecond (Ibis reads the duckdb package's metadata each time)
-_BACKENDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def dialect(backend_name: str) -> ModuleType:
@@ -95,11 +91,10 @@ def _duckdb_session(store) -> Iterator[Session]:
         reads = ", ".join(f"current_setting('{name}')" for name in _DUCKDB_SETTINGS)
         values = con.execute(f"SELECT {reads}").fetchall()[0]
         saved = dict(zip(_DUCKDB_SETTINGS, values, strict=True))
-        backend = _BACKENDS.get(con)
-        if backend is None:
-            backend = _BACKENDS[con] = ibis.duckdb.from_connection(con)
-        else:
-            con.execute(_set_statement(_DUCKDB_SETTINGS))
+        # one Ibis backend per connection: wrapping it anew on every model call cost
+        # half a millisecond (Ibis reads the duckdb package's metadata each time)
+        backend = store.wrapper("ibis backend", ibis.duckdb.from_connection)
+        con.execute(_set_statement(_DUCKDB_SETTINGS))  # Ibis set them only the first time
         try:
             yield Session(backend)
         finally:
