@@ -551,9 +551,10 @@ class _Split:
 
 def _split_targets() -> list[tuple[object, str, str]]:
     """What :func:`time_split` wraps, where this ``lab`` and Ibis have it: the store's
-    SQL entry points and the Ibis session's ``execute`` (and the DuckDB backend's own
-    execution methods, for a model that calls them directly) as the engine; Ibis's SQL
-    compiler as compile."""
+    SQL entry points, the Ibis session's ``execute``, the DuckDB dialect's ``arrow``
+    (which runs a model's SQL compiled once, ``lab.engines._compiled``) and the DuckDB
+    backend's own execution methods (for a model that calls them directly) as the
+    engine; Ibis's SQL compiler as compile."""
     import ibis.backends.duckdb
     import ibis.backends.sql
 
@@ -572,6 +573,10 @@ def _split_targets() -> list[tuple[object, str, str]]:
         from lab.engines import _session
 
         targets.append((_session.Session, "execute", "engine"))
+    with contextlib.suppress(ImportError):  # SQL compiled once, run through the dialect
+        from lab.engines import _dialect_duckdb
+
+        targets.append((_dialect_duckdb, "arrow", "engine"))
     return [(owner, name, bucket) for owner, name, bucket in targets if hasattr(owner, name)]
 
 

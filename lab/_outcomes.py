@@ -11,11 +11,12 @@ The table is derived data, a pure function of the run's ``runs`` row, ``assignme
 writes runs refreshes it (``lab.simulate`` and ``lab.import_logs``, inside their
 transaction) and the world must not import a model. Staleness rule: a refresh records the
 run's ``created_at`` and its row counts of ``orders`` and ``assignments`` in
-``experiment_refreshes``; :func:`experiment_users_status` compares them with the store
-(counts, no grouping: about a millisecond). Rows are appended (``Store.write``) and runs
-are deleted whole (``Store.delete_run``, which removes the ``runs`` row), so any change
-to the sources through the store's API changes one of the three; a reader then ignores the
-table and recomputes from ``orders``. Editing rows in place with raw SQL is not detected.
+``experiment_refreshes``, and a checksum of every one of those rows in ``lab_meta``;
+:func:`experiment_users_status` compares them with the store, so rows appended, deleted
+or edited in place (raw SQL included) make the table stale, and a reader then ignores it
+and recomputes from ``orders``. The checksum reads the run's orders and assignments (about
+5 ms on 250k orders): a read-only store computes it once per open connection
+(:meth:`lab.Store.while_unchanged`), as no process can write the file under it.
 
 Example
 -------
@@ -225,6 +226,12 @@ def experiment_users_status(store, run: str) -> str:
         # a store on another engine has no derived tables (copy_run and load_parquet
         # skip them): analyze groups its orders instead
         return "missing"
+    # the checksum reads every orders and assignments row of the run (a third of a
+    # CUPED readout): once per open read-only connection, under which nothing changes
+    return store.while_unchanged(("experiment_users status", run), lambda: _status(store, run))
+
+
+def _status(store, run: str) -> str:
     with store.connect() as con:
         exists = con.execute(
             "SELECT count(*) FROM duckdb_tables() "

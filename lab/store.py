@@ -29,8 +29,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -39,6 +40,7 @@ import pyarrow.parquet as pq
 
 from lab import schema
 
+T = TypeVar("T")
 DEFAULT_PATH = Path("data") / "lab.duckdb"
 #: seconds a reader retries while a writer holds the file, and then refuses at once
 READER_LOCK_TIMEOUT = 1.0
@@ -267,6 +269,10 @@ class Store:
         self.lock_timeout = default if lock_timeout is None else float(lock_timeout)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
+        # answers computed from the data while a read-only connection is open
+        self._snapshot: dict = {}
+        # objects wrapping the open connection (an Ibis backend), made once per connection
+        self._wrappers: dict = {}
         self._in_transaction = False
         self._version_checked = False
         if self.in_memory:
@@ -329,6 +335,7 @@ class Store:
             return
         con = self._open(wait=wait)
         self._con, self._depth = con, 1
+        self._snapshot, self._wrappers = {}, {}
         try:
             if not self._version_checked and self.read_only:
                 self._check_version(con)
@@ -341,7 +348,49 @@ class Store:
         finally:
             self._depth -= 1
             self._con = None
+            self._snapshot, self._wrappers = {}, {}
             con.close()
+
+    def while_unchanged(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, computed once per ``key`` while this read-only store holds its
+        connection open (a ``with store.connect():`` block), and on every call otherwise.
+
+        DuckDB lets no process open a file for writing while a read-only connection holds
+        it, and a read-only connection writes nothing, so the data cannot change under an
+        open read-only connection: an answer that depends only on the data (a run's row,
+        a checksum of its sources) holds until the connection closes. A writable or
+        in-memory store computes every time, as its own connection may change the data.
+
+        Example
+        -------
+        >>> store = Store(":memory:")
+        >>> store.while_unchanged("k", lambda: 1)
+        1
+        """
+        if not self.read_only or self._con is None:
+            return compute()
+        if key not in self._snapshot:
+            self._snapshot[key] = compute()
+        return self._snapshot[key]
+
+    def wrapper(self, key: Hashable, wrap: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """``wrap(con)`` of the open connection ``con``, made once per connection and
+        ``key`` (an Ibis backend over it, say); call it inside ``with store.connect():``.
+
+        Example
+        -------
+        >>> store = Store(":memory:")
+        >>> with store.connect():
+        ...     store.wrapper("id", id) == store.wrapper("id", lambda con: None)
+        True
+        """
+        if self._con is None:
+            raise StoreError(
+                "wrapper() needs an open connection: call it in `with store.connect():`"
+            )
+        if key not in self._wrappers:
+            self._wrappers[key] = wrap(self._con)
+        return self._wrappers[key]
 
     def writer(self) -> str | None:
         """The process holding this file's write lock (as DuckDB names it), or None.
@@ -424,6 +473,7 @@ class Store:
         if self._con is not None and self.in_memory:
             self._con.close()
             self._con = None
+            self._wrappers = {}
 
     # -- schema ----------------------------------------------------------------------
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -482,11 +532,16 @@ class Store:
     def run(self, run_id: str) -> dict:
         """The `runs` row of ``run_id`` as a dict; :class:`UnknownRunError` (a ``KeyError``)
         naming the known runs."""
-        df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        if df.empty:
+
+        def read() -> dict | None:
+            df = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+            return None if df.empty else df.iloc[0].to_dict()
+
+        row = self.while_unchanged(("runs row", run_id), read)
+        if row is None:
             known = ", ".join(self.runs()["run_id"]) or "none"
             raise UnknownRunError(f"no run {run_id!r} in {self.path} (runs: {known})")
-        return df.iloc[0].to_dict()
+        return dict(row)  # a copy: the caller may change it
 
     def describe_run(self, run_id: str) -> pd.DataFrame:
         """Row counts per table of one run."""

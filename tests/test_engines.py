@@ -15,6 +15,8 @@ import pytest
 from engine_equality import same
 
 import lab
+from lab.engines import session
+from lab.engines._compiled import execute_compiled
 from lab.metrics import campaign_metrics, issuance_timeline, push_fatigue
 from lab.risk import reconcile, risk_features
 from lab.store import StoreError
@@ -242,3 +244,22 @@ def test_a_started_process_writes_its_console_to_the_log(tmp_path, capfd):
     sys.stderr.write("after")
     assert log.read_text() == "jvm warning"
     assert capfd.readouterr().err == "after"
+
+
+def test_two_stores_on_one_engine_each_read_their_own_rows():
+    # Ibis backends of two in-memory DuckDBs compare equal; the SQL a model compiled
+    # once must still run on each store's own connection
+    stores = [lab.Store(":memory:") for _ in range(2)]
+    for n, store in enumerate(stores, start=1):
+        for i in range(n):
+            store.create_run(f"r{i}", origin="import")
+
+    def count_runs(store) -> int:
+        with session(store) as db:
+            runs = execute_compiled(
+                db, ("test", "runs"), lambda: db.table("runs").count().name("n")
+            )
+            return int(runs["n"].iloc[0])
+
+    for _ in range(2):  # the second round runs what the first compiled
+        assert [count_runs(store) for store in stores] == [1, 2]

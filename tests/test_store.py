@@ -205,6 +205,29 @@ def test_read_only_store_refuses_every_write(tmp_path):
     assert counts(Store(path)) == {t.name: 1 if t.name == "runs" else 3 for t in schema.TABLES}
 
 
+def test_answers_from_the_data_hold_while_a_read_only_connection_is_open(tmp_path):
+    path = tmp_path / "lab.duckdb"
+    fill(Store(path), "r")
+    ro, calls = Store(path, read_only=True), []
+
+    def answer():
+        calls.append(1)
+        return len(calls)
+
+    with ro.connect():
+        assert [ro.while_unchanged("k", answer) for _ in range(3)] == [1, 1, 1]
+        first = ro.run("r")
+        first["label"] = "changed by the caller"
+        assert ro.run("r")["label"] != "changed by the caller"  # each call gets a copy
+    assert ro.while_unchanged("k", answer) == 2  # closed: computed afresh
+    # a writable store may change its data on its own connection: computed every time
+    rw = Store(path)
+    with rw.connect() as con:
+        assert [rw.while_unchanged("k", answer) for _ in range(2)] == [3, 4]
+        con.execute("UPDATE runs SET label = 'new' WHERE run_id = 'r'")
+        assert rw.run("r")["label"] == "new"
+
+
 def test_read_only_store_needs_an_existing_file(tmp_path):
     with pytest.raises(
         StoreError, match="no database here. Build one with `python -m lab generate`"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import weakref
+
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 
 NAME = "duckdb"
+# relations kept per Ibis backend object, by id: Ibis backends compare equal by database
+# (every in-memory DuckDB is one key), and each has its own connection. An entry goes
+# with its backend; as many as lab.engines._compiled keeps statements.
+_RELATIONS: dict[int, dict] = {}
+_RELATIONS_PER_BACKEND = 256
 
 
 def storage_type(dtype: dt.DataType) -> dt.DataType:
@@ -19,5 +26,19 @@ def append(backend, table_name: str, data: pa.Table, *, database=None) -> None:
 
 
 def arrow(backend, sql: str) -> pa.Table:
-    """Run ``sql`` (compiled by Ibis for this engine) and return its rows as Arrow."""
-    return backend.con.sql(sql).to_arrow_table()
+    """Run ``sql`` (compiled by Ibis for this engine) and return its rows as Arrow.
+
+    The relation over ``sql`` is made once per backend: making one binds the statement
+    to learn its columns (1-3 ms on a model's query, a tenth of a CUPED readout), and a
+    relation runs its SQL afresh each time it is fetched, so new rows are always read.
+    """
+    relations = _RELATIONS.get(id(backend))
+    if relations is None:
+        relations = _RELATIONS[id(backend)] = {}
+        weakref.finalize(backend, _RELATIONS.pop, id(backend), None)
+    relation = relations.get(sql)
+    if relation is None:
+        if len(relations) >= _RELATIONS_PER_BACKEND:
+            relations.clear()
+        relation = relations[sql] = backend.con.sql(sql)
+    return relation.to_arrow_table()

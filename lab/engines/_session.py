@@ -30,9 +30,10 @@ import pandas as pd
 from lab.engines import _dialect_clickhouse, _dialect_duckdb, _dialect_pyspark
 
 _DIALECTS = {d.NAME: d for d in (_dialect_duckdb, _dialect_pyspark, _dialect_clickhouse)}
-# settings Ibis changes when it wraps a DuckDB connection; restored afterwards so the
-# store's own SQL (and the other users of an in-memory store's connection) see no change
-_DUCKDB_SETTINGS = ("TimeZone", "python_enable_replacements")
+# settings Ibis gives a DuckDB connection it wraps (its _post_connect), set for every
+# session and restored afterwards so the store's own SQL (and the other users of an
+# in-memory store's connection) see no change
+_DUCKDB_SETTINGS = {"TimeZone": "UTC", "python_enable_replacements": False}
 
 
 def dialect(backend_name: str) -> ModuleType:
@@ -86,15 +87,30 @@ class Session:
 @contextlib.contextmanager
 def _duckdb_session(store) -> Iterator[Session]:
     with store.connect() as con:
-        saved = {
-            name: con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
-            for name in _DUCKDB_SETTINGS
-        }
+        # one statement each way: a session opens on every model call
+        reads = ", ".join(f"current_setting('{name}')" for name in _DUCKDB_SETTINGS)
+        values = con.execute(f"SELECT {reads}").fetchall()[0]
+        saved = dict(zip(_DUCKDB_SETTINGS, values, strict=True))
+        # one Ibis backend per connection: wrapping it anew on every model call cost
+        # half a millisecond (Ibis reads the duckdb package's metadata each time)
+        backend = store.wrapper("ibis backend", ibis.duckdb.from_connection)
+        con.execute(_set_statement(_DUCKDB_SETTINGS))  # Ibis set them only the first time
         try:
-            yield Session(ibis.duckdb.from_connection(con))
+            yield Session(backend)
         finally:
-            for name, value in saved.items():
-                con.execute(f"SET {name} = ?", [value])
+            con.execute(_set_statement(saved))
+
+
+def _set_statement(settings: dict[str, str | bool]) -> str:
+    """``SET`` statements for ``settings``, in one string (a multi-statement takes no
+    parameters, so the values are written as SQL literals)."""
+    return "; ".join(f"SET {name} = {_sql_literal(value)}" for name, value in settings.items())
+
+
+def _sql_literal(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def session(store) -> contextlib.AbstractContextManager[Session]:

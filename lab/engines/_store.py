@@ -75,6 +75,12 @@ class IbisStore:
 
     arrow = query
 
+    def while_unchanged(self, key, compute):
+        """``compute()``, on every call: another client may change a warehouse's
+        tables at any time (:meth:`lab.Store.while_unchanged` keeps answers while a
+        read-only connection is open)."""
+        return compute()
+
     # -- schema ----------------------------------------------------------------------
     def _exists(self, table_name: str) -> bool:
         # a lookup rather than list_tables(), which Ibis 12 cannot run on DuckDB 2

@@ -54,7 +54,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -125,8 +125,8 @@ class _Spec:
     entry: str = "first"
 
 
-def _offers_represent_events(db, store, run: str) -> bool:
-    """Whether the offers table can stand in for the event rules of ``run``.
+def _offers_represent_events(db, run_row: dict) -> bool:
+    """Whether the offers table can stand in for the event rules of the run ``run_row``.
 
     A synthetic run writes offers and events from the same facts, one event per
     lifecycle step of an offer, so both give the same funnel. An imported log may
@@ -135,20 +135,38 @@ def _offers_represent_events(db, store, run: str) -> bool:
     such a log is read from its events. A log whose events name no offer has only
     its offers table to go by.
     """
-    if store.run(run)["origin"] == "synthetic":
+    if run_row["origin"] == "synthetic":
         return True
-    events = db.table("events")
-    return not _exists(db, events.filter(events.run_id == run, events.offer_id.notnull()))
+    run = run_row["run_id"]
+
+    def offer_events() -> ibis.Table:
+        events = db.table("events")
+        return events.filter(events.run_id == run, events.offer_id.notnull())
+
+    return not _exists(db, ("events naming offers", run), offer_events)
 
 
-def _exists(db, rows) -> bool:
-    return not db.execute(rows.select(found=ibis.literal(1)).limit(1)).empty
+def _has_offers(db, run: str) -> bool:
+    def offers() -> ibis.Table:
+        table = db.table("offers")
+        return table.filter(table.run_id == run)
+
+    return _exists(db, ("offers", run), offers)
+
+
+def _exists(db, key, rows: Callable[[], ibis.Table]) -> bool:
+    """Whether the table ``rows()`` has a row; built and compiled only the first time
+    ``key`` is seen (both cost more than the query)."""
+    found = execute_compiled(
+        db, ("funnel.exists", key), lambda: rows().select(found=ibis.literal(1)).limit(1)
+    )
+    return not found.empty
 
 
 def _spec(
     db, store, *, run, steps, order, window, unit, by, start, end, source, entry="first"
 ) -> _Spec:
-    _filters.require_run(store, run)
+    run_row = _filters.require_run(store, run)
     steps = (steps,) if isinstance(steps, str) else tuple(steps)
     if len(steps) < 2:
         raise ValueError(f"steps: give at least two steps, got {steps!r}")
@@ -184,11 +202,9 @@ def _spec(
             "stocks or columns that offers also has; use source='events' or 'auto'"
         )
     if source == "auto":
-        offers = db.table("offers")
-        fast = (
-            offers_ok
-            and _exists(db, offers.filter(offers.run_id == run))
-            and _offers_represent_events(db, store, run)
+        fast = offers_ok and store.while_unchanged(
+            ("funnel reads offers", run),
+            lambda: _has_offers(db, run) and _offers_represent_events(db, run_row),
         )
         source = "offers" if fast else "events"
     return _Spec(run, steps, order, window, unit, breakdown, start, end, source, entry)
@@ -211,14 +227,27 @@ def _step_table(counts: pd.DataFrame, spec: _Spec, keys: list[str]) -> pd.DataFr
     with np.errstate(divide="ignore", invalid="ignore"):
         from_start = np.where(first > 0, c / first, np.nan)
         from_previous = np.where(prev > 0, c / prev, np.nan)
-    table = counts[keys].iloc[np.repeat(np.arange(g), n)].reset_index(drop=True)
-    table["step_index"] = np.tile(np.arange(n, dtype="int64"), g)
-    table["step"] = pd.Series(np.tile(np.array(spec.steps, dtype=object), g), dtype="str")
-    table["count"] = c.ravel()
-    table["conversion_from_start"] = from_start.ravel()
-    table["conversion_from_previous"] = from_previous.ravel()
-    table["dropoff"] = (prev - c).ravel()
-    return table
+    return pd.DataFrame(
+        {
+            **_repeated(counts, keys, n),
+            "step_index": np.tile(np.arange(n, dtype="int64"), g),
+            "step": pd.Series(np.tile(np.array(spec.steps, dtype=object), g), dtype="str"),
+            "count": c.ravel(),
+            "conversion_from_start": from_start.ravel(),
+            "conversion_from_previous": from_previous.ravel(),
+            "dropoff": (prev - c).ravel(),
+        }
+    )
+
+
+def _repeated(frame: pd.DataFrame, keys: list[str], times: int) -> dict[str, pd.Series]:
+    """The ``keys`` columns of ``frame`` with each row ``times`` times, dtypes kept.
+
+    Result frames are built from these in one constructor: adding columns one at a
+    time cost a millisecond a call.
+    """
+    rows = np.repeat(np.arange(len(frame)), times)
+    return {k: frame[k].iloc[rows].reset_index(drop=True) for k in keys}
 
 
 def _durations(q: np.ndarray) -> np.ndarray:
@@ -388,21 +417,28 @@ def funnel(
     has_q = (converted > 0) & out["q"].notna().to_numpy()
     if has_q.any():
         q[has_q] = np.array(out["q"][has_q].tolist(), dtype="float64")
-    ttc = out[keys].reset_index(drop=True)
-    ttc["converted"] = converted
-    for j, name in enumerate(("p25", "median", "p75", "p90")):
-        ttc[name] = _durations(q[:, j])
+    ttc = pd.DataFrame(
+        {
+            **_repeated(out, keys, 1),
+            "converted": converted,
+            **{name: _durations(q[:, j]) for j, name in enumerate(("p25", "median", "p75", "p90"))},
+        }
+    )
     # converted units below each edge, then per bin; the last bin is open-ended
     below = out[[f"below{j}" for j in range(bins - 1)]].to_numpy(dtype="int64").reshape(g, bins - 1)
     below = np.concatenate([np.zeros((g, 1), "int64"), below, converted[:, None]], axis=1)
     hist = np.diff(below, axis=1)
-    histogram = out[keys].iloc[np.repeat(np.arange(g), bins)].reset_index(drop=True)
-    histogram["bin"] = pd.Series(np.tile(np.array(HISTOGRAM_LABELS, dtype=object), g), dtype="str")
-    edges = pd.to_timedelta(np.array(HISTOGRAM_EDGES), unit="s").astype("m8[us]")
-    histogram["lower"] = np.tile(edges.to_numpy(), g)
-    upper = np.append(edges.to_numpy()[1:], np.timedelta64("NaT", "us"))
-    histogram["upper"] = np.tile(upper, g)
-    histogram["count"] = hist.ravel()
+    edges = pd.to_timedelta(np.array(HISTOGRAM_EDGES), unit="s").astype("m8[us]").to_numpy()
+    upper = np.append(edges[1:], np.timedelta64("NaT", "us"))
+    histogram = pd.DataFrame(
+        {
+            **_repeated(out, keys, bins),
+            "bin": pd.Series(np.tile(np.array(HISTOGRAM_LABELS, dtype=object), g), dtype="str"),
+            "lower": np.tile(edges, g),
+            "upper": np.tile(upper, g),
+            "count": hist.ravel(),
+        }
+    )
     return FunnelResult(
         spec.run,
         spec.steps,

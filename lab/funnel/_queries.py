@@ -37,18 +37,24 @@ def _within(spec, ts: ibis.TimestampValue, t0: ibis.TimestampValue) -> ibis.Bool
     """``ts`` no later than ``window`` after the anchor (always true without a window)."""
     if spec.window is None:
         return ibis.literal(True)
-    return ts <= t0 + ibis.interval(microseconds=spec.window // dt.timedelta(microseconds=1))
+    return ts <= _deadline(spec, t0)
 
 
-def _in_range(spec, ts: ibis.TimestampValue) -> ibis.BooleanValue:
+def _deadline(spec, t0: ibis.TimestampValue) -> ibis.TimestampValue:
+    """The last instant a step may happen: ``window`` after the anchor ``t0``."""
+    return t0 + ibis.interval(microseconds=spec.window // dt.timedelta(microseconds=1))
+
+
+def _in_range(spec, ts: ibis.TimestampValue) -> list[ibis.BooleanValue]:
+    """Predicates ``start <= ts < end``, for the bounds the funnel has."""
     lo = _filters.to_datetime(spec.start, name="start")
     hi = _filters.to_datetime(spec.end, name="end")
-    cond = ibis.literal(True)
+    predicates = []
     if lo is not None:
-        cond &= ts >= lo
+        predicates.append(ts >= lo)
     if hi is not None:
-        cond &= ts < hi
-    return cond
+        predicates.append(ts < hi)
+    return predicates
 
 
 def _event_columns(spec) -> list[str]:
@@ -56,14 +62,16 @@ def _event_columns(spec) -> list[str]:
 
 
 def _with_groups(db, spec, units: ibis.Table) -> ibis.Table:
-    """``units`` (``unit_id``, ``user_id``, ``stock_id``, ``e_*``, ``t*``) reduced to
+    """``units`` (``unit_id``, ``t*`` and the columns of :func:`_carried`) reduced to
     ``unit_id``, ``user_id``, the breakdown labels ``g0, g1...`` and ``t0, t1...``.
 
     Users and stocks columns are left-joined (a unit without a match is ``"(none)"``);
     events columns were read from the anchor. Every label is text, NULL as "(none)".
     """
     joined, values = units, {}
-    for table_name, key in (("users", "user_id"), ("stocks", "stock_id")):
+    user = "unit_id" if spec.unit == "user" else "user_id"
+    lookups = (("users", "user_id", user), ("stocks", "stock_id", "stock_id"))
+    for table_name, key, unit_key in lookups:
         wanted = sorted({c for _, t, c in spec.by if t == table_name})
         if not wanted:
             continue
@@ -72,7 +80,7 @@ def _with_groups(db, spec, units: ibis.Table) -> ibis.Table:
         other = other.filter(other.run_id == spec.run).select(
             _lab_key=other[key], **{alias[c]: other[c] for c in wanted}
         )
-        joined = joined.left_join(other, joined[key] == other._lab_key)
+        joined = joined.left_join(other, joined[unit_key] == other._lab_key)
         values.update({(table_name, c): joined[alias[c]] for c in wanted})
     values.update({("events", c): joined[f"e_{c}"] for c in _event_columns(spec)})
     labels = {
@@ -80,7 +88,7 @@ def _with_groups(db, spec, units: ibis.Table) -> ibis.Table:
         for i, (_, t, c) in enumerate(spec.by)
     }
     times = [f"t{i}" for i in range(len(spec.steps))]
-    return joined.select("unit_id", "user_id", *times, **labels)
+    return joined.select(joined.unit_id, joined[user].name("user_id"), *times, **labels)
 
 
 def _offer_units(db, spec) -> ibis.Table:
@@ -92,22 +100,30 @@ def _offer_units(db, spec) -> ibis.Table:
         offers[cols[0]].notnull(),
     )
     t0 = offers[cols[0]]
-    times = {"t0": t0}
-    reached = ibis.literal(True)
-    for i, c in enumerate(cols[1:], start=1):
-        ts = offers[c]
-        # step i-1 reached means its time is its raw column, so the chain compares raw
-        # columns (an expression linear in the steps; comparing the previous CASE nests
-        # them, and the SQL doubles with every step). A NULL time stops the chain.
-        reached &= _in_range(spec, ts) & (ts >= offers[cols[i - 1]]) & _within(spec, ts, t0)
-        times[f"t{i}"] = ibis.ifelse(reached, ts, _null_ts())
+    deadline = {} if spec.window is None else {"_lab_deadline": _deadline(spec, t0)}
     units = offers.select(
         unit_id=offers.offer_id,
         user_id=offers.user_id,
         stock_id=offers.stock_id,
         **{f"e_{c}": offers[c] for c in _event_columns(spec)},
-        **times,
+        t0=t0,
+        **{f"_lab_c{i}": offers[c] for i, c in enumerate(cols[1:], start=1)},
+        **deadline,
     )
+    # One projection per step over the previous one, so step i compares with step i-1's
+    # time as a column: every comparison runs once per row (DuckDB shares no
+    # subexpression inside CASE or AND, and a chain repeated in every step's CASE took
+    # twice as long as the scan) and the SQL grows linearly with the steps. A NULL
+    # previous time makes the comparison NULL, which stops the chain there.
+    for i in range(1, len(cols)):
+        # a view: Ibis would otherwise inline the previous step's CASE into this one
+        units = units.view()
+        ts = units[f"_lab_c{i}"]
+        reached = [*_in_range(spec, ts), ts >= units[f"t{i - 1}"]]
+        if spec.window is not None:
+            reached.append(ts <= units._lab_deadline)
+        units = units.mutate(**{f"t{i}": ibis.ifelse(ibis.and_(*reached), ts, _null_ts())})
+    units = units.drop(*(f"_lab_c{i}" for i in range(1, len(cols))), *deadline)
     return _with_groups(db, spec, units)
 
 
@@ -131,7 +147,12 @@ def _events(db, spec) -> ibis.Table:
 
 
 def _carried(spec) -> list[str]:
-    return ["user_id", "stock_id", *(f"e_{c}" for c in _event_columns(spec))]
+    """Columns a unit reads from its anchor event: the user of an offer (a user unit is
+    its own user), the stock for a stocks breakdown, the events columns of the breakdown."""
+    carried = [] if spec.unit == "user" else ["user_id"]
+    if any(t == "stocks" for _, t, _ in spec.by):
+        carried.append("stock_id")
+    return [*carried, *(f"e_{c}" for c in _event_columns(spec))]
 
 
 def _ordered_units(db, spec) -> ibis.Table:
@@ -140,20 +161,27 @@ def _ordered_units(db, spec) -> ibis.Table:
     n = len(spec.steps)
     ev = _events(db, spec)
     firsts = ev.filter(ev.event_type == spec.steps[0])
+    carried = _carried(spec)
     if spec.entry == "first":
-        carried = ["event_id", *_carried(spec)]
-        # the earliest first-step event by (ts, event_id); its values ride in a struct,
-        # so a NULL breakdown of the anchor stays NULL instead of a later event's value
-        anchor = ibis.struct({c: firsts[c] for c in carried}).argmin(
-            ibis.struct({"ts": firsts.ts, "event_id": firsts.event_id})
-        )
-        entries = firsts.group_by("unit_id").aggregate(_lab_anchor=anchor, ts=firsts.ts.min())
-        entries = entries.select(
-            "unit_id", "ts", **{c: entries._lab_anchor[c] for c in carried}
-        ).rename(entry_id="event_id")
+        # one entry per unit, so the unit is the key of its steps
+        keys = ["unit_id"]
+        entries = firsts.group_by("unit_id").aggregate(ts=firsts.ts.min())
+        if carried:
+            # the earliest first-step event by (ts, event_id); its values ride in a
+            # struct, so a NULL breakdown of the anchor stays NULL instead of a later
+            # event's value. Only when a breakdown reads them: the struct's arg-min
+            # takes longer than the steps' joins.
+            anchor = ibis.struct({c: firsts[c] for c in carried}).argmin(
+                ibis.struct({"ts": firsts.ts, "event_id": firsts.event_id})
+            )
+            entries = firsts.group_by("unit_id").aggregate(_lab_anchor=anchor, ts=firsts.ts.min())
+            entries = entries.select(
+                "unit_id", "ts", **{c: entries._lab_anchor[c] for c in carried}
+            )
     else:
-        entries = firsts.select("unit_id", "ts", *_carried(spec), entry_id=firsts.event_id)
-    reached = entries.select("unit_id", "entry_id", t0="ts", t="ts")
+        keys = ["unit_id", "entry_id"]
+        entries = firsts.select("unit_id", "ts", *carried, entry_id=firsts.event_id)
+    reached = entries.select(*keys, t0="ts", t="ts")
     matched = []
     for step in spec.steps[1:]:
         nxt = ev.filter(ev.event_type == step).select(_lab_unit="unit_id", _lab_ts="ts")
@@ -165,14 +193,14 @@ def _ordered_units(db, spec) -> ibis.Table:
                 _within(spec, nxt._lab_ts, reached.t0),
             ],
         )
-        reached = pairs.group_by(["unit_id", "entry_id", "t0"]).aggregate(t=pairs._lab_ts.min())
+        reached = pairs.group_by([*keys, "t0"]).aggregate(t=pairs._lab_ts.min())
         matched.append(reached)
     chosen = entries.mutate(t0=entries.ts)
     for i, m in enumerate(matched, start=1):
-        m = m.select(_lab_unit="unit_id", _lab_entry="entry_id", **{f"t{i}": "t"})
-        chosen = chosen.left_join(
-            m, [chosen.unit_id == m._lab_unit, chosen.entry_id == m._lab_entry]
-        ).drop("_lab_unit", "_lab_entry")
+        m = m.select(**{f"_lab_{k}": k for k in keys}, **{f"t{i}": "t"})
+        chosen = chosen.left_join(m, [(k, f"_lab_{k}") for k in keys]).drop(
+            *(f"_lab_{k}" for k in keys)
+        )
     if spec.entry == "any":
         chosen = _best_entry(chosen, n, tie=["ts", "entry_id"])
     return _with_groups(db, spec, chosen)
@@ -263,15 +291,32 @@ def funnel_sums(db, spec, top_n: int | None, *, quantiles, edges_us) -> ibis.Tab
     faster than it (``below0...``; cumulative, so Python takes differences)."""
     lab = labelled(db, spec, top_n)
     n = len(spec.steps)
+    groups = [f"g{i}" for i in range(len(spec.by))]
     # computed once per unit, not once per aggregate below
     lab = lab.mutate(_lab_duration=lab[f"t{n - 1}"].delta(lab.t0, unit="microsecond"))
-    duration = lab._lab_duration
     aggregates = {f"n{i}": lab[f"t{i}"].count() for i in range(n)}
-    aggregates["q"] = duration.quantile(list(quantiles))
-    # a filtered count is a SUM on Spark: NULL, not 0, where every duration is NULL
-    below = {f"below{j}": lab.count(where=duration < e).coalesce(0) for j, e in enumerate(edges_us)}
-    aggregates.update(below)
-    return _grouped(lab, [f"g{i}" for i in range(len(spec.by))], aggregates)
+    aggregates["q"] = lab._lab_duration.quantile(list(quantiles))
+    sums = _grouped(lab, groups, aggregates)
+    # The histogram counts only the converted units (a few percent of the units), in a
+    # second aggregate over them: one filtered count per edge over every unit took as
+    # long as the rest of the query. DuckDB streams the units to both aggregates.
+    converted = lab.view()
+    converted = converted.filter(converted[f"t{n - 1}"].notnull())
+    duration = converted._lab_duration
+    below = {f"below{j}": converted.count(where=duration < e) for j, e in enumerate(edges_us)}
+    below = _grouped(converted, groups, below)
+    if not groups:
+        joined = sums.cross_join(below)
+    else:
+        below = below.rename({f"_lab_{g}": g for g in groups})
+        joined = sums.left_join(below, [(g, f"_lab_{g}") for g in groups])
+    # a group with no converted unit has no histogram row; a filtered count is a SUM on
+    # Spark, NULL where no duration passes
+    return joined.select(
+        *groups,
+        *aggregates,
+        **{name: joined[name].coalesce(0) for name in below.columns if name.startswith("below")},
+    )
 
 
 def trend_counts(db, spec, top_n: int | None, *, interval: str) -> ibis.Table:

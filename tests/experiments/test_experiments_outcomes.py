@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lab
+from lab import _outcomes as outcomes
 from lab.engines import session
 from lab.experiments import _analyze as analyze_module
 from lab.experiments import _queries, analyze, experiment_users_status, refresh_experiment_users
@@ -310,6 +311,29 @@ def test_read_only_stores(world, tmp_path):
     ro = lab.Store(old, read_only=True)
     assert experiment_users_status(ro, run) == "missing"
     _assert_same(analyze(ro, **kwargs).table, expected)
+
+
+def test_a_read_only_connection_checks_its_sources_once_and_a_new_one_sees_changes(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "lab.duckdb"
+    writer = lab.Store(path)
+    run = simulate("aa_test", store=writer, users=300, days=7, pre_days=7, progress=False)
+    checks = []
+    fingerprint = outcomes._fingerprint
+    monkeypatch.setattr(outcomes, "_fingerprint", lambda *a: checks.append(1) or fingerprint(*a))
+    ro = lab.Store(path, read_only=True)
+    with ro.connect():
+        # no process can write the file while this connection is open
+        assert [experiment_users_status(ro, run) for _ in range(3)] == ["fresh"] * 3
+        assert len(checks) == 1
+    # closed: a writer may change the sources in place, and the next connection sees it
+    writer = lab.Store(path)
+    writer.query("UPDATE orders SET amount_fen = amount_fen + 1 WHERE run_id = ?", [run])
+    with ro.connect():
+        assert experiment_users_status(ro, run) == "stale"
+    assert experiment_users_status(ro, run) == "stale"  # one connection per call
+    assert len(checks) == 3
 
 
 def test_imports_refresh_the_run():
