@@ -218,7 +218,7 @@ class App:
         self._writer: str | None = None
         self.layouts = {s: pn.panel(v) for s, v in self.views.items()}
         self.tabs = _Tabs(*self._tab_items(), on_open=self._show_tab)
-        self._ahead: pn.io.PeriodicCallback | None = None
+        self._doc = None  # the session's document, once its page is drawn
         self.template = _Template(
             title=" · ".join(t("app.title", lang) for lang in LANGUAGES),
             sidebar=[
@@ -305,26 +305,20 @@ class App:
         doc = pn.state.curdoc
         idle.opened(doc)
         doc.on_session_destroyed(lambda context: idle.closed(doc))
-        self._resume_building_ahead()
+        self._doc = doc
+        idle.build_ahead(doc, self._build_ahead)
 
-    def _resume_building_ahead(self) -> None:
-        if self._ahead is None or not self._ahead.running:
-            self._ahead = pn.state.add_periodic_callback(self._build_ahead, period=idle.POLL_MS)
-
-    def _build_ahead(self) -> None:
-        """Build the next hidden tab, in tab order, if the process is idle."""
-        if not idle.may_build_ahead():
-            return
-        waiting = [i for i in range(len(self.views)) if not self.tabs.built(i)]
-        hidden = [i for i in waiting if i != self.tabs.active]
+    def _build_ahead(self) -> bool:
+        """Build the next hidden tab, in tab order; whether any is left to build."""
+        hidden = [
+            i for i in range(len(self.views)) if i != self.tabs.active and not self.tabs.built(i)
+        ]
         if not hidden:
-            if self._ahead is not None:
-                self._ahead.stop()
-            return
-        index = hidden[0]
-        list(self.views.values())[index].fresh()
+            return False
+        list(self.views.values())[hidden[0]].fresh()
         with frozen():
-            self.tabs.build_ahead(index)
+            self.tabs.build_ahead(hidden[0])
+        return len(hidden) > 1
 
     # -- language ----------------------------------------------------------------------
     def _platform_options(self) -> dict[str, str]:
@@ -354,8 +348,8 @@ class App:
         # built again)
         self.tabs[:] = self._tab_items()
         self.tabs.active = active
-        if self._ahead is not None:
-            self._resume_building_ahead()
+        if self._doc is not None:
+            idle.build_ahead(self._doc, self._build_ahead)
 
     def _tab_items(self) -> list[tuple[str, pn.Column]]:
         lang = self.store.language

@@ -1,4 +1,4 @@
-"""When a worker process may build its sessions' hidden tabs ahead of a click.
+"""Build sessions' hidden tabs ahead of a click while their worker process is idle.
 
 A tab's first open costs ~0.2-0.5 s of Python (HoloViews building its Bokeh models),
 then the browser's drawing. Built ahead, while a stakeholder reads the Overview or the
@@ -12,6 +12,10 @@ a user of the process last asked for something (a page, a filter, a tab). With m
 sessions, tabs are built when opened. A session counts as live from its page's first
 drawing until Bokeh discards it (up to ~30 s after its page closed).
 
+One timer per process asks, every :data:`POLL_MS`, whether a step may run; a step runs
+in its session's document lock. (A Panel periodic callback per session would toggle
+each page's busy indicator ten times a second: a message each.)
+
 Example
 -------
 >>> worked(); may_build_ahead()
@@ -21,16 +25,23 @@ False
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+
+from panel.io.state import set_curdoc
+from tornado.ioloop import PeriodicCallback
 
 #: at most this many live sessions in the process for it to build tabs ahead
 MAX_SESSIONS = 3
 #: seconds since a user's last request before a tab is built ahead
 IDLE_S = 0.3
-#: how often a session with tabs left to build asks whether the process is idle
+#: how often the process asks whether a step may run
 POLL_MS = 100
 
 _last_work = 0.0
 _live: set[int] = set()
+#: sessions with tabs left to build: document -> step (builds one tab; False when done)
+_waiting: dict = {}
+_timer: PeriodicCallback | None = None
 
 
 def worked() -> None:
@@ -45,10 +56,40 @@ def opened(session: object) -> None:
 
 
 def closed(session: object) -> None:
-    """Stop counting ``session`` as live."""
+    """Stop counting ``session`` as live, and forget its waiting steps."""
     _live.discard(id(session))
+    _waiting.pop(session, None)
 
 
 def may_build_ahead() -> bool:
     """Whether a hidden tab may be built now: few live sessions, none of them waiting."""
     return len(_live) <= MAX_SESSIONS and time.monotonic() - _last_work >= IDLE_S
+
+
+def build_ahead(doc, step: Callable[[], bool]) -> None:
+    """Run ``step`` in ``doc``'s lock whenever the process is idle, until it returns False."""
+    global _timer
+    _waiting[doc] = step
+    if _timer is None or not _timer.is_running():
+        _timer = PeriodicCallback(_tick, POLL_MS)
+        _timer.start()
+
+
+def _tick() -> None:
+    if not _waiting:
+        _timer.stop()
+        return
+    if not may_build_ahead():
+        return
+    doc = next(iter(_waiting))
+    step = _waiting.pop(doc)
+    worked()  # no second step before this one ran
+    doc.add_next_tick_callback(lambda: _run(doc, step))
+
+
+def _run(doc, step: Callable[[], bool]) -> None:
+    with set_curdoc(doc):
+        more = step()
+    worked()  # the next step waits IDLE_S after this one, as after a user's request
+    if more:
+        build_ahead(doc, step)

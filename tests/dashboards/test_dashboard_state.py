@@ -17,7 +17,7 @@ import panel as pn
 import pytest
 
 import lab
-from dashboards import i18n, idle
+from dashboards import i18n
 from dashboards.app import App, build
 from dashboards.charts import pct_formatter
 from dashboards.names import arm_name
@@ -503,29 +503,23 @@ def test_the_cohort_grid_is_updated_in_place(served):
     assert set(view.heat.figure.data["platform"].astype(object)) == {"wechat"}
 
 
-@pytest.fixture
-def idle_process(monkeypatch):
-    """This process counts as idle with no other live session (dashboards.idle)."""
-    monkeypatch.setattr(idle, "IDLE_S", 0.0)
-    monkeypatch.setattr(idle, "_live", set())
-
-
-def test_hidden_tabs_are_built_ahead_in_tab_order_once_up_to_date(served, idle_process):
+def test_hidden_tabs_are_built_ahead_in_tab_order_once_up_to_date(served):
     app = served
     sections = list(app.views)
-    built = []
+    built, more = [], []
     for _ in sections:
-        app._build_ahead()
+        more.append(app._build_ahead())
         now = [s for i, s in enumerate(sections) if app.tabs.built(i) and i != app.tabs.active]
         built.append(now)
         for section in now:
             assert not app.views[section]._stale  # built from up-to-date views
-    # one more tab per step, in tab order, never the open one
+    # one more tab per step, in tab order, never the open one; then nothing left
     assert built[-1] == sections[1:]
     assert [len(b) for b in built] == list(range(1, len(sections))) + [len(sections) - 1]
+    assert more == [True] * (len(sections) - 2) + [False, False]
 
 
-def test_opening_a_tab_built_ahead_builds_no_chart(served, idle_process, monkeypatch):
+def test_opening_a_tab_built_ahead_builds_no_chart(served, monkeypatch):
     from panel.pane.holoviews import HoloViews
 
     app = served
@@ -542,19 +536,6 @@ def test_opening_a_tab_built_ahead_builds_no_chart(served, idle_process, monkeyp
     app.tabs.active = money
     assert charts_built == []  # its four charts were built ahead
     assert app.views["money"].roi_plot.pane.object is not None
-
-
-@pytest.mark.parametrize("why", ["a user just asked", "many live sessions"])
-def test_nothing_is_built_ahead_while_the_process_is_needed(served, monkeypatch, why):
-    app = served
-    if why == "a user just asked":
-        monkeypatch.setattr(idle, "_live", set())
-        idle.worked()
-    else:
-        monkeypatch.setattr(idle, "IDLE_S", 0.0)
-        monkeypatch.setattr(idle, "_live", set(range(idle.MAX_SESSIONS + 1)))
-    app._build_ahead()
-    assert not any(app.tabs.built(i) for i in range(1, len(app.views)))
 
 
 def _process_group(pgid: int) -> set[int]:

@@ -1,4 +1,4 @@
-"""When a worker process may build hidden tabs ahead (dashboards/idle.py)."""
+"""Building hidden tabs ahead while the process is idle (dashboards/idle.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,35 @@ from dashboards import idle
 
 
 @pytest.fixture
-def fresh(monkeypatch):
+def clock(monkeypatch):
+    """A fresh scheduler with a clock the test moves (``clock[0]`` seconds)."""
+    now = [100.0]
+    monkeypatch.setattr(idle.time, "monotonic", lambda: now[0])
     monkeypatch.setattr(idle, "_live", set())
+    monkeypatch.setattr(idle, "_waiting", {})
     monkeypatch.setattr(idle, "_last_work", 0.0)
+    monkeypatch.setattr(idle, "_timer", None)
+    yield now
+    if idle._timer is not None:
+        idle._timer.stop()
 
 
-def test_a_process_no_user_asked_anything_of_may_build_ahead(fresh):
-    assert idle.may_build_ahead()
+class _Doc:
+    """A document whose next-tick callbacks run when the test says."""
+
+    def __init__(self) -> None:
+        self.callbacks = []
+
+    def add_next_tick_callback(self, callback) -> None:
+        self.callbacks.append(callback)
+
+    def run(self) -> None:
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
 
 
-def test_a_request_holds_building_ahead_for_idle_seconds(fresh, monkeypatch):
-    clock = [100.0]
-    monkeypatch.setattr(idle.time, "monotonic", lambda: clock[0])
+def test_a_request_holds_building_ahead_for_idle_seconds(clock):
     idle.worked()
     clock[0] += idle.IDLE_S * 0.9
     assert not idle.may_build_ahead()
@@ -27,7 +44,7 @@ def test_a_request_holds_building_ahead_for_idle_seconds(fresh, monkeypatch):
     assert idle.may_build_ahead()
 
 
-def test_more_live_sessions_than_the_limit_stop_building_ahead(fresh):
+def test_more_live_sessions_than_the_limit_stop_building_ahead(clock):
     sessions = [object() for _ in range(idle.MAX_SESSIONS + 1)]
     for session in sessions[:-1]:
         idle.opened(session)
@@ -36,3 +53,35 @@ def test_more_live_sessions_than_the_limit_stop_building_ahead(fresh):
     assert not idle.may_build_ahead()
     idle.closed(sessions[0])
     assert idle.may_build_ahead()
+
+
+def test_steps_run_one_at_a_time_in_the_sessions_lock_while_idle(clock):
+    doc, steps = _Doc(), []
+    idle.build_ahead(doc, lambda: steps.append(len(steps)) or len(steps) < 2)
+    idle._tick()  # idle: one step scheduled in the document's lock
+    idle._tick()  # no second one before it ran
+    assert len(doc.callbacks) == 1 and steps == []
+    doc.run()
+    assert steps == [0]
+    idle._tick()  # a step counts as work: the next waits IDLE_S
+    assert doc.callbacks == []
+    clock[0] += idle.IDLE_S * 1.01
+    idle.worked()  # a user asks for something: still waiting
+    idle._tick()
+    assert doc.callbacks == []
+    clock[0] += idle.IDLE_S * 1.01
+    idle._tick()
+    doc.run()
+    assert steps == [0, 1]  # the step said it was done
+    clock[0] += idle.IDLE_S * 1.01
+    idle._tick()
+    assert doc.callbacks == [] and not idle._waiting
+
+
+def test_a_closed_session_is_forgotten(clock):
+    doc = _Doc()
+    idle.opened(doc)
+    idle.build_ahead(doc, lambda: True)
+    idle.closed(doc)
+    idle._tick()
+    assert doc.callbacks == [] and not idle._live
