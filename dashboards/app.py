@@ -239,6 +239,10 @@ class App:
         self._check_writer()
         if pn.state.curdoc is not None:
             pn.state.add_periodic_callback(self._check_writer, period=WRITER_POLL_MS)
+            # counted from the page request on: while many pages open at once, none builds ahead
+            doc = pn.state.curdoc
+            idle.opened(doc)
+            doc.on_session_destroyed(lambda context: idle.closed(doc))
             pn.state.onload(self._start_building_ahead)
         idle.worked()
 
@@ -302,10 +306,7 @@ class App:
     # -- hidden tabs built ahead (dashboards/idle.py) --------------------------------------
     def _start_building_ahead(self) -> None:
         idle.worked()  # the page has just been drawn: its user may click at once
-        doc = pn.state.curdoc
-        idle.opened(doc)
-        doc.on_session_destroyed(lambda context: idle.closed(doc))
-        self._doc = doc
+        self._doc = doc = pn.state.curdoc
         idle.build_ahead(doc, self._build_ahead)
 
     def _build_ahead(self) -> bool:
