@@ -301,7 +301,6 @@ class App:
     def _show_tab(self, active: int) -> None:
         for i, view in enumerate(self.views.values()):
             view.shown = i == active
-        idle.worked()
 
     # -- hidden tabs built ahead (dashboards/idle.py) --------------------------------------
     def _start_building_ahead(self) -> None:
