@@ -450,8 +450,10 @@ def serve(
 ) -> None:
     """Serve the app until interrupted, answering only to local host names and ``allow_hosts``.
 
-    ``num_procs`` worker processes share the port; with ``warm`` the model caches are
-    filled once before they fork, so each starts with every run's default results
+    With ``num_procs`` above 1, that many worker processes serve the sessions, behind a
+    relay in this process that sends each page's websocket to the worker that drew the
+    page (:mod:`dashboards.balancer`). With ``warm`` the model caches are filled once
+    before the workers fork, so each starts with every run's default results
     (docs/dashboard-speed.md).
 
     Example
@@ -463,21 +465,50 @@ def serve(
         from dashboards.warm import warm_default
 
         warm_default()
+    if num_procs <= 1:
+        server = _start_server(address=address, port=port, public_port=port, hosts=hosts)
+        server.io_loop.start()
+        return
+    from tornado.ioloop import IOLoop
+
+    from dashboards import balancer
+
+    workers = balancer.fork_workers(
+        num_procs,
+        lambda: _start_server(address="127.0.0.1", port=0, public_port=port, hosts=hosts),
+    )
+    relay = balancer.relay_app(
+        balancer.Balancer(workers),
+        hosts=hosts,
+        app_paths=["/app"],
+        rules=[routing.Rule(_ForeignHost(hosts), _RefuseHost)],
+    )
+    relay.listen(port, address)
+    loop = IOLoop.current()
+    loop.asyncio_loop.set_exception_handler(quiet_closed_sockets)
+    balancer.watch_workers(workers, loop)
+    print(f"Dashboard at http://{address}:{port}/app ({num_procs} worker processes)", flush=True)
+    loop.start()
+
+
+def _start_server(*, address: str, port: int, public_port: int, hosts: tuple[str, ...]):
+    """A started Panel server of :func:`build` on ``address:port`` (0: a free port) that
+    answers only to ``hosts``, for pages and websockets reached at ``public_port``."""
     server = pn.serve(
         {"app": build},  # at /app, as `panel serve dashboards/app.py` serves it
         address=address,
         port=port,
-        websocket_origin=[f"{h}:{port}" for h in hosts],
+        websocket_origin=[f"{h}:{public_port}" for h in hosts],
         show=False,
         start=False,
-        num_procs=num_procs,
+        verbose=port != 0,  # a worker's own port is no address for people
     )
     # Bokeh has no public hook for a Host check: a first routing rule refuses foreign
     # hosts before any page, static file or websocket handler sees the request
     server._tornado.default_router.rules.insert(0, routing.Rule(_ForeignHost(hosts), _RefuseHost))
     server.io_loop.asyncio_loop.set_exception_handler(quiet_closed_sockets)
     server.start()
-    server.io_loop.start()
+    return server
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,311 @@
+"""Worker processes behind one port, each page's websocket relayed to the process that drew it.
+
+Bokeh's own ``--num-procs`` forks processes that share the listening socket, so a page
+request and the websocket that follows it land on either process at random: Bokeh has no
+session affinity (bokeh/bokeh#5582). A websocket that reaches the other process makes it
+build the session again, and that second document names its models with other ids than
+the page's HTML, so the template's roots stay empty and the page loses its styling
+(half the pages with two processes; measured in docs/dashboard-speed.md).
+
+Here the parent process listens on the public port and relays. A page request goes to
+the worker with the fewest sessions; the session id in the page's Bokeh token is kept,
+and the websocket that presents that token (Bokeh's second subprotocol) goes to the same
+worker. Static files go to any worker. Workers listen on 127.0.0.1 only, on ports the
+system picks, and check ``Host`` and ``Origin`` like a single-process server; the relay
+checks them first.
+
+Example
+-------
+>>> balancer = Balancer([Worker(pid=1, port=5101), Worker(pid=2, port=5102)])
+>>> [balancer.for_page().port for _ in range(3)]
+[5101, 5102, 5101]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from bokeh.util.token import get_session_id
+from tornado import httpclient, ioloop, web, websocket
+
+#: seconds a page's session is kept for its websocket to arrive (Bokeh discards an unused
+#: session after 15 s by default)
+PENDING_S = 60
+#: largest websocket message relayed (Bokeh's own default limit)
+MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+#: hop-by-hop headers (RFC 9110 7.6.1) and those the relay sets itself
+_NOT_RELAYED = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
+)
+_TOKEN = re.compile(rb'"token"\s*:\s*"([A-Za-z0-9_.\-]+)"')
+
+
+@dataclass
+class Worker:
+    """One worker process: its pid, its port on 127.0.0.1 and its open sessions."""
+
+    pid: int
+    port: int
+    #: pages this worker draws, or drew and whose websocket is open or still expected
+    sessions: int = 0
+
+
+@dataclass
+class Balancer:
+    """Which worker serves a new page, and which one a websocket belongs to."""
+
+    workers: list[Worker]
+    #: session id -> (worker, time the page was drawn), until its websocket arrives
+    pending: dict[str, tuple[Worker, float]] = field(default_factory=dict)
+    _next_static: int = 0
+
+    def for_page(self) -> Worker:
+        """The worker with the fewest sessions (the first of equals), counting this page
+        from now: pages requested together spread over the workers."""
+        self._expire()
+        worker = min(self.workers, key=lambda w: w.sessions)
+        worker.sessions += 1
+        return worker
+
+    def drew(self, worker: Worker, page: bytes | None) -> None:
+        """Keep the session of the page ``worker`` answered, from the token in its HTML;
+        an answer that holds no session (an error, a refusal) no longer counts."""
+        match = _TOKEN.search(page or b"")
+        if match is None:
+            worker.sessions -= 1
+            return
+        self.pending[get_session_id(match.group(1).decode())] = (worker, time.monotonic())
+
+    def for_socket(self, token: str) -> tuple[Worker, bool]:
+        """The worker whose page carries ``token``, and whether it was known.
+
+        An unknown token (its page is older than :data:`PENDING_S`, or came before a
+        restart) goes to the least busy worker, which builds the session anew, as Bokeh
+        does with a websocket whose session it does not hold.
+        """
+        try:
+            session_id = get_session_id(token)
+        except Exception:  # a malformed token: the worker refuses it
+            session_id = ""
+        known = self.pending.pop(session_id, None)
+        if known is not None:
+            return known[0], True
+        return self.for_page(), False
+
+    def for_static(self) -> Worker:
+        """Workers in turn: static files are the same in every one."""
+        self._next_static = (self._next_static + 1) % len(self.workers)
+        return self.workers[self._next_static]
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for session_id, (worker, drawn) in list(self.pending.items()):
+            if now - drawn > PENDING_S:
+                del self.pending[session_id]
+                worker.sessions -= 1
+
+
+def origin_allowed(origin: str | None, hosts: Iterable[str]) -> bool:
+    """Whether a websocket's ``Origin`` header names one of ``hosts`` (any port).
+
+    Example
+    -------
+    >>> origin_allowed("http://localhost:5006", ["localhost"]), origin_allowed(None, ["localhost"])
+    (True, False)
+    """
+    if not origin:
+        return False
+    name = (urlsplit(origin).hostname or "").lower()
+    return name in {h.lower() for h in hosts}
+
+
+def _forwarded_headers(request) -> dict[str, str]:
+    return {k: v for k, v in request.headers.get_all() if k.lower() not in _NOT_RELAYED}
+
+
+class _PageRelay(web.RequestHandler):
+    """Relays an HTTP request to a worker: a page to the least busy one, the rest in turn."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST")
+
+    def initialize(self, balancer: Balancer, page_paths: frozenset[str]) -> None:
+        self.balancer = balancer
+        self.page_paths = page_paths
+
+    async def get(self, *_args) -> None:
+        page = self.request.path.rstrip("/") in self.page_paths
+        worker = self.balancer.for_page() if page else self.balancer.for_static()
+        response = await httpclient.AsyncHTTPClient().fetch(
+            f"http://127.0.0.1:{worker.port}{self.request.uri}",
+            method=self.request.method,
+            headers=_forwarded_headers(self.request),
+            body=self.request.body if self.request.method == "POST" else None,
+            follow_redirects=False,
+            decompress_response=False,
+            raise_error=False,
+            request_timeout=300,
+        )
+        if page:
+            self.balancer.drew(worker, response.body if response.code == 200 else None)
+        if response.code == 599:  # no answer: the worker died or timed out
+            raise web.HTTPError(502, reason=f"dashboard worker {worker.pid} did not answer")
+        self.set_status(response.code, response.reason)
+        for name in ("Content-Type", "Server", "Date"):  # the worker's own replace Tornado's
+            self.clear_header(name)
+        for name, value in response.headers.get_all():
+            if name.lower() not in _NOT_RELAYED:
+                self.add_header(name, value)
+        if response.body and self.request.method != "HEAD":
+            self.write(response.body)
+
+    head = post = get
+
+
+class _SocketRelay(websocket.WebSocketHandler):
+    """Relays a page's websocket, frame by frame both ways, to the worker that drew it."""
+
+    def initialize(self, balancer: Balancer, hosts: tuple[str, ...]) -> None:
+        self.balancer = balancer
+        self.hosts = hosts
+        self.token = ""
+        self.worker: Worker | None = None
+        self.upstream: websocket.WebSocketClientConnection | None = None
+
+    def check_origin(self, origin: str) -> bool:
+        return origin_allowed(origin, self.hosts)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        # Bokeh's page offers ["bokeh", token]; the worker checks both
+        if len(subprotocols) == 2 and subprotocols[0] == "bokeh":
+            self.token = subprotocols[1]
+            return "bokeh"
+        return None
+
+    async def open(self, *_args) -> None:
+        self.worker, _known = self.balancer.for_socket(self.token)
+        request = httpclient.HTTPRequest(
+            f"ws://127.0.0.1:{self.worker.port}{self.request.uri}",
+            headers={
+                k: v
+                for k, v in _forwarded_headers(self.request).items()
+                if not k.lower().startswith("sec-websocket")
+            },
+            request_timeout=60,
+        )
+        try:
+            self.upstream = await websocket.websocket_connect(
+                request,
+                subprotocols=["bokeh", self.token],
+                max_message_size=MAX_MESSAGE_BYTES,
+            )
+        except Exception as error:  # refused or unreachable: the page shows it as closed
+            print(f"websocket to worker {self.worker.pid} failed: {error}", file=sys.stderr)
+            self.close(1011, "dashboard worker unavailable")
+            return
+        ioloop.IOLoop.current().add_callback(self._relay_replies)
+
+    async def _relay_replies(self) -> None:
+        while self.upstream is not None:
+            message = await self.upstream.read_message()
+            if message is None:  # the worker closed the session
+                self.close()
+                return
+            try:
+                await self.write_message(message, binary=isinstance(message, bytes))
+            except websocket.WebSocketClosedError:
+                return
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.upstream is not None:
+            self.upstream.write_message(message, binary=isinstance(message, bytes))
+
+    def on_close(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
+            self.upstream = None
+        if self.worker is not None:
+            self.worker.sessions -= 1
+            self.worker = None
+
+
+def relay_app(
+    balancer: Balancer, *, hosts: tuple[str, ...], app_paths: Iterable[str], rules: list = ()
+) -> web.Application:
+    """The parent's Tornado application: ``rules`` first (e.g. a Host check), then for
+    each app path its websocket (``<path>/ws``), then every other request relayed."""
+    paths = frozenset(p.rstrip("/") for p in app_paths)
+    handlers = [
+        *rules,
+        *(
+            (rf"{re.escape(p)}/ws", _SocketRelay, {"balancer": balancer, "hosts": hosts})
+            for p in paths
+        ),
+        (r"/.*", _PageRelay, {"balancer": balancer, "page_paths": paths}),
+    ]
+    return web.Application(handlers, websocket_max_message_size=MAX_MESSAGE_BYTES)
+
+
+def fork_workers(count: int, start_worker: Callable[[], object]) -> list[Worker]:
+    """Fork ``count`` workers; each calls ``start_worker()``, which must return a started
+    Bokeh/Panel server listening on 127.0.0.1 (its ``port`` and ``io_loop``), and serves
+    until its parent exits. Returns once every worker listens."""
+    workers = []
+    for _ in range(count):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _run_worker(write_end, start_worker)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            port = pipe.read().decode()
+        if not port:
+            raise RuntimeError(f"dashboard worker {pid} exited before it listened")
+        workers.append(Worker(pid=pid, port=int(port)))
+    return workers
+
+
+def _run_worker(write_end: int, start_worker: Callable[[], object]) -> None:
+    """A forked worker's whole life: start, tell the parent its port, serve, exit."""
+    code = 1
+    try:
+        server = start_worker()
+        os.write(write_end, str(server.port).encode())
+        os.close(write_end)
+        parent = os.getppid()
+
+        def end_with_parent() -> None:  # however the parent ended
+            if os.getppid() != parent:
+                server.io_loop.stop()
+
+        ioloop.PeriodicCallback(end_with_parent, 1000).start()
+        server.io_loop.start()
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def watch_workers(workers: list[Worker], loop: ioloop.IOLoop) -> ioloop.PeriodicCallback:
+    """Stop ``loop`` (the relay) as soon as a worker exits: a server with a dead worker
+    would answer half its pages with errors."""
+
+    def check() -> None:
+        for worker in workers:
+            pid, status = os.waitpid(worker.pid, os.WNOHANG)
+            if pid:
+                print(
+                    f"dashboard worker {worker.pid} exited (status {status}); stopping",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                loop.stop()
+
+    watcher = ioloop.PeriodicCallback(check, 1000)
+    watcher.start()
+    return watcher

@@ -1,0 +1,222 @@
+"""The relay in front of the dashboard's worker processes (dashboards/balancer.py).
+
+Two small Tornado apps stand in for the workers: each draws pages carrying a Bokeh
+session token and answers websockets with its own name, so a test sees which worker
+served what. The real app behind the relay is checked in a browser in
+test_dashboard_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from bokeh.util.token import generate_jwt_token, generate_session_id
+from tornado import httpclient, netutil, routing, web, websocket
+from tornado.httpserver import HTTPServer
+
+from dashboards import balancer
+from dashboards.app import _ForeignHost, _RefuseHost
+
+HOSTS = ("localhost", "127.0.0.1")
+
+
+class _Page(web.RequestHandler):
+    def initialize(self, name: str, drawn: list) -> None:
+        self.name, self.drawn = name, drawn
+
+    def get(self) -> None:
+        session_id = generate_session_id()
+        self.drawn.append((self.name, session_id))
+        token = generate_jwt_token(session_id)
+        self.set_header("X-Worker", self.name)
+        self.write(f'<html><script>render_items=[{{"token":"{token}"}}]</script></html>')
+
+
+class _Static(web.RequestHandler):
+    def initialize(self, name: str, drawn: list) -> None:
+        self.name = name
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/javascript")
+        self.set_header("X-Worker", self.name)
+        self.write(b"\x00" * 100_000 + self.request.headers.get("Host", "").encode())
+
+
+class _Echo(websocket.WebSocketHandler):
+    """Answers each frame with the worker's name, the page's session and the frame."""
+
+    def initialize(self, name: str, drawn: list) -> None:
+        self.name = name
+
+    def check_origin(self, origin: str) -> bool:
+        return origin == "http://localhost:5006"  # as a worker's websocket_origin list
+
+    def select_subprotocol(self, subprotocols):
+        self.token = subprotocols[1]
+        return subprotocols[0]
+
+    def on_message(self, message) -> None:
+        from bokeh.util.token import get_session_id
+
+        session_id = get_session_id(self.token)
+        if isinstance(message, bytes):
+            self.write_message(message[::-1], binary=True)
+        else:
+            self.write_message(f"{self.name} {session_id} {message}")
+
+
+def _listen(app: web.Application) -> int:
+    [sock] = netutil.bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets([sock])
+    return sock.getsockname()[1]
+
+
+async def _relay(drawn: list) -> tuple[int, balancer.Balancer]:
+    workers = []
+    for pid, name in enumerate(("w0", "w1")):
+        args = {"name": name, "drawn": drawn}
+        app = web.Application(
+            [(r"/app", _Page, args), (r"/app/ws", _Echo, args), (r"/static/.*", _Static, args)]
+        )
+        workers.append(balancer.Worker(pid=pid, port=_listen(app)))
+    front = balancer.Balancer(workers)
+    app = balancer.relay_app(
+        front,
+        hosts=HOSTS,
+        app_paths=["/app"],
+        rules=[routing.Rule(_ForeignHost(HOSTS), _RefuseHost)],
+    )
+    return _listen(app), front
+
+
+def _token(page: bytes) -> str:
+    return re.search(rb'"token":"([^"]+)"', page).group(1).decode()
+
+
+async def _socket(port: int, token: str, *, origin: str = "http://localhost:5006"):
+    request = httpclient.HTTPRequest(
+        f"ws://127.0.0.1:{port}/app/ws", headers={"Host": "localhost:5006", "Origin": origin}
+    )
+    return await websocket.websocket_connect(request, subprotocols=["bokeh", token])
+
+
+def test_each_websocket_reaches_the_worker_that_drew_its_page():
+    async def scenario():
+        drawn = []
+        port, front = await _relay(drawn)
+        client = httpclient.AsyncHTTPClient()
+        # six pages opened together, their websockets opened in another order
+        pages = await asyncio.gather(
+            *(
+                client.fetch(f"http://127.0.0.1:{port}/app", headers={"Host": "localhost:5006"})
+                for _ in range(6)
+            )
+        )
+        replies = []
+        for page in reversed(pages):
+            ws = await _socket(port, _token(page.body))
+            await ws.write_message("hello")
+            replies.append((page.headers["X-Worker"], await ws.read_message()))
+            await ws.write_message(b"\x01\x02\x03", binary=True)
+            assert await ws.read_message() == b"\x03\x02\x01"  # binary frames stay binary
+            ws.close()
+        return drawn, replies, front
+
+    drawn, replies, front = asyncio.run(scenario())
+    assert sorted(name for name, _ in drawn) == ["w0"] * 3 + ["w1"] * 3  # spread evenly
+    for drew, reply in replies:
+        name, session_id, text = reply.split()
+        assert (name, text) == (drew, "hello")
+        assert (name, session_id) in drawn
+    assert front.pending == {}  # every page's websocket arrived
+
+
+def test_a_page_counts_for_its_worker_until_its_websocket_closes():
+    async def scenario():
+        port, front = await _relay([])
+        client = httpclient.AsyncHTTPClient()
+        page = await client.fetch(f"http://127.0.0.1:{port}/app", headers={"Host": "localhost"})
+        counts = [[w.sessions for w in front.workers]]
+        ws = await _socket(port, _token(page.body))
+        await ws.write_message("x")
+        await ws.read_message()
+        counts.append([w.sessions for w in front.workers])
+        ws.close()
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if sum(w.sessions for w in front.workers) == 0:
+                break
+        counts.append([w.sessions for w in front.workers])
+        return counts
+
+    assert asyncio.run(scenario()) == [[1, 0], [1, 0], [0, 0]]
+
+
+def test_static_files_are_relayed_whole_from_either_worker():
+    async def scenario():
+        port, _ = await _relay([])
+        client = httpclient.AsyncHTTPClient()
+        return [
+            await client.fetch(
+                f"http://127.0.0.1:{port}/static/x.js", headers={"Host": "localhost:5006"}
+            )
+            for _ in range(4)
+        ]
+
+    responses = asyncio.run(scenario())
+    assert {r.headers["X-Worker"] for r in responses} == {"w0", "w1"}
+    for response in responses:
+        assert response.headers["Content-Type"] == "text/javascript"
+        assert response.body == b"\x00" * 100_000 + b"localhost:5006"  # the browser's Host
+
+
+def test_foreign_hosts_and_origins_are_refused_before_any_worker():
+    async def scenario():
+        drawn = []
+        port, _ = await _relay(drawn)
+        client = httpclient.AsyncHTTPClient()
+        page = await client.fetch(
+            f"http://127.0.0.1:{port}/app", headers={"Host": "evil.example:5006"}, raise_error=False
+        )
+        token = generate_jwt_token(generate_session_id())
+        with pytest.raises(httpclient.HTTPClientError) as refused:
+            await _socket(port, token, origin="http://evil.example:5006")
+        return page, refused.value.code, drawn
+
+    page, socket_code, drawn = asyncio.run(scenario())
+    assert page.code == 403 and b"localhost" in page.body
+    assert socket_code == 403
+    assert drawn == []
+
+
+def test_a_websocket_without_a_known_page_goes_to_the_least_busy_worker():
+    front = balancer.Balancer([balancer.Worker(pid=1, port=1), balancer.Worker(pid=2, port=2)])
+    busy = front.for_page()
+    front.drew(busy, b'{"token":"' + generate_jwt_token("s1").encode() + b'"}')
+    worker, known = front.for_socket(generate_jwt_token("unknown"))
+    assert (worker.pid, known) == (2, False)
+    worker, known = front.for_socket(generate_jwt_token("s1"))
+    assert (worker.pid, known) == (1, True)
+    assert [w.sessions for w in front.workers] == [1, 1]
+
+
+def test_an_answer_without_a_session_does_not_count(monkeypatch):
+    front = balancer.Balancer([balancer.Worker(pid=1, port=1)])
+    worker = front.for_page()
+    front.drew(worker, b"<html>500: Internal Server Error</html>")
+    assert worker.sessions == 0
+    # a page whose websocket never came stops counting after PENDING_S
+    worker = front.for_page()
+    front.drew(worker, b'"token":"' + generate_jwt_token("s2").encode() + b'"')
+    monkeypatch.setattr(balancer, "PENDING_S", -1)
+    front.for_page()
+    assert (worker.sessions, front.pending) == (1, {})  # only the new page counts
+
+
+def test_origin_allowed():
+    assert balancer.origin_allowed("http://127.0.0.1:5006", HOSTS)
+    assert not balancer.origin_allowed("http://localhost.evil.example", HOSTS)
+    assert not balancer.origin_allowed("null", HOSTS)
