@@ -10,7 +10,9 @@ the page's HTML, so the template's roots stay empty and the page loses its styli
 Here the parent process listens on the public port and relays. A page request goes to
 the worker with the fewest sessions; the session id in the page's Bokeh token is kept,
 and the websocket that presents that token (Bokeh's second subprotocol) goes to the same
-worker. Static files go to any worker. Workers listen on 127.0.0.1 only, on ports the
+worker. Static files (Bokeh's and Panel's scripts and stylesheets, the same in every
+worker) are fetched from a worker once and then answered by the relay itself, so twenty
+pages opening at once cost the workers no file requests. Workers listen on 127.0.0.1 only, on ports the
 system picks, and check ``Host`` and ``Origin`` like a single-process server; the relay
 checks them first.
 
@@ -43,6 +45,8 @@ MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 _NOT_RELAYED = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
 )
+#: where Bokeh and Panel serve their scripts, stylesheets and fonts
+STATIC_PREFIX = "/static/"
 _TOKEN = re.compile(rb'"token"\s*:\s*"([A-Za-z0-9_.\-]+)"')
 
 
@@ -63,6 +67,8 @@ class Balancer:
     workers: list[Worker]
     #: session id -> (worker, time the page was drawn), until its websocket arrives
     pending: dict[str, tuple[Worker, float]] = field(default_factory=dict)
+    #: request URI -> (headers, body) of a static file a worker answered with 200
+    static: dict[str, tuple[list[tuple[str, str]], bytes]] = field(default_factory=dict)
     _next_static: int = 0
 
     def for_page(self) -> Worker:
@@ -139,6 +145,10 @@ class _PageRelay(web.RequestHandler):
         self.page_paths = page_paths
 
     async def get(self, *_args) -> None:
+        static = self.request.method == "GET" and self.request.path.startswith(STATIC_PREFIX)
+        if static and self.request.uri in self.balancer.static:
+            self._answer(200, None, *self.balancer.static[self.request.uri])
+            return
         page = self.request.path.rstrip("/") in self.page_paths
         worker = self.balancer.for_page() if page else self.balancer.for_static()
         response = await httpclient.AsyncHTTPClient().fetch(
@@ -155,14 +165,23 @@ class _PageRelay(web.RequestHandler):
             self.balancer.drew(worker, response.body if response.code == 200 else None)
         if response.code == 599:  # no answer: the worker died or timed out
             raise web.HTTPError(502, reason=f"dashboard worker {worker.pid} did not answer")
-        self.set_status(response.code, response.reason)
-        for name in ("Content-Type", "Server", "Date"):  # the worker's own replace Tornado's
+        headers = [
+            (k, v)
+            for k, v in response.headers.get_all()
+            if k.lower() not in _NOT_RELAYED | {"date"}
+        ]
+        if static and response.code == 200:
+            self.balancer.static[self.request.uri] = (headers, response.body)
+        self._answer(response.code, response.reason, headers, response.body)
+
+    def _answer(self, code: int, reason: str | None, headers, body: bytes | None) -> None:
+        self.set_status(code, reason)
+        for name in ("Content-Type", "Server"):  # the worker's own replace Tornado's
             self.clear_header(name)
-        for name, value in response.headers.get_all():
-            if name.lower() not in _NOT_RELAYED:
-                self.add_header(name, value)
-        if response.body and self.request.method != "HEAD":
-            self.write(response.body)
+        for name, value in headers:
+            self.add_header(name, value)
+        if body and self.request.method != "HEAD":
+            self.write(body)
 
     head = post = get
 

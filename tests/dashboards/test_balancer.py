@@ -36,9 +36,10 @@ class _Page(web.RequestHandler):
 
 class _Static(web.RequestHandler):
     def initialize(self, name: str, drawn: list) -> None:
-        self.name = name
+        self.name, self.drawn = name, drawn
 
     def get(self) -> None:
+        self.drawn.append((self.name, self.request.uri))
         self.set_header("Content-Type", "text/javascript")
         self.set_header("X-Worker", self.name)
         self.write(b"\x00" * 100_000 + self.request.headers.get("Host", "").encode())
@@ -155,22 +156,31 @@ def test_a_page_counts_for_its_worker_until_its_websocket_closes():
     assert asyncio.run(scenario()) == [[1, 0], [1, 0], [0, 0]]
 
 
-def test_static_files_are_relayed_whole_from_either_worker():
+def test_static_files_are_fetched_once_then_answered_by_the_relay():
     async def scenario():
-        port, _ = await _relay([])
+        requested = []
+        port, _ = await _relay(requested)
         client = httpclient.AsyncHTTPClient()
-        return [
+        responses = [
             await client.fetch(
-                f"http://127.0.0.1:{port}/static/x.js", headers={"Host": "localhost:5006"}
+                f"http://127.0.0.1:{port}/static/{name}", headers={"Host": "localhost:5006"}
             )
-            for _ in range(4)
+            for name in ("a.js?v=1", "b.js?v=1", "a.js?v=1", "b.js?v=1", "a.js?v=2")
         ]
+        return responses, requested
 
-    responses = asyncio.run(scenario())
-    assert {r.headers["X-Worker"] for r in responses} == {"w0", "w1"}
+    responses, requested = asyncio.run(scenario())
+    # each file from one worker once, the files spread over both workers
+    assert [uri for _, uri in requested] == [
+        "/static/a.js?v=1",
+        "/static/b.js?v=1",
+        "/static/a.js?v=2",
+    ]
+    assert {name for name, _ in requested} == {"w0", "w1"}
     for response in responses:
         assert response.headers["Content-Type"] == "text/javascript"
         assert response.body == b"\x00" * 100_000 + b"localhost:5006"  # the browser's Host
+    assert responses[2].headers["X-Worker"] == responses[0].headers["X-Worker"]
 
 
 def test_foreign_hosts_and_origins_are_refused_before_any_worker():
