@@ -58,6 +58,8 @@ class Worker:
     port: int
     #: pages this worker draws, or drew and whose websocket is open or still expected
     sessions: int = 0
+    #: pages given to this worker since the start
+    pages: int = 0
 
 
 @dataclass
@@ -72,11 +74,15 @@ class Balancer:
     _next_static: int = 0
 
     def for_page(self) -> Worker:
-        """The worker with the fewest sessions (the first of equals), counting this page
-        from now: pages requested together spread over the workers."""
+        """The worker with the fewest sessions, counting this page from now, so pages
+        requested together spread over the workers; of equals, the one given the fewest
+        pages, so pages opened one after another alternate too (a worker keeps a closed
+        page's session for up to ~30 s, and builds tabs ahead only while it holds few,
+        dashboards/idle.py)."""
         self._expire()
-        worker = min(self.workers, key=lambda w: w.sessions)
+        worker = min(self.workers, key=lambda w: (w.sessions, w.pages))
         worker.sessions += 1
+        worker.pages += 1
         return worker
 
     def drew(self, worker: Worker, page: bytes | None) -> None:

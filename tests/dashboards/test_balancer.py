@@ -135,6 +135,18 @@ def test_each_websocket_reaches_the_worker_that_drew_its_page():
     assert front.pending == {}  # every page's websocket arrived
 
 
+def test_pages_opened_one_after_another_alternate():
+    front = balancer.Balancer([balancer.Worker(pid=1, port=1), balancer.Worker(pid=2, port=2)])
+    chosen = []
+    for session_id in ("s1", "s2", "s3"):
+        worker = front.for_page()
+        front.drew(worker, b'"token":"' + generate_jwt_token(session_id).encode() + b'"')
+        front.for_socket(generate_jwt_token(session_id))
+        worker.sessions -= 1  # its websocket closed
+        chosen.append(worker.pid)
+    assert chosen == [1, 2, 1]
+
+
 def test_a_page_counts_for_its_worker_until_its_websocket_closes():
     async def scenario():
         port, front = await _relay([])
