@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bokeh.util.token import get_session_id
-from tornado import httpclient, ioloop, web, websocket
+from tornado import httpclient, httputil, ioloop, web, websocket
 
 #: seconds a page's session is kept for its websocket to arrive (Bokeh discards an unused
 #: session after 15 s by default)
@@ -47,6 +47,8 @@ _NOT_RELAYED = frozenset(
 )
 #: where Bokeh and Panel serve their scripts, stylesheets and fonts
 STATIC_PREFIX = "/static/"
+#: static files kept by the relay at most (a page loads about twenty)
+MAX_STATIC_FILES = 500
 _TOKEN = re.compile(rb'"token"\s*:\s*"([A-Za-z0-9_.\-]+)"')
 
 
@@ -94,8 +96,8 @@ class Balancer:
             return
         self.pending[get_session_id(match.group(1).decode())] = (worker, time.monotonic())
 
-    def for_socket(self, token: str) -> tuple[Worker, bool]:
-        """The worker whose page carries ``token``, and whether it was known.
+    def for_socket(self, token: str) -> Worker:
+        """The worker whose page carries ``token``.
 
         An unknown token (its page is older than :data:`PENDING_S`, or came before a
         restart) goes to the least busy worker, which builds the session anew, as Bokeh
@@ -106,9 +108,7 @@ class Balancer:
         except Exception:  # a malformed token: the worker refuses it
             session_id = ""
         known = self.pending.pop(session_id, None)
-        if known is not None:
-            return known[0], True
-        return self.for_page(), False
+        return self.for_page() if known is None else known[0]
 
     def for_static(self) -> Worker:
         """Workers in turn: static files are the same in every one."""
@@ -137,8 +137,14 @@ def origin_allowed(origin: str | None, hosts: Iterable[str]) -> bool:
     return name in {h.lower() for h in hosts}
 
 
-def _forwarded_headers(request) -> dict[str, str]:
-    return {k: v for k, v in request.headers.get_all() if k.lower() not in _NOT_RELAYED}
+def _forwarded_headers(request, *, also_dropped: tuple[str, ...] = ()) -> httputil.HTTPHeaders:
+    """The browser's request headers to send on to a worker (``Host`` and ``Origin`` too:
+    the worker checks them)."""
+    headers = httputil.HTTPHeaders()
+    for name, value in request.headers.get_all():
+        if name.lower() not in _NOT_RELAYED and not name.lower().startswith(also_dropped):
+            headers.add(name, value)
+    return headers
 
 
 class _PageRelay(web.RequestHandler):
@@ -176,7 +182,7 @@ class _PageRelay(web.RequestHandler):
             for k, v in response.headers.get_all()
             if k.lower() not in _NOT_RELAYED | {"date"}
         ]
-        if static and response.code == 200:
+        if static and response.code == 200 and len(self.balancer.static) < MAX_STATIC_FILES:
             self.balancer.static[self.request.uri] = (headers, response.body)
         self._answer(response.code, response.reason, headers, response.body)
 
@@ -213,14 +219,10 @@ class _SocketRelay(websocket.WebSocketHandler):
         return None
 
     async def open(self, *_args) -> None:
-        self.worker, _known = self.balancer.for_socket(self.token)
+        self.worker = self.balancer.for_socket(self.token)
         request = httpclient.HTTPRequest(
             f"ws://127.0.0.1:{self.worker.port}{self.request.uri}",
-            headers={
-                k: v
-                for k, v in _forwarded_headers(self.request).items()
-                if not k.lower().startswith("sec-websocket")
-            },
+            headers=_forwarded_headers(self.request, also_dropped=("sec-websocket",)),
             request_timeout=60,
         )
         try:
