@@ -37,7 +37,20 @@ def spark(tmp_path_factory):
     session.stop()
 
 
-@pytest.fixture(scope="module", params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.fixture(scope="session")
+def chdb_client():
+    """One in-process ClickHouse (chDB, in memory) for the whole test run, as a
+    clickhouse-connect client: the client Ibis's ClickHouse backend wraps."""
+    pytest.importorskip("chdb", reason="chdb is not installed: no ClickHouse to test on")
+    import clickhouse_connect
+
+    return clickhouse_connect.get_client(dsn="chdb://memory")
+
+
+@pytest.fixture(
+    scope="module",
+    params=["duckdb", pytest.param("spark", marks=pytest.mark.spark), "clickhouse"],
+)
 def engine(request) -> Callable[[lab.Store, Sequence[str]], object]:
     """``engine(source, runs)``: a store on the engine under test holding ``runs`` of the
     DuckDB store ``source``, copied through :meth:`lab.engines.IbisStore.copy_runs`.
@@ -47,11 +60,16 @@ def engine(request) -> Callable[[lab.Store, Sequence[str]], object]:
     """
     if request.param == "duckdb":
         target = lab.Store.from_ibis(ibis.duckdb.connect())
-    else:
+    elif request.param == "spark":
         spark = request.getfixturevalue("spark")
         database = "lab_" + re.sub(r"\W", "_", request.module.__name__)
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
         target = lab.Store.from_ibis(ibis.pyspark.connect(spark), database=database)
+    else:
+        client = request.getfixturevalue("chdb_client")
+        database = "lab_" + re.sub(r"\W", "_", request.module.__name__)
+        client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+        target = lab.Store.from_ibis(ibis.clickhouse.from_connection(client), database=database)
 
     def fill(source: lab.Store, runs: Sequence[str]):
         target.copy_runs(source, runs)

@@ -8,11 +8,10 @@ ClickHouse.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import ibis
 
 from lab import _filters
+from lab.engines._calendar import plus
 from lab.engines._expr import in_window
 
 OTHER = "other"
@@ -42,7 +41,7 @@ def _within(spec, ts: ibis.TimestampValue, t0: ibis.TimestampValue) -> ibis.Bool
 
 def _deadline(spec, t0: ibis.TimestampValue) -> ibis.TimestampValue:
     """The last instant a step may happen: ``window`` after the anchor ``t0``."""
-    return t0 + ibis.interval(microseconds=spec.window // dt.timedelta(microseconds=1))
+    return plus(t0, spec.window)
 
 
 def _in_range(spec, ts: ibis.TimestampValue) -> list[ibis.BooleanValue]:
