@@ -18,6 +18,10 @@ _RELATIONS: dict[int, dict] = {}
 _RELATIONS_PER_BACKEND = 256
 
 
+def prepare(backend) -> None:
+    """Nothing to change on the backend: Ibis compiles every model as the lab needs."""
+
+
 def storage_type(dtype: dt.DataType) -> dt.DataType:
     """DuckDB stores every lab type as written."""
     return dtype

@@ -20,6 +20,10 @@ from lab.engines._schema import as_schema
 NAME = "pyspark"
 
 
+def prepare(backend) -> None:
+    """Nothing to change on the backend: Ibis compiles every model as the lab needs."""
+
+
 def storage_type(dtype: dt.DataType) -> dt.DataType:
     """Widen unsigned integers to the next signed type; keep the rest."""
     if dtype.is_unsigned_integer():
