@@ -1,8 +1,10 @@
-"""Fixtures shared by every test folder: one Spark session per test run, and the
-``engine`` fixture that runs a ported model on DuckDB and on Spark.
+"""Fixtures shared by every test folder: one Spark session and one chDB per test run,
+and the ``engine`` fixture that runs a ported model on DuckDB, Spark and ClickHouse.
 
 Spark tests carry the ``spark`` marker: ``make unit`` runs them (Java 17 from the machine
-or ``make java``); ``pytest -m "not spark"`` leaves them out.
+or ``make java``); ``pytest -m "not spark"`` leaves them out. ClickHouse is chDB, the
+ClickHouse engine in this process (the ``chdb`` and ``clickhouse-connect`` packages);
+its cases are skipped where those are not installed.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ def chdb_client():
     """One in-process ClickHouse (chDB, in memory) for the whole test run, as a
     clickhouse-connect client: the client Ibis's ClickHouse backend wraps."""
     pytest.importorskip("chdb", reason="chdb is not installed: no ClickHouse to test on")
-    import clickhouse_connect
-
+    clickhouse_connect = pytest.importorskip(
+        "clickhouse_connect", reason="clickhouse-connect is not installed: Ibis cannot reach chDB"
+    )
     return clickhouse_connect.get_client(dsn="chdb://memory")
 
 
@@ -56,7 +59,9 @@ def engine(request) -> Callable[[lab.Store, Sequence[str]], object]:
     DuckDB store ``source``, copied through :meth:`lab.engines.IbisStore.copy_runs`.
 
     ``duckdb`` is a separate in-memory DuckDB reached only through Ibis, so it checks the
-    same path (``Store.from_ibis``) the Spark store takes.
+    same path (``Store.from_ibis``) the Spark store takes. ``clickhouse`` is chDB through
+    Ibis's ClickHouse backend, as a server would be reached; each module has its own
+    database there, as on Spark.
     """
     if request.param == "duckdb":
         target = lab.Store.from_ibis(ibis.duckdb.connect())

@@ -3,9 +3,9 @@
 One small world (a default run with a holdout, a Meituan run with pushes, a claim rush
 that exhausts budgets, and a run with planted reconciliation faults) lives in the
 embedded DuckDB store; the ``engine`` fixture copies it to a store reached through
-``lab.Store.from_ibis`` (an Ibis-only DuckDB, and Spark local mode) and each model must
-return the same tables there: counts and ids exactly, floats to 1e-9. Each model's own
-test module checks it against an independent pandas reference.
+``lab.Store.from_ibis`` (an Ibis-only DuckDB, Spark local mode and ClickHouse on chDB)
+and each model must return the same tables there: counts and ids exactly, floats to
+1e-9. Each model's own test module checks it against an independent pandas reference.
 """
 
 from __future__ import annotations
