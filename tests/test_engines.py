@@ -3,9 +3,9 @@
 One small world (a default run with a holdout, a Meituan run with pushes, a claim rush
 that exhausts budgets, and a run with planted reconciliation faults) lives in the
 embedded DuckDB store; the ``engine`` fixture copies it to a store reached through
-``lab.Store.from_ibis`` (an Ibis-only DuckDB, and Spark local mode) and each model must
-return the same tables there: counts and ids exactly, floats to 1e-9. Each model's own
-test module checks it against an independent pandas reference.
+``lab.Store.from_ibis`` (an Ibis-only DuckDB, Spark local mode and ClickHouse on chDB)
+and each model must return the same tables there: counts and ids exactly, floats to
+1e-9. Each model's own test module checks it against an independent pandas reference.
 """
 
 from __future__ import annotations
@@ -183,15 +183,18 @@ def test_load_parquet_round_trip(world, other, tmp_path):
 def test_views_over_warehouse_tables(other):
     import ibis
 
-    # views go where the lab's tables are not: a new DuckDB, Spark's default database
+    # views go where the lab's tables are not: a new DuckDB, Spark's and chDB's default
+    # database
     backend = ibis.duckdb.connect() if other.backend.name == "duckdb" else other.backend
     store = lab.Store.from_ibis(backend)
-    raw = ibis.memtable(
+    raw = _warehouse_table(
+        backend,
+        "raw_weather",
         {
             "run": ["w", "w"],
             "dt": [pd.Timestamp("2026-03-02"), pd.Timestamp("2026-03-03")],
             "wet": [1, 0],
-        }
+        },
     )
     try:
         view = store.create_view("weather", raw.rename(run_id="run", day="dt", rain="wet"))
@@ -201,7 +204,9 @@ def test_views_over_warehouse_tables(other):
         with pytest.raises(ValueError, match="unknown column"):
             store.create_view("weather", raw)
         # an unsigned column is served in the engine's type (Spark has no UINT)
-        accounts = ibis.memtable({"run_id": ["w"], "user_id": [7], "ip": [3_232_235_777]})
+        accounts = _warehouse_table(
+            backend, "raw_accounts", {"run_id": ["w"], "user_id": [7], "ip": [3_232_235_777]}
+        )
         users = store.backend.to_pyarrow(store.create_view("users", accounts)).to_pandas()
         assert users[["user_id", "ip"]].values.tolist() == [[7, 3_232_235_777]]
     finally:
@@ -209,6 +214,23 @@ def test_views_over_warehouse_tables(other):
         # tables of the next test module's database
         for name in ("weather", "users"):
             store.backend.raw_sql(f"DROP VIEW IF EXISTS {name}")
+        if backend.name == "clickhouse":
+            for name in ("raw_weather", "raw_accounts"):
+                backend.raw_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def _warehouse_table(backend, name: str, columns: dict):
+    """``columns`` as a table of the warehouse: an in-memory table, or on ClickHouse a
+    real one (Ibis sends in-memory tables to ClickHouse as external data, which chDB
+    does not take)."""
+    import ibis
+
+    raw = ibis.memtable(columns)
+    if backend.name != "clickhouse":
+        return raw
+    backend.create_table(name, schema=raw.schema(), overwrite=True)
+    backend.insert(name, raw.to_pyarrow())
+    return backend.table(name)
 
 
 def test_cli_export_to_another_engine(tmp_path, capsys):

@@ -1,11 +1,11 @@
 """The redemption cycle gives the same answers on every engine.
 
 A small default run lives in the embedded DuckDB store; the ``engine`` fixture copies it
-to a store reached through ``lab.Store.from_ibis`` (an Ibis-only DuckDB, and Spark local
-mode). The per-duration counts the estimators start from must be equal exactly (the
-durations too: they are whole microseconds divided in Python), and so the curves,
-summaries and log-rank test to 1e-9. ``tests/models/test_cycle.py`` checks the model
-against plain numpy and lifelines.
+to a store reached through ``lab.Store.from_ibis`` (an Ibis-only DuckDB, Spark local
+mode and ClickHouse on chDB). The per-duration counts the estimators start from must be
+equal exactly (the durations too: they are whole microseconds divided in Python), and so
+the curves, summaries and log-rank test to 1e-9. ``tests/models/test_cycle.py`` checks
+the model against plain numpy and lifelines.
 """
 
 from __future__ import annotations

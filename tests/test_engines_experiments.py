@@ -3,9 +3,10 @@
 A small ``denomination_split`` world (two arms plus the holdout experiment, a pre-period
 for CUPED) lives in the embedded DuckDB store, where ``analyze`` reads the derived
 ``experiment_users`` table; the ``engine`` fixture copies the run to a store reached
-through ``lab.Store.from_ibis`` (an Ibis-only DuckDB, and Spark local mode), which has
-no derived tables, so there ``analyze`` groups the orders. Counts must match exactly,
-floats to 1e-9. The models' own tests check them against statsmodels and pandas.
+through ``lab.Store.from_ibis`` (an Ibis-only DuckDB, Spark local mode and ClickHouse on
+chDB), which has no derived tables, so there ``analyze`` groups the orders. Counts must
+match exactly, floats to 1e-9. The models' own tests check them against statsmodels and
+pandas.
 """
 
 from __future__ import annotations

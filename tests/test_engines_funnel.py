@@ -1,11 +1,11 @@
 """The funnel gives the same answers on every engine.
 
-A tiny synthetic world, a share-to-unlock experiment and an imported log with repeated steps (read from its events)
-live in the embedded DuckDB store; the ``engine`` fixture copies them to a store reached
-only through ``lab.Store.from_ibis`` (an Ibis-only DuckDB, and Spark local mode). Every
-path of the funnel must return the same tables there: counts exactly, floats to 1e-9.
-``tests/models/test_funnel.py`` checks the funnel itself against a plain-Python
-reference.
+A tiny synthetic world, a share-to-unlock experiment and an imported log with repeated
+steps (read from its events) live in the embedded DuckDB store; the ``engine`` fixture
+copies them to a store reached only through ``lab.Store.from_ibis`` (an Ibis-only
+DuckDB, Spark local mode and ClickHouse on chDB). Every path of the funnel must return
+the same tables there: counts exactly, floats to 1e-9. ``tests/models/test_funnel.py``
+checks the funnel itself against a plain-Python reference.
 """
 
 from __future__ import annotations

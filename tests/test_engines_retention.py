@@ -1,9 +1,10 @@
 """Retention gives the same answers on every engine.
 
 A small default run lives in the embedded DuckDB store; the ``engine`` fixture copies it
-to a store reached through ``lab.Store.from_ibis`` (an Ibis-only DuckDB, and Spark local
-mode). Cohort sizes and retained counts must be equal exactly, rates to 1e-9.
-``tests/models/test_retention.py`` checks the model against an independent reference.
+to a store reached through ``lab.Store.from_ibis`` (an Ibis-only DuckDB, Spark local
+mode and ClickHouse on chDB). Cohort sizes and retained counts must be equal exactly,
+rates to 1e-9. ``tests/models/test_retention.py`` checks the model against an
+independent reference.
 """
 
 from __future__ import annotations

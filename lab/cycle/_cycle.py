@@ -365,11 +365,11 @@ def _durations_expr(db, run: str, by, start, end, stop) -> ibis.Table:
         src_table="coupons",
         by=by,
         run_id=issued.run_id,
-        t0=issued.issued_at.coalesce(issued.claimed_at),
+        started_at=issued.issued_at.coalesce(issued.claimed_at),
         redeemed_at=issued.redeemed_at,
         expiry=issued.expired_at.coalesce(issued.valid_until),
     )
-    base = base.filter(*in_window(base, run=run, start=start, end=end, ts_col="t0"))
+    base = base.filter(*in_window(base, run=run, start=start, end=end, ts_col="started_at"))
     # least() skips a NULL argument on every engine; without a data end, the expiry
     ended = base.expiry if stop is None else ibis.least(base.expiry, stop)
     expired = ibis.literal(False) if stop is None else base.expiry <= stop
@@ -379,7 +379,7 @@ def _durations_expr(db, run: str, by, start, end, stop) -> ibis.Table:
             (base.redeemed_at.notnull(), "redeemed"), (expired, "expired"), else_="open"
         ),
         duration_us=ibis.greatest(
-            microseconds_between(base.t0, base.redeemed_at.coalesce(ended)), 0
+            microseconds_between(base.started_at, base.redeemed_at.coalesce(ended)), 0
         ),
     )
     timed = timed.filter(timed.duration_us.notnull())

@@ -3,7 +3,9 @@
 Ibis compiles ``date_diff('month', ...)`` to DuckDB's count of month boundaries crossed
 but to Spark's count of whole months elapsed, so months are counted here through a month
 index instead. Time differences go through Ibis's microsecond delta, which DuckDB and
-Spark (``timestampdiff``) both compute exactly, fractions of a second included.
+Spark (``timestampdiff``) both compute exactly, fractions of a second included. Ibis
+compiles no sub-second interval for ClickHouse, so a duration is added in whole seconds
+where it has no fraction of one.
 
 Example
 -------
@@ -16,6 +18,8 @@ True
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import ibis
 
@@ -50,3 +54,12 @@ def microseconds_between(
 ) -> ibis.IntegerValue:
     """``later - earlier`` in microseconds, exactly (sub-second parts included)."""
     return later.delta(earlier, unit="microsecond").cast("int64")
+
+
+def plus(ts: ibis.TimestampValue, duration: dt.timedelta) -> ibis.TimestampValue:
+    """``ts + duration``, in whole seconds unless ``duration`` has a fraction of one
+    (which ClickHouse then refuses)."""
+    seconds, micros = divmod(duration // dt.timedelta(microseconds=1), 1_000_000)
+    if micros:
+        return ts + ibis.interval(microseconds=seconds * 1_000_000 + micros)
+    return ts + ibis.interval(seconds=seconds)

@@ -55,5 +55,4 @@ def execute_compiled(db: Session, key: Hashable, build: Callable[[], ibis.Expr])
                 _compiled.popitem(last=False)
     sql, schema = found
     # straight to the engine: wrapping the SQL in an Ibis table would parse it again
-    rows = db.dialect.arrow(db.backend, sql).rename_columns(list(schema.names))
-    return rows.cast(schema.to_pyarrow()).to_pandas()
+    return db.dialect.arrow(db.backend, sql, schema).to_pandas()

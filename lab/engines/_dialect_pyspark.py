@@ -11,10 +11,17 @@ an integer column with NULLs turns to floats that Spark then drops.
 
 from __future__ import annotations
 
+import ibis
 import ibis.expr.datatypes as dt
 import pyarrow as pa
 
+from lab.engines._schema import as_schema
+
 NAME = "pyspark"
+
+
+def prepare(backend) -> None:
+    """Nothing to change on the backend: Ibis compiles every model as the lab needs."""
 
 
 def storage_type(dtype: dt.DataType) -> dt.DataType:
@@ -32,6 +39,12 @@ def append(backend, table_name: str, data: pa.Table, *, database=None) -> None:
     session.createDataFrame(data).write.insertInto(target)
 
 
-def arrow(backend, sql: str) -> pa.Table:
-    """Run ``sql`` (compiled by Ibis for this engine) and return its rows as Arrow."""
-    return backend._session.sql(sql).toArrow()
+def arrow(backend, sql: str, schema: ibis.Schema) -> pa.Table:
+    """Run ``sql`` (compiled by Ibis for this engine); its rows as Arrow, in ``schema``
+    (the compiled expression's)."""
+    return as_schema(backend._session.sql(sql).toArrow(), schema)
+
+
+def to_arrow(backend, table: ibis.Table) -> pa.Table:
+    """Run the Ibis expression ``table``; its rows as Arrow, in the expression's schema."""
+    return backend.to_pyarrow(table)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.datatypes as dt
+import pyarrow as pa
 
 from lab import schema
 
@@ -30,6 +31,12 @@ _TYPES = {
     "DATE": dt.date,
     "TIMESTAMP": dt.timestamp,
 }
+
+
+def as_schema(rows: pa.Table, schema: ibis.Schema) -> pa.Table:
+    """``rows`` (an engine's answer to an expression compiled by Ibis) with the
+    expression's column names and types, so every engine returns the same dtypes."""
+    return rows.rename_columns(list(schema.names)).cast(schema.to_pyarrow())
 
 
 def ibis_schema(table_name: str) -> ibis.Schema:

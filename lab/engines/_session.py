@@ -81,7 +81,7 @@ class Session:
         The result passes through Arrow with the expression's own schema, so a count is
         ``int64`` and a timestamp ``datetime64[us]`` whichever engine computed it.
         """
-        return self.backend.to_pyarrow(expr.as_table()).to_pandas()
+        return self.dialect.to_arrow(self.backend, expr.as_table()).to_pandas()
 
 
 @contextlib.contextmanager

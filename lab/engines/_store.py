@@ -54,7 +54,7 @@ class IbisStore:
     """
 
     def __init__(self, backend, *, database: str | tuple[str, str] | None = None) -> None:
-        dialect(backend.name)  # fail early on an engine the lab does not support
+        dialect(backend.name).prepare(backend)  # fails early on an engine the lab lacks
         self.backend = backend
         self.database = database
         self.read_only = False
@@ -150,7 +150,8 @@ class IbisStore:
         runs = self.backend.table("runs", database=self.database)
         if run_id is not None:
             runs = runs.filter(runs.run_id == run_id)
-        return self.backend.to_pyarrow(runs.order_by(["created_at", "run_id"])).to_pandas()
+        ordered = runs.order_by(["created_at", "run_id"])
+        return dialect(self.backend.name).to_arrow(self.backend, ordered).to_pandas()
 
     def runs(self) -> pd.DataFrame:
         """All runs, oldest first."""

@@ -8,11 +8,10 @@ ClickHouse.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import ibis
 
 from lab import _filters
+from lab.engines._calendar import plus
 from lab.engines._expr import in_window
 
 OTHER = "other"
@@ -42,7 +41,7 @@ def _within(spec, ts: ibis.TimestampValue, t0: ibis.TimestampValue) -> ibis.Bool
 
 def _deadline(spec, t0: ibis.TimestampValue) -> ibis.TimestampValue:
     """The last instant a step may happen: ``window`` after the anchor ``t0``."""
-    return t0 + ibis.interval(microseconds=spec.window // dt.timedelta(microseconds=1))
+    return plus(t0, spec.window)
 
 
 def _in_range(spec, ts: ibis.TimestampValue) -> list[ibis.BooleanValue]:
@@ -62,8 +61,8 @@ def _event_columns(spec) -> list[str]:
 
 
 def _with_groups(db, spec, units: ibis.Table) -> ibis.Table:
-    """``units`` (``unit_id``, ``t*`` and the columns of :func:`_carried`) reduced to
-    ``unit_id``, ``user_id``, the breakdown labels ``g0, g1...`` and ``t0, t1...``.
+    """``units`` (``unit_id``, ``at*`` and the columns of :func:`_carried`) reduced to
+    ``unit_id``, ``user_id``, the breakdown labels ``g0, g1...`` and the step times ``at0, at1...``.
 
     Users and stocks columns are left-joined (a unit without a match is ``"(none)"``);
     events columns were read from the anchor. Every label is text, NULL as "(none)".
@@ -87,7 +86,7 @@ def _with_groups(db, spec, units: ibis.Table) -> ibis.Table:
         f"g{i}": values[(t, c)].cast("string").coalesce(MISSING)
         for i, (_, t, c) in enumerate(spec.by)
     }
-    times = [f"t{i}" for i in range(len(spec.steps))]
+    times = [f"at{i}" for i in range(len(spec.steps))]
     return joined.select(joined.unit_id, joined[user].name("user_id"), *times, **labels)
 
 
@@ -106,7 +105,7 @@ def _offer_units(db, spec) -> ibis.Table:
         user_id=offers.user_id,
         stock_id=offers.stock_id,
         **{f"e_{c}": offers[c] for c in _event_columns(spec)},
-        t0=t0,
+        at0=t0,
         **{f"_lab_c{i}": offers[c] for i, c in enumerate(cols[1:], start=1)},
         **deadline,
     )
@@ -119,10 +118,10 @@ def _offer_units(db, spec) -> ibis.Table:
         # a view: Ibis would otherwise inline the previous step's CASE into this one
         units = units.view()
         ts = units[f"_lab_c{i}"]
-        reached = [*_in_range(spec, ts), ts >= units[f"t{i - 1}"]]
+        reached = [*_in_range(spec, ts), ts >= units[f"at{i - 1}"]]
         if spec.window is not None:
             reached.append(ts <= units._lab_deadline)
-        units = units.mutate(**{f"t{i}": ibis.ifelse(ibis.and_(*reached), ts, _null_ts())})
+        units = units.mutate(**{f"at{i}": ibis.ifelse(ibis.and_(*reached), ts, _null_ts())})
     units = units.drop(*(f"_lab_c{i}" for i in range(1, len(cols))), *deadline)
     return _with_groups(db, spec, units)
 
@@ -181,7 +180,7 @@ def _ordered_units(db, spec) -> ibis.Table:
     else:
         keys = ["unit_id", "entry_id"]
         entries = firsts.select("unit_id", "ts", *carried, entry_id=firsts.event_id)
-    reached = entries.select(*keys, t0="ts", t="ts")
+    reached = entries.select(*keys, at0="ts", t="ts")
     matched = []
     for step in spec.steps[1:]:
         nxt = ev.filter(ev.event_type == step).select(_lab_unit="unit_id", _lab_ts="ts")
@@ -190,14 +189,14 @@ def _ordered_units(db, spec) -> ibis.Table:
             [
                 reached.unit_id == nxt._lab_unit,
                 nxt._lab_ts >= reached.t,
-                _within(spec, nxt._lab_ts, reached.t0),
+                _within(spec, nxt._lab_ts, reached.at0),
             ],
         )
-        reached = pairs.group_by([*keys, "t0"]).aggregate(t=pairs._lab_ts.min())
+        reached = pairs.group_by([*keys, "at0"]).aggregate(t=pairs._lab_ts.min())
         matched.append(reached)
-    chosen = entries.mutate(t0=entries.ts)
+    chosen = entries.mutate(at0=entries.ts)
     for i, m in enumerate(matched, start=1):
-        m = m.select(**{f"_lab_{k}": k for k in keys}, **{f"t{i}": "t"})
+        m = m.select(**{f"_lab_{k}": k for k in keys}, **{f"at{i}": "t"})
         chosen = chosen.left_join(m, [(k, f"_lab_{k}") for k in keys]).drop(
             *(f"_lab_{k}" for k in keys)
         )
@@ -208,7 +207,7 @@ def _ordered_units(db, spec) -> ibis.Table:
 
 def _best_entry(entries: ibis.Table, n: int, *, tie: list[str]) -> ibis.Table:
     """Per unit, the entry reaching the furthest step; ties go to the earliest entry."""
-    reached = sum(entries[f"t{i}"].notnull().cast("int32") for i in range(1, n))
+    reached = sum(entries[f"at{i}"].notnull().cast("int32") for i in range(1, n))
     w = ibis.window(group_by="unit_id", order_by=[ibis.desc(reached), *tie])
     ranked = entries.mutate(_lab_rank=ibis.row_number().over(w))
     return ranked.filter(ranked._lab_rank == 0).drop("_lab_rank")
@@ -232,15 +231,15 @@ def _strict_units(db, spec) -> ibis.Table:
     if spec.entry == "first":
         entries = entries.mutate(_lab_rank=ibis.row_number().over(w))
         entries = entries.filter(entries._lab_rank == 0).drop("_lab_rank")
-    times = {"t0": entries.ts}
+    times = {"at0": entries.ts}
     for k in range(1, n):
         nt = entries[f"_lab_nt{k}"]
         ok = (
-            times[f"t{k - 1}"].notnull()
+            times[f"at{k - 1}"].notnull()
             & (entries[f"_lab_n{k}"] == spec.steps[k])
             & _within(spec, nt, entries.ts)
         )
-        times[f"t{k}"] = ibis.ifelse(ok, nt, _null_ts())
+        times[f"at{k}"] = ibis.ifelse(ok, nt, _null_ts())
     steps = entries.select("unit_id", "ts", "event_id", *_carried(spec), **times)
     if spec.entry == "any":
         steps = _best_entry(steps, n, tie=["ts", "event_id"])
@@ -249,7 +248,7 @@ def _strict_units(db, spec) -> ibis.Table:
 
 def units(db, spec) -> ibis.Table:
     """One row per unit that reached the first step: ``unit_id``, ``user_id``, the
-    breakdown labels ``g0...`` and the matched step times ``t0...`` (NULL: not reached)."""
+    breakdown labels ``g0...`` and the matched step times ``at0...`` (NULL: not reached)."""
     if spec.source == "offers":
         return _offer_units(db, spec)
     if spec.order == "ordered":
@@ -293,15 +292,15 @@ def funnel_sums(db, spec, top_n: int | None, *, quantiles, edges_us) -> ibis.Tab
     n = len(spec.steps)
     groups = [f"g{i}" for i in range(len(spec.by))]
     # computed once per unit, not once per aggregate below
-    lab = lab.mutate(_lab_duration=lab[f"t{n - 1}"].delta(lab.t0, unit="microsecond"))
-    aggregates = {f"n{i}": lab[f"t{i}"].count() for i in range(n)}
+    lab = lab.mutate(_lab_duration=lab[f"at{n - 1}"].delta(lab.at0, unit="microsecond"))
+    aggregates = {f"n{i}": lab[f"at{i}"].count() for i in range(n)}
     aggregates["q"] = lab._lab_duration.quantile(list(quantiles))
     sums = _grouped(lab, groups, aggregates)
     # The histogram counts only the converted units (a few percent of the units), in a
     # second aggregate over them: one filtered count per edge over every unit took as
     # long as the rest of the query. DuckDB streams the units to both aggregates.
     converted = lab.view()
-    converted = converted.filter(converted[f"t{n - 1}"].notnull())
+    converted = converted.filter(converted[f"at{n - 1}"].notnull())
     duration = converted._lab_duration
     below = {f"below{j}": converted.count(where=duration < e) for j, e in enumerate(edges_us)}
     below = _grouped(converted, groups, below)
@@ -323,13 +322,13 @@ def trend_counts(db, spec, top_n: int | None, *, interval: str) -> ibis.Table:
     """Per ``period`` (day or ISO week of the first step, Monday first) and group ``g*``:
     units per step ``n0...``."""
     lab = labelled(db, spec, top_n)
-    lab = lab.mutate(period=lab.t0.truncate({"day": "D", "week": "W"}[interval]))
+    lab = lab.mutate(period=lab.at0.truncate({"day": "D", "week": "W"}[interval]))
     groups = ["period", *(f"g{i}" for i in range(len(spec.by)))]
-    return _grouped(lab, groups, {f"n{i}": lab[f"t{i}"].count() for i in range(len(spec.steps))})
+    return _grouped(lab, groups, {f"n{i}": lab[f"at{i}"].count() for i in range(len(spec.steps))})
 
 
 def dropped_users(db, spec, step_index: int) -> ibis.Table:
     """Distinct users with a unit that reached step ``step_index - 1`` but not the step."""
     ent = units(db, spec)
-    ent = ent.filter(ent[f"t{step_index - 1}"].notnull(), ent[f"t{step_index}"].isnull())
+    ent = ent.filter(ent[f"at{step_index - 1}"].notnull(), ent[f"at{step_index}"].isnull())
     return ent.select("user_id").distinct()
