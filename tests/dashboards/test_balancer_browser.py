@@ -32,7 +32,9 @@ def test_every_page_of_two_workers_is_drawn_in_its_template(test_db, tmp_path):
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
             # pages stay open, so the relay spreads them over both workers
-            pages = [browser.new_page(viewport={"width": 1280, "height": 900}) for _ in range(PAGES)]
+            pages = [
+                browser.new_page(viewport={"width": 1280, "height": 900}) for _ in range(PAGES)
+            ]
             for page in pages:
                 page.goto(url)
                 page.wait_for_selector("#comparison-table", timeout=60_000)
