@@ -429,6 +429,11 @@ class _RefuseHost(web.RequestHandler):
         self.finish(f"{REFUSED}\n")
 
 
+def _host_rule(hosts: Iterable[str]) -> routing.Rule:
+    """A Tornado routing rule that refuses every request whose ``Host`` is not in ``hosts``."""
+    return routing.Rule(_ForeignHost(hosts), _RefuseHost)
+
+
 def served_hosts() -> tuple[str, ...]:
     """Host names plain ``panel serve`` sessions answer to: local ones and ``LAB_ALLOW_HOSTS``."""
     extra = os.environ.get("LAB_ALLOW_HOSTS", "")
@@ -481,7 +486,7 @@ def serve(
         balancer.Balancer(workers),
         hosts=hosts,
         app_paths=["/app"],
-        rules=[routing.Rule(_ForeignHost(hosts), _RefuseHost)],
+        rules=[_host_rule(hosts)],
     )
     relay.listen(port, address)
     loop = IOLoop.current()
@@ -505,7 +510,7 @@ def _start_server(*, address: str, port: int, public_port: int, hosts: tuple[str
     )
     # Bokeh has no public hook for a Host check: a first routing rule refuses foreign
     # hosts before any page, static file or websocket handler sees the request
-    server._tornado.default_router.rules.insert(0, routing.Rule(_ForeignHost(hosts), _RefuseHost))
+    server._tornado.default_router.rules.insert(0, _host_rule(hosts))
     server.io_loop.asyncio_loop.set_exception_handler(quiet_closed_sockets)
     server.start()
     return server
