@@ -50,6 +50,11 @@ _NOT_RELAYED = frozenset(
 STATIC_PREFIX = "/static/"
 #: static files kept by the relay at most (a page loads about twenty)
 MAX_STATIC_FILES = 500
+#: requests relayed at once. Tornado's shared client queues all beyond 10 and fails a
+#: request after 20 s in its queue: twenty pages opened together got a 500.
+MAX_RELAYED = 256
+#: seconds a relayed request may wait and take (a page is a whole session build)
+RELAY_TIMEOUT_S = 300
 _TOKEN = re.compile(rb'"token"\s*:\s*"([A-Za-z0-9_.\-]+)"')
 
 
@@ -75,6 +80,13 @@ class Balancer:
     #: request URI -> (headers, body) of a static file a worker answered with 200
     static: dict[str, tuple[list[tuple[str, str]], bytes]] = field(default_factory=dict)
     _next_static: int = 0
+    _client: httpclient.AsyncHTTPClient | None = None
+
+    def client(self) -> httpclient.AsyncHTTPClient:
+        """The relay's own HTTP client to the workers (made on the serving loop)."""
+        if self._client is None:
+            self._client = httpclient.AsyncHTTPClient(force_instance=True, max_clients=MAX_RELAYED)
+        return self._client
 
     def for_page(self) -> Worker:
         """The worker with the fewest sessions, counting this page from now, so pages
@@ -164,7 +176,7 @@ class _PageRelay(web.RequestHandler):
             return
         page = self.request.path.rstrip("/") in self.page_paths
         worker = self.balancer.for_page() if page else self.balancer.for_static()
-        response = await httpclient.AsyncHTTPClient().fetch(
+        response = await self.balancer.client().fetch(
             f"http://127.0.0.1:{worker.port}{self.request.uri}",
             method=self.request.method,
             headers=_forwarded_headers(self.request),
@@ -172,7 +184,8 @@ class _PageRelay(web.RequestHandler):
             follow_redirects=False,
             decompress_response=False,
             raise_error=False,
-            request_timeout=300,
+            connect_timeout=RELAY_TIMEOUT_S,
+            request_timeout=RELAY_TIMEOUT_S,
         )
         if page:
             self.balancer.drew(worker, response.body if response.code == 200 else None)

@@ -75,12 +75,28 @@ def _listen(app: web.Application) -> int:
     return sock.getsockname()[1]
 
 
-async def _relay(drawn: list) -> tuple[int, balancer.Balancer]:
+class _PageOnceAllArrived(_Page):
+    """Draws a page only once ``PAGES_TOGETHER`` page requests are waiting in the
+    workers, as a worker busy building sessions holds the pages that queue behind."""
+
+    async def get(self) -> None:
+        self.drawn.append((self.name, "waiting"))
+        while len(self.drawn) < PAGES_TOGETHER:
+            await asyncio.sleep(0.01)
+        super().get()
+
+
+PAGES_TOGETHER = 24
+
+
+async def _relay(
+    drawn: list, page: type[web.RequestHandler] = _Page
+) -> tuple[int, balancer.Balancer]:
     workers = []
     for pid, name in enumerate(("w0", "w1")):
         args = {"name": name, "drawn": drawn}
         app = web.Application(
-            [(r"/app", _Page, args), (r"/app/ws", _Echo, args), (r"/static/.*", _Static, args)]
+            [(r"/app", page, args), (r"/app/ws", _Echo, args), (r"/static/.*", _Static, args)]
         )
         workers.append(balancer.Worker(pid=pid, port=_listen(app)))
     front = balancer.Balancer(workers)
@@ -166,6 +182,25 @@ def test_a_page_counts_for_its_worker_until_its_websocket_closes():
         return counts
 
     assert asyncio.run(scenario()) == [[1, 0], [1, 0], [0, 0]]
+
+
+def test_pages_opened_together_all_reach_the_workers():
+    # Tornado's shared HTTP client relays 10 requests at once and fails the rest after
+    # 20 s in its queue: 20 stakeholders opening the page together got errors
+    async def scenario():
+        drawn = []
+        port, front = await _relay(drawn, page=_PageOnceAllArrived)
+        client = httpclient.AsyncHTTPClient(force_instance=True, max_clients=PAGES_TOGETHER)
+        pages = [
+            client.fetch(
+                f"http://127.0.0.1:{port}/app", headers={"Host": "localhost"}, raise_error=False
+            )
+            for _ in range(PAGES_TOGETHER)
+        ]
+        return await asyncio.wait_for(asyncio.gather(*pages), timeout=10)
+
+    responses = asyncio.run(scenario())
+    assert [r.code for r in responses] == [200] * PAGES_TOGETHER
 
 
 def test_static_files_are_fetched_once_then_answered_by_the_relay():
