@@ -64,6 +64,11 @@ from dashboards.store import (
 from lab.schema import MECHANICS, RISK_LEVELS, SEGMENTS
 
 _SIZING = {"sizing_mode": "stretch_width"}
+# Canvas, not HoloViews' default WebGL: charts of a few dozen bars and points gain
+# nothing from the GPU, and each WebGL plot compiles shaders and copies its canvas on
+# every paint (without a GPU, as in headless Chromium, about a third of a tab's first
+# open went to that copy).
+hv.renderer("bokeh").webgl = False
 CJK_FONTS = (
     "Noto Sans CJK SC",
     "Source Han Sans SC",
