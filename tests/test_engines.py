@@ -285,3 +285,22 @@ def test_two_stores_on_one_engine_each_read_their_own_rows():
 
     for _ in range(2):  # the second round runs what the first compiled
         assert [count_runs(store) for store in stores] == [1, 2]
+
+
+def test_a_read_only_store_keeps_its_own_settings_while_a_model_reads(tmp_path):
+    # a read-only store's models read through a cursor with Ibis's settings, so the
+    # store's connection is never switched (and switched back) around a model call
+    path = tmp_path / "lab.duckdb"
+    lab.Store(path).create_run("r", origin="import")
+    store = lab.Store(path, read_only=True)
+    with store.connect() as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        for _ in range(2):  # the second session reuses the first one's cursor
+            with session(store) as db:
+                runs = execute_compiled(
+                    db, ("test", "runs"), lambda db=db: db.table("runs").count().name("n")
+                )
+                assert int(runs["n"].iloc[0]) == 1
+                setting = "SELECT current_setting('TimeZone') AS tz"
+                assert db.backend.con.execute(setting).fetchall() == [("UTC",)]
+                assert store.query(setting)["tz"].iloc[0] == "Asia/Shanghai"

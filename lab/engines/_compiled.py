@@ -28,6 +28,7 @@ from collections.abc import Callable, Hashable
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 
 from lab.engines._session import Session
 
@@ -41,6 +42,12 @@ def execute_compiled(db: Session, key: Hashable, build: Callable[[], ibis.Expr])
     """``db.execute(build())``, with ``build`` called and compiled only the first time
     ``key`` (the model's name and every argument the expression depends on) is seen on
     this engine and database."""
+    return arrow_compiled(db, key, build).to_pandas()
+
+
+def arrow_compiled(db: Session, key: Hashable, build: Callable[[], ibis.Expr]) -> pa.Table:
+    """:func:`execute_compiled`'s rows as Arrow, for a model that reads a few values
+    (pandas' conversion costs more than a small query's answer is worth)."""
     full_key = (db.engine, db.database, key)
     with _lock:
         found = _compiled.get(full_key)
@@ -55,4 +62,4 @@ def execute_compiled(db: Session, key: Hashable, build: Callable[[], ibis.Expr])
                 _compiled.popitem(last=False)
     sql, schema = found
     # straight to the engine: wrapping the SQL in an Ibis table would parse it again
-    return db.dialect.arrow(db.backend, sql, schema).to_pandas()
+    return db.dialect.arrow(db.backend, sql, schema)
