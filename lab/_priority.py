@@ -54,8 +54,15 @@ def run_niced(niceness: int, work: Callable[[], int]) -> int:
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
-        os._exit(_child(parent, niceness, work))
-    forward = lambda signum, frame: os.kill(child, signum)  # noqa: E731
+        status = 1
+        try:  # whatever happens, the child never returns into its caller's code
+            status = _child(parent, niceness, work)
+        finally:
+            os._exit(status)
+
+    def forward(signum: int, frame: object) -> None:
+        os.kill(child, signum)
+
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         _, status = os.waitpid(child, 0)  # retried after each forwarded signal (PEP 475)
@@ -68,12 +75,11 @@ def run_niced(niceness: int, work: Callable[[], int]) -> int:
 
 def _child(parent: int, niceness: int, work: Callable[[], int]) -> int:
     """The forked child's side of :func:`run_niced`: detach, lower, work, flush."""
-    os.setsid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        return 128 + signal.SIGTERM
     try:
+        os.setsid()
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            return 128 + signal.SIGTERM
         # the new session's group; raising its nice value needs no privilege, and where
         # the write is refused all the same, the import runs with os.nice alone as before
         with contextlib.suppress(OSError):
