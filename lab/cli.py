@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -178,10 +179,11 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--nice",
-        type=int,
+        type=_niceness,
         default=IMPORT_NICENESS,
-        help="lower this process's CPU priority by N (os.nice) so dashboards and notebooks "
-        f"reading meanwhile come first (default {IMPORT_NICENESS}; 0 keeps it)",
+        help="lower the import's CPU priority by N so dashboards and notebooks reading "
+        "meanwhile come first; with Linux autogroups the import runs in a session of its "
+        f"own whose group is lowered too (default {IMPORT_NICENESS}; 0 keeps it)",
     )
     p.add_argument(
         "--threads",
@@ -190,21 +192,23 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _niceness(text: str) -> int:
+    """``--nice``: how much to lower the CPU priority, 0 to 19."""
+    niceness = int(text)
+    if not 0 <= niceness <= 19:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 19; got {niceness}")
+    return niceness
+
+
 def _key(path: Path | None) -> bytes | None:
     """The APIv3 key from a file (not the command line, where other users could see it)."""
     return None if path is None else path.read_bytes().strip()
 
 
 def _import(args: argparse.Namespace) -> int:
-    import os
-
     from lab.ingest import import_logs
     from lab.store import Store
 
-    if args.nice < 0 or args.nice > 19:
-        raise ValueError(f"--nice must be from 0 to 19; got {args.nice}")
-    if args.nice:
-        os.nice(args.nice)
     store = Store(args.db)
     if args.path.is_dir() and (args.path / "runs.parquet").exists():
         # a directory written by `export`: the run comes back whole, with its own runs row
@@ -444,7 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Run as the program (``argv`` None), a command with ``--nice`` works in a child process
+    in a session of its own (:func:`lab._priority.run_niced`). Called with ``argv``, as from
+    tests or a notebook, it stays in this process, whose threads and captured output a fork
+    would not carry, and only ``os.nice`` applies.
+    """
+    from lab._priority import run_niced
+
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse has already printed
@@ -452,6 +464,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so staging folders and transactions are cleaned up
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    niceness = getattr(args, "nice", 0)
+    if argv is None:
+        return run_niced(niceness, lambda: _run(args))
+    os.nice(niceness)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; a user's error is one line on stderr and status 2."""
     try:
         return args.handler(args)
     except Exception as exc:

@@ -10,6 +10,8 @@ The load itself (20 sessions during a 10M-row import) is measured by
 from __future__ import annotations
 
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -212,31 +214,146 @@ def test_an_in_memory_store_imports_as_before(orders_csv):
     )  # the setting is restored on the connection the store keeps
 
 
-NICENESS = """
+# `lab import` as run from a terminal (`main()` reads sys.argv), reporting the process that
+# imports, its session, niceness and autogroup niceness ("-" without autogroups), and then
+# the process the command was started in
+REPORTING_IMPORT = """
 import os, sys
+from pathlib import Path
+from lab import ingest
 from lab.cli import main
-before = os.nice(0)
-status = main(["import", sys.argv[1], "--db", sys.argv[2], *sys.argv[3:]])
-print(status, os.nice(0) - before)
+group = Path("/proc/self/autogroup")
+import_logs = ingest.import_logs
+def reporting(*args, **kwargs):
+    niced = group.read_text().split()[-1] if group.exists() else "-"
+    print("import", os.getpid(), os.getsid(0), os.nice(0), niced, flush=True)
+    return import_logs(*args, **kwargs)
+ingest.import_logs = reporting
+sys.argv = ["lab", "import", *sys.argv[1:]]
+status = main()
+print("main", os.getpid(), os.getsid(0), os.nice(0), status, flush=True)
 """
+AUTOGROUPS = Path("/proc/self/autogroup").exists()
+needs_autogroups = pytest.mark.skipif(not AUTOGROUPS, reason="no /proc/self/autogroup")
+
+
+def _lab_import(*args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", REPORTING_IMPORT, *args],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def _reports(stdout: str) -> dict[str, list[str]]:
+    return {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if line.strip()}
 
 
 @pytest.mark.parametrize(
     ("flags", "lowered"), [((), 10), (("--nice", "3"), 3), (("--nice", "0"), 0)]
 )
 def test_lab_import_lowers_its_cpu_priority(db, orders_csv, flags, lowered):
-    out = subprocess.run(
-        [sys.executable, "-c", NICENESS, str(orders_csv), str(db), *flags],
+    """With autogroups, nice counts only within a session: a lowered import runs in a child
+    of its own session whose autogroup is lowered too; --nice 0 stays one process."""
+    out, err = _lab_import(str(orders_csv), "--db", str(db), *flags).communicate(timeout=120)
+    reports = _reports(out)
+    pid, sid, nice, niced = reports["import"]
+    main_pid, main_sid, main_nice, status = reports["main"]
+    assert status == "0", err
+    # niceness stops at 19: a test run already niced that far sees less
+    assert int(nice) - int(main_nice) == min(lowered, 19 - int(main_nice))
+    own_session = lowered > 0 and AUTOGROUPS
+    assert (pid != main_pid, sid != main_sid) == (own_session, own_session)
+    assert sid == (pid if own_session else main_sid)
+    if own_session:
+        assert niced == str(lowered)
+
+
+# `lab import` that stops inside its transaction (prints "writing" and its PID, then sleeps)
+INTERRUPTED_IMPORT = """
+import os, sys, time
+from lab.cli import main
+from lab.store import Store
+create_run = Store.create_run
+def slow(self, *args, **kwargs):
+    created = create_run(self, *args, **kwargs)
+    print("writing", os.getpid(), flush=True)
+    time.sleep(60)
+    return created
+Store.create_run = slow
+sys.argv = ["lab", "import", sys.argv[1], "--db", sys.argv[2], "--run-id", "interrupted"]
+sys.exit(main())
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@needs_autogroups
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_of_lab_import_cancels_its_child_and_rolls_back(db, orders_csv, signum):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_IMPORT, str(orders_csv), str(db)],
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
-    status, delta = out.stdout.splitlines()[-1].split()
-    assert status == "0", out.stderr
-    # niceness stops at 19: a test run already niced that far sees less
-    assert int(delta) == min(lowered, 19 - (os.nice(0)))
+    try:
+        word, child = proc.stdout.readline().split()
+        assert word == "writing" and int(child) != proc.pid
+        proc.send_signal(signum)  # to the parent alone, as the terminal's Ctrl-C does
+        assert proc.wait(timeout=60) == 128 + signum
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _gone(int(child))  # the parent waited for it: no orphan, not even a zombie
+    assert Store(db).runs()["run_id"].tolist() == ["kept"]
+    assert not list(db.parent.glob(f"{STAGING_PREFIX}*"))
+
+
+@needs_autogroups
+def test_the_import_child_ends_with_a_killed_parent(db, orders_csv):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_IMPORT, str(orders_csv), str(db)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        child = int(proc.stdout.readline().split()[1])
+        ended = os.pidfd_open(child)  # readable once the child has ended
+    finally:
+        proc.kill()
+        proc.wait()
+    try:
+        assert select.select([ended], [], [], 60)[0] == [ended]
+    finally:
+        os.close(ended)
+    # the child was told by SIGTERM, so it unwound: rolled back, staging removed
+    assert not list(db.parent.glob(f"{STAGING_PREFIX}*"))
+    assert Store(db).runs()["run_id"].tolist() == ["kept"]
+
+
+@needs_autogroups
+def test_a_failing_lab_import_passes_its_error_and_status_through(db, tmp_path):
+    bad = tmp_path / "orders.csv"
+    bad.write_text(ORDERS.replace(",1001,0,", ",-1,0,"))
+    out, err = _lab_import(str(bad), "--db", str(db)).communicate(timeout=120)
+    reports = _reports(out)
+    assert reports["import"][0] != reports["main"][0]  # it failed in the child
+    assert reports["main"][-1] == "2"
+    assert err == f"error: {bad}:2: column amount_fen: negative amount -1 fen\n"
 
 
 HOLD = """
