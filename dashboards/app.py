@@ -43,6 +43,7 @@ from tornado import routing, web, websocket  # noqa: E402
 
 import lab  # noqa: E402
 from dashboards import idle  # noqa: E402
+from dashboards.balancer import host_allowed  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
 from dashboards.slicing import BREAKDOWNS, Slice, run_window  # noqa: E402
 from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataStore  # noqa: E402
@@ -386,21 +387,6 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
 #: what a request for a foreign ``Host`` gets instead of the dashboard
 REFUSED = "403: this dashboard answers only to localhost (see --allow-host)"
-
-
-def host_allowed(host: str, allowed: Iterable[str]) -> bool:
-    """Whether a ``Host`` header (``name`` or ``name:port``, IPv6 in brackets) names one of
-    ``allowed``, whatever the port.
-
-    Example
-    -------
-    >>> host_allowed("localhost:5006", LOCAL_HOSTS), host_allowed("evil.example", LOCAL_HOSTS)
-    (True, False)
-    """
-    name = host.strip().lower()
-    name = name[1 : name.index("]")] if name.startswith("[") and "]" in name else name
-    name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
-    return name in {h.lower() for h in allowed}
 
 
 def quiet_closed_sockets(loop, context: dict) -> None:

@@ -136,6 +136,21 @@ class Balancer:
                 worker.sessions -= 1
 
 
+def host_allowed(host: str, allowed: Iterable[str]) -> bool:
+    """Whether a ``Host`` header (``name`` or ``name:port``, IPv6 in brackets) names one of
+    ``allowed``, whatever the port.
+
+    Example
+    -------
+    >>> host_allowed("localhost:5006", ["localhost"]), host_allowed("evil.example", ["localhost"])
+    (True, False)
+    """
+    name = host.strip().lower()
+    name = name[1 : name.index("]")] if name.startswith("[") and "]" in name else name
+    name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return name in {h.lower() for h in allowed}
+
+
 def origin_allowed(origin: str | None, hosts: Iterable[str]) -> bool:
     """Whether a websocket's ``Origin`` header names one of ``hosts`` (any port).
 
@@ -144,10 +159,7 @@ def origin_allowed(origin: str | None, hosts: Iterable[str]) -> bool:
     >>> origin_allowed("http://localhost:5006", ["localhost"]), origin_allowed(None, ["localhost"])
     (True, False)
     """
-    if not origin:
-        return False
-    name = (urlsplit(origin).hostname or "").lower()
-    return name in {h.lower() for h in hosts}
+    return bool(origin) and host_allowed(urlsplit(origin).netloc, hosts)
 
 
 def _forwarded_headers(request) -> httputil.HTTPHeaders:
