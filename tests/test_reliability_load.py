@@ -261,6 +261,7 @@ def test_lab_import_lowers_its_cpu_priority(db, orders_csv, flags, lowered):
     of its own session whose autogroup is lowered too; --nice 0 stays one process."""
     out, err = _lab_import(str(orders_csv), "--db", str(db), *flags).communicate(timeout=120)
     reports = _reports(out)
+    assert {"import", "main"} <= reports.keys(), f"stdout:\n{out}\nstderr:\n{err}"
     pid, sid, nice, niced = reports["import"]
     main_pid, main_sid, main_nice, status = reports["main"]
     assert status == "0", err
