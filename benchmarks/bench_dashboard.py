@@ -27,8 +27,10 @@ Builds a 100,000-user world of four presets into ``benchmarks/scratch/`` (once),
 
    ``update_p*`` cover every update; ``settled_update_p*`` only those clicked after all
    20 sessions had opened their page (the page loads at the start queue in front of the
-   first clicks). Errors are failed or timed-out updates, page errors, console errors
-   from the app, and tracebacks in the server log (counted in both variants' ``errors``).
+   first clicks; ``settled_timeouts`` counts the updates of those that timed out). Errors
+   are failed or timed-out updates, page errors, console errors from the app, websockets
+   closed before their session ended, and tracebacks in the server log (counted in both
+   variants' ``errors``).
 
 Run from the repository root: ``python -m benchmarks.bench_dashboard`` (or
 ``python benchmarks/bench_dashboard.py``). Figures go to ``benchmarks/results/dashboard.json``.
@@ -218,7 +220,14 @@ async def session(browser, url: str, seconds: float, index: int, think: float = 
             else None
         ),
     )
-    updates, timings, ready = 0, [], None
+    # a websocket closed before the session ends leaves the page deaf to the server
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "close", lambda _: errors.append(f"websocket closed mid-session: {ws.url}")
+        ),
+    )
+    updates, timings, timeouts, ready = 0, [], [], None
     try:
         await page.goto(url, timeout=300_000)
         await page.wait_for_selector("#comparison-table", timeout=300_000)
@@ -235,6 +244,7 @@ async def session(browser, url: str, seconds: float, index: int, think: float = 
             i += 1
             if took is None:
                 errors.append("update timed out (60 s)")
+                timeouts.append(clicked)
             else:
                 updates += 1
                 timings.append((clicked, took))
@@ -243,7 +253,13 @@ async def session(browser, url: str, seconds: float, index: int, think: float = 
     except Exception as exc:  # noqa: BLE001  (a failed session is an error to count)
         errors.append(f"{type(exc).__name__}: {exc}")
     await context.close()
-    return {"updates": updates, "errors": errors, "timings": timings, "ready": ready}
+    return {
+        "updates": updates,
+        "errors": errors,
+        "timings": timings,
+        "timeouts": timeouts,
+        "ready": ready,
+    }
 
 
 async def concurrency(browser, url: str, sessions: int, seconds: float, think: float = 0.0) -> dict:
@@ -256,6 +272,9 @@ async def concurrency(browser, url: str, sessions: int, seconds: float, think: f
     # 20 page loads at the start
     readies = [r["ready"] for r in results if r["ready"] is not None]
     settled = [took for r in results for at, took in r["timings"] if readies and at >= max(readies)]
+    settled_timeouts = [
+        at for r in results for at in r["timeouts"] if readies and at >= max(readies)
+    ]
     return {
         "sessions": sessions,
         "seconds": seconds,
@@ -266,6 +285,7 @@ async def concurrency(browser, url: str, sessions: int, seconds: float, think: f
         "update_p50_ms": round(1000 * statistics.median(timings), 1) if timings else None,
         "update_p95_ms": round(1000 * percentile(timings, 0.95), 1) if timings else None,
         "settled_updates": len(settled),
+        "settled_timeouts": len(settled_timeouts),
         "settled_update_p50_ms": round(1000 * statistics.median(settled), 1) if settled else None,
         "settled_update_p95_ms": round(1000 * percentile(settled, 0.95), 1) if settled else None,
     }
