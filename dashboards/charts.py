@@ -5,7 +5,8 @@ A session gives each run a colour from :data:`PALETTE` by the run's position in 
 session's run list, so a strategy keeps its colour on every tab and when the selection
 changes. Axis formatters are Bokeh ``CustomJSTickFormatter`` objects, so they render
 in the browser and in saved HTML alike; money axes read ``¥1,200,000`` in English and
-``¥120万`` in 中文, shares read ``48 %``.
+``¥120万`` in 中文, shares read ``48 %``; a tick label that would overlap its neighbour is
+left out.
 
 Example
 -------
@@ -17,7 +18,7 @@ Example
 
 from __future__ import annotations
 
-from bokeh.models import CustomJSTickFormatter
+from bokeh.models import CustomJSTickFormatter, NoOverlap
 
 #: Okabe-Ito: eight colours told apart with the common colour-vision deficiencies
 PALETTE = (
@@ -81,8 +82,16 @@ def count_formatter() -> CustomJSTickFormatter:
     )
 
 
+def labels_never_overlap(plot, element) -> None:
+    """HoloViews hook: Bokeh leaves out a tick label that would overlap the one before it
+    (``¥2,000,000`` on a narrow money axis ran into ``¥4,000,000``)."""
+    for axis in (*plot.state.xaxis, *plot.state.yaxis):
+        axis.major_label_policy = NoOverlap()
+
+
 def base_opts(*, height: int = 340) -> dict:
-    """Options of every chart: responsive width, readable fonts, no toolbar clutter."""
+    """Options of every chart: responsive width, readable fonts, no toolbar clutter, tick
+    labels that never overlap."""
     return {
         "responsive": True,
         "height": height,
@@ -90,6 +99,7 @@ def base_opts(*, height: int = 340) -> dict:
         # no toolbar over the title: hover still works, downloads are on their own tab
         "toolbar": None,
         "default_tools": [],
+        "hooks": [labels_never_overlap],
     }
 
 
@@ -117,6 +127,7 @@ __all__ = [
     "base_opts",
     "colour_of",
     "count_formatter",
+    "labels_never_overlap",
     "pct_formatter",
     "share_label",
     "thin_steps",

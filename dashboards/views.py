@@ -460,9 +460,8 @@ class OverviewView(View):
             title=self.tr("overview.chart", goal=m.label(lang)),
             xlabel="",
             ylabel=m.label(lang),
-            responsive=True,
-            height=300,
             ylim=(min(0.0, float((data["value"] - data["minus"]).min())), None),
+            **base_opts(height=300),
         )
 
     def decision(self):
@@ -1337,8 +1336,7 @@ class ExperimentsView(View):
             xlabel="",
             ylabel=self.tr("exp.effect"),
             yformatter=pct_formatter(decimals=1),
-            responsive=True,
-            height=340,
+            **base_opts(height=340),
         )
         self.plot.update(self._figure, key=self.chart_key())
         rows = "".join(
