@@ -953,7 +953,8 @@ def parquet_column_bytes(path: Path, columns) -> int:
 def spark_benchmark(args) -> None:
     events = QUICK_EVENTS if args.quick else args.events
     figures: dict = {
-        "preliminary": "Spark local mode on a shared 2-core machine under load",
+        # the load is the machine's own figure: it said "shared ... under load" whatever it was
+        "note": f"Spark local[{args.cores}] on a {os.cpu_count()}-core machine",
         "load_average_start": round(os.getloadavg()[0], 1),
         "repeats": args.repeats,
         "cores": args.cores,
