@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -89,12 +90,16 @@ def verdict_in(page, lang: str) -> str:
     return page.locator("#verdict").inner_text()
 
 
-def read(locator) -> str:
-    """The text of ``locator`` once the page has rendered it."""
-    from playwright.sync_api import expect
-
-    expect(locator).to_have_text(re.compile(r"\S"), timeout=30_000)
-    return locator.inner_text()
+def read(locator, *, timeout_s: float = 30.0) -> str:
+    """The text of ``locator`` once the page has rendered it. Read until it is not blank:
+    a tab opened again redraws its cells, and a wait for text followed by a second read
+    could fall between two drawings (a clean-clone run read '' that way)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = locator.inner_text(timeout=timeout_s * 1000)
+        if text.strip() or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
 
 
 def labels(page) -> dict[str, str]:
