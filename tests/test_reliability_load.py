@@ -237,16 +237,20 @@ AUTOGROUPS = Path("/proc/self/autogroup").exists()
 needs_autogroups = pytest.mark.skipif(not AUTOGROUPS, reason="no /proc/self/autogroup")
 
 
-def _lab_import(*args: str, **popen) -> subprocess.Popen:
+def _python(script: str, *args: str, **popen) -> subprocess.Popen:
+    """``python -c script *args`` from the repository's root, its stdout read as text."""
     return subprocess.Popen(
-        [sys.executable, "-c", REPORTING_IMPORT, *args],
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
         text=True,
         **popen,
     )
+
+
+def _lab_import(*args: str) -> subprocess.Popen:
+    return _python(REPORTING_IMPORT, *args, stderr=subprocess.PIPE)
 
 
 def _reports(stdout: str) -> dict[str, list[str]]:
@@ -302,13 +306,7 @@ def _gone(pid: int) -> bool:
 @needs_autogroups
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_of_lab_import_cancels_its_child_and_rolls_back(db, orders_csv, signum):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_IMPORT, str(orders_csv), str(db)],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = _python(INTERRUPTED_IMPORT, str(orders_csv), str(db))
     try:
         word, child = proc.stdout.readline().split()
         assert word == "writing" and int(child) != proc.pid
@@ -324,13 +322,7 @@ def test_ctrl_c_of_lab_import_cancels_its_child_and_rolls_back(db, orders_csv, s
 
 @needs_autogroups
 def test_the_import_child_ends_with_a_killed_parent(db, orders_csv):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_IMPORT, str(orders_csv), str(db)],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = _python(INTERRUPTED_IMPORT, str(orders_csv), str(db))
     try:
         child = int(proc.stdout.readline().split()[1])
         ended = os.pidfd_open(child)  # readable once the child has ended
@@ -421,13 +413,7 @@ sys.exit(main(["import", sys.argv[1], "--db", sys.argv[2], "--run-id", "killed"]
 
 
 def test_kill_9_of_an_import_leaves_no_run_and_its_staging_goes_on_the_next_open(db, orders_csv):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW_IMPORT, str(orders_csv), str(db)],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = _python(SLOW_IMPORT, str(orders_csv), str(db))
     try:
         assert proc.stdout.readline().strip() == "checking"
         assert len(list(db.parent.glob(f"{STAGING_PREFIX}*"))) == 1
