@@ -215,8 +215,9 @@ def test_an_in_memory_store_imports_as_before(orders_csv):
 
 
 # `lab import` as run from a terminal (`main()` reads sys.argv), reporting the process that
-# imports, its session, niceness and autogroup niceness ("-" without autogroups), and then
-# the process the command was started in
+# imports, its session, niceness and autogroup niceness ("-" without autogroups, or in the
+# kernel's default autogroup, whose file reads empty: CI starts its jobs from there), and
+# then the process the command was started in
 REPORTING_IMPORT = """
 import os, sys
 from pathlib import Path
@@ -225,7 +226,8 @@ from lab.cli import main
 group = Path("/proc/self/autogroup")
 import_logs = ingest.import_logs
 def reporting(*args, **kwargs):
-    niced = group.read_text().split()[-1] if group.exists() else "-"
+    fields = group.read_text().split() if group.exists() else []
+    niced = fields[-1] if fields else "-"
     print("import", os.getpid(), os.getsid(0), os.nice(0), niced, flush=True)
     return import_logs(*args, **kwargs)
 ingest.import_logs = reporting
