@@ -12,14 +12,16 @@ import datetime as dt
 import ibis
 import pandas as pd
 
+from lab import schema
 from lab.engines import session
 from lab.engines._expr import in_window, union, with_breakdowns
 
 _ISSUED = ("issued", "compensated")
 
 
-def _facts(db, *, run, by, start, end, arms):
-    """One row per exposure and per issued coupon: user, flags, amounts, breakdowns."""
+def _sides(db, *, run, by, start, end, arms) -> tuple[ibis.Table, ibis.Table]:
+    """(one row per exposed user and breakdown value, one row per issued coupon): user,
+    amounts, breakdowns."""
     offers = db.table("offers")
     offers = offers.filter(
         *in_window(offers, run=run, start=start, end=end, ts_col="exposed_at"),
@@ -41,51 +43,69 @@ def _facts(db, *, run, by, start, end, arms):
         offers = offers.semi_join(members, "user_id")
         coupons = coupons.semi_join(members, "user_id")
     orders = db.table("orders")
-    orders = orders.select(
-        _lab_run=orders.run_id,
+    # the run's orders, joined on the order alone: a second key (run_id, text) made
+    # DuckDB's join take 1.6 times as long
+    orders = orders.filter(orders.run_id == run).select(
         _lab_order=orders.order_id,
         _lab_amount=orders.amount_fen,
         _lab_discount=orders.discount_fen,
     )
-    paid = coupons.left_join(
-        orders, [coupons.run_id == orders._lab_run, coupons.order_id == orders._lab_order]
-    )
+    paid = coupons.left_join(orders, coupons.order_id == orders._lab_order)
     redeemed = paid.redeemed_at.notnull()
     null_int = ibis.null().cast("int64")
-    exposures = with_breakdowns(
-        db,
-        offers,
-        src_table="offers",
-        by=by,
-        user_id=offers.user_id,
-        exposed=ibis.literal(True),
-        redeemed=ibis.literal(False),
-        amount=null_int,
-        discount=null_int,
-    )
+    # exposed users are counted, not exposures: one row per user and breakdown value
+    # before the breakdowns' lookups join (a user's 77 exposures joined users 77 times)
+    offer_columns = schema.table("offers").column_names
+    keys = ["run_id", "user_id", *(["stock_id"] if any(t == "stocks" for _, t, _ in by) else [])]
+    exposed = offers.select(*dict.fromkeys([*keys, *(c for _, _, c in by if c in offer_columns)]))
+    exposed = exposed.distinct()
+    exposures = with_breakdowns(db, exposed, src_table="offers", by=by, user_id=exposed.user_id)
     claims = with_breakdowns(
         db,
         paid,
         src_table="coupons",
         by=by,
         user_id=paid.user_id,
-        exposed=ibis.literal(False),
         redeemed=redeemed,
         amount=ibis.ifelse(redeemed, paid._lab_amount, null_int),
         discount=ibis.ifelse(redeemed, paid.discount_fen.coalesce(paid._lab_discount), null_int),
     )
-    return union(exposures, claims)
+    return exposures, claims
 
 
-def _counts(facts: ibis.Table) -> dict:
-    return {
-        "exposed_users": facts.user_id.nunique(where=facts.exposed),
-        "claimers": facts.user_id.nunique(where=~facts.exposed),
-        "issued": facts.count(where=~facts.exposed),
-        "redeemed": facts.count(where=facts.redeemed),
-        "redeemed_amount_fen": facts.amount.sum().coalesce(0),
-        "cost_fen": facts.discount.sum().coalesce(0),
-    }
+def _counts(exposures: ibis.Table, claims: ibis.Table, names: list[str]) -> ibis.Table:
+    """Per group of ``names`` (one row without), the counts of :func:`reported_counts`.
+
+    Each side is aggregated on its own and the two small results are added up: counting
+    distinct users over the union of exposures and claims with a filter per side took
+    3-4 times as long on DuckDB (0.72 s against 0.2 s for 6.9M offers)."""
+
+    def grouped(table: ibis.Table, **aggregates) -> ibis.Table:
+        return (
+            table.group_by(names).aggregate(**aggregates)
+            if names
+            else table.aggregate(**aggregates)
+        )
+
+    zero = ibis.literal(0, type="int64")
+    exposed = grouped(
+        exposures, **{c: zero for c in COUNTS} | {"exposed_users": exposures.user_id.nunique()}
+    )
+    claimed = grouped(
+        claims,
+        exposed_users=zero,
+        claimers=claims.user_id.nunique(),
+        issued=claims.count(),
+        redeemed=claims.count(where=claims.redeemed),
+        redeemed_amount_fen=claims.amount.sum().coalesce(0),
+        cost_fen=claims.discount.sum().coalesce(0),
+    )
+    both = union(exposed, claimed)
+    return grouped(both, **{c: both[c].sum().cast("int64") for c in COUNTS})
+
+
+#: the counts of :func:`reported_counts`, in order
+COUNTS = ("exposed_users", "claimers", "issued", "redeemed", "redeemed_amount_fen", "cost_fen")
 
 
 def reported_counts(
@@ -105,11 +125,11 @@ def reported_counts(
     """
     names = [name for name, _, _ in by]
     with session(store) as db:
-        facts = _facts(db, run=run, by=by, start=start, end=end, arms=arms)
-        total = db.execute(facts.aggregate(**_counts(facts)))
+        exposures, claims = _sides(db, run=run, by=by, start=start, end=end, arms=arms)
+        total = db.execute(_counts(exposures, claims, []))
         if not names:
             return total.copy(), total
-        groups = db.execute(facts.group_by(names).aggregate(**_counts(facts)))
+        groups = db.execute(_counts(exposures, claims, names))
     groups = groups.sort_values(names, na_position="last", kind="stable")
     return groups.reset_index(drop=True), total
 
