@@ -980,6 +980,8 @@ class MoneyView(SlicedView):
         platform, by = self.store.platform_filter(), self.by()
         names = [n for n in ("platform" if platform else None, by) if n]
         kwargs = {"by": tuple(dict.fromkeys(names)) or None, **self.slice.model_kwargs()}
+        if names:  # the holdout's incremental ROI is shown for whole runs only
+            kwargs["holdout_experiment"] = None
         rows, run_ids, labels = [], self.store.run_ids(), self.store.labels()
         for run_id in self.store.compared():
             res = self.store.call("metrics.campaign_metrics", run_id, **kwargs)
