@@ -84,9 +84,13 @@ def count_formatter() -> CustomJSTickFormatter:
 
 def labels_never_overlap(plot, element) -> None:
     """HoloViews hook: Bokeh leaves out a tick label that would overlap the one before it
-    (``¥2,000,000`` on a narrow money axis ran into ``¥4,000,000``)."""
+    (``¥2,000,000`` on a narrow money axis ran into ``¥4,000,000``).
+
+    Hooks run again on every update of a chart drawn in place: a new policy each time was
+    a new model for Bokeh to register and the browser to build, on every filter change."""
     for axis in (*plot.state.xaxis, *plot.state.yaxis):
-        axis.major_label_policy = NoOverlap()
+        if not isinstance(axis.major_label_policy, NoOverlap):
+            axis.major_label_policy = NoOverlap()
 
 
 def base_opts(*, height: int = 340) -> dict:

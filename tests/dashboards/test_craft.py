@@ -190,6 +190,27 @@ def _figures(view) -> list:
     return figures
 
 
+def test_the_tick_label_policy_is_set_once_per_axis():
+    """Hooks run again on every in-place update: the policy stays the same model, so an
+    update sends the browser no new one."""
+    import holoviews as hv
+
+    from dashboards.charts import base_opts, labels_never_overlap
+
+    plot = hv.render(hv.Curve([(0, 1), (1, 2)]).opts(**base_opts()), backend="bokeh")
+
+    def policies() -> list[int]:
+        return [id(a.major_label_policy) for a in (*plot.xaxis, *plot.yaxis)]
+
+    drawn = policies()
+
+    class Rendered:  # what HoloViews passes a hook: the plot, its Bokeh figure as .state
+        state = plot
+
+    labels_never_overlap(Rendered, None)
+    assert policies() == drawn
+
+
 def test_every_chart_hides_overlapping_tick_labels_and_its_toolbar(test_db):
     """On every tab's charts, Bokeh leaves out a tick label that would overlap its
     neighbour (``¥2,000,000`` ran into ``¥4,000,000`` on Money's narrow bars at 1400 px
