@@ -180,9 +180,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "Kaplan-Meier 估计及 95% 置信带；未核销的优惠券在过期或数据结束时删失（`lab.cycle.redemption_cycle`）。",
     },
     # -- money ------------------------------------------------------------------------
-    "money.reported": {"en": "reported ROI", "zh": "报告 ROI"},
-    "money.incremental": {"en": "incremental ROI (95 % CI)", "zh": "增量 ROI（95% 置信区间）"},
-    "money.roi_title": {"en": "Reported vs incremental ROI", "zh": "报告 ROI 与增量 ROI"},
+    "money.roi_title": {
+        "en": "ROI: reported ◆, incremental ● with its 95 % interval",
+        "zh": "ROI：报告 ◆，增量 ●（含 95% 置信区间）",
+    },
+    "money.roi_title_reported": {
+        "en": "Reported ROI ◆ (incremental ROI: whole runs on all platforms only)",
+        "zh": "报告 ROI ◆（增量 ROI 仅针对全部平台的整体）",
+    },
     "money.money_title": {"en": "Redeemed amount and cost", "zh": "核销金额与成本"},
     "money.amount": {"en": "redeemed amount", "zh": "核销金额"},
     "money.cost": {"en": "cost", "zh": "成本"},

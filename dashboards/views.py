@@ -181,20 +181,38 @@ table.lab-kpi th[scope=row], table.lab-kpi thead th:first-child {text-align: lef
 
 
 @contextlib.contextmanager
-def frozen(doc=None):
+def frozen(doc=None, *, only_if_changed: bool = False):
     """Hold the model bookkeeping of ``doc`` (default: the session's document) until the
     block ends.
 
     Every chart that gets a new Bokeh model (a plot, a tick formatter) makes Bokeh walk
     all of the document's models again; a tab with four charts did it four times per
     change (~0.1 s each on the 4 x 100k world). Frozen, it walks them once at the end.
+
+    ``only_if_changed``: walk at the end only if a model reference changed inside the
+    block (Bokeh then asks to ``invalidate``). A filter change that only sends new data
+    to charts updated in place changes none, yet Bokeh walked every model of every tab
+    built so far, a fifth of Money's server time. Only for blocks that add no document
+    root (``add_root`` counts on the walk at the end instead of asking).
     """
     doc = doc if doc is not None else pn.state.curdoc
     if doc is None:
         yield
         return
-    with doc.models.freeze():
+    if not only_if_changed or "invalidate" in vars(doc.models):  # nested: the outer decides
+        with doc.models.freeze():
+            yield
+        return
+    models, changed = doc.models, []
+    models._push_freeze()  # inner freezes (HoloViews, Panel) then leave the walk to us
+    models.invalidate = lambda: changed.append(True)  # shadows the method while held
+    try:
         yield
+    finally:
+        del models.invalidate
+        models._freeze_count -= 1
+        if changed:
+            models.invalidate()  # walks now unless an outer freeze walks later
 
 
 class LiveChart:
@@ -261,7 +279,7 @@ class View(param.Parameterized):
         """Bring the view up to date with the store."""
         if self._stale:
             self._stale = False
-            with frozen():
+            with frozen(only_if_changed=True):
                 self._refresh()
 
     def _refresh(self) -> None:
@@ -1054,15 +1072,20 @@ class MoneyView(SlicedView):
         else:
             x = ["strategy"]
             points = whole.assign(roi_value=whole["roi"])
-        colours = self.colours()
+        # each row's own colour: a colour mapped from the strategy over a layer with no
+        # rows (a strategy without data on a platform) made HoloViews add a numeric
+        # colour mapper, a new model on every update
+        by_colour = {
+            "color": hv.dim("colour"),
+            "tools": ["hover"],
+            "hover_tooltips": ["strategy", "roi_value"],
+        }
         reported = hv.Scatter(
             points,
             x[::-1][-1] if len(x) == 1 else "strategy",
-            ["roi_value", "strategy"],
-            label=self.tr("money.reported"),
-        ).opts(
-            color=hv.dim("strategy").categorize(colours), marker="diamond", size=14, tools=["hover"]
-        )
+            ["roi_value", "strategy", "colour"],
+            label="reported",  # labels keep the two markers' layers and options apart
+        ).opts(marker="diamond", size=14, **by_colour)
         layers = [hv.HLine(0).opts(color="#555555", line_dash="dashed", line_width=1.5), reported]
         spread = whole.dropna(subset=["incremental_roi"])
         lows = [0.0, *points["roi_value"].dropna()]
@@ -1084,14 +1107,9 @@ class MoneyView(SlicedView):
                 hv.Scatter(
                     spread.assign(roi_value=spread["incremental_roi"]),
                     "strategy",
-                    ["roi_value", "strategy"],
-                    label=self.tr("money.incremental"),
-                ).opts(
-                    color=hv.dim("strategy").categorize(colours),
-                    marker="circle",
-                    size=12,
-                    tools=["hover"],
-                )
+                    ["roi_value", "strategy", "colour"],
+                    label="incremental",
+                ).opts(marker="circle", size=12, **by_colour)
             )
             lows += spread["incremental_roi_ci_low"].tolist()
             highs += spread["incremental_roi_ci_high"].tolist()
@@ -1103,12 +1121,14 @@ class MoneyView(SlicedView):
         )
         low, high = min(lows), max(highs)
         pad = 0.12 * ((high - low) or 1.0)
+        # the title names the markers: a legend outside the plot is taken out and put
+        # back by HoloViews on every update, which made Bokeh walk every model again
         return hv.Overlay(layers).opts(
-            title=self.tr("money.roi_title"),
+            title=self.tr("money.roi_title" if len(spread) else "money.roi_title_reported"),
             xlabel="",
             ylabel=self.tr("money.roi_axis"),
             ylim=(min(0.0, low - pad), high + pad),
-            **LEGEND,
+            show_legend=False,
             **base_opts(height=320),
         )
 
