@@ -1,0 +1,114 @@
+"""Later changes on the dashboard, this tree beside a git ref, servers taking turns.
+
+This machine's speed drifts by half within an hour (Money's change p50 was 296 ms at one
+hour and 381-670 ms with the same code the next), so a change to the app is judged by
+serving both versions in turns within one run: per round, each version's server is
+started (``make dashboard``'s options, over :mod:`benchmarks.bench_dashboard`'s world)
+and timed by that benchmark's ``latency`` (platform filter changes on Funnel and Money,
+in headless Chromium). The figures are the medians over the rounds.
+
+Run from the repository root::
+
+    python -m benchmarks.bench_dashboard_ab --baseline 8169a3b [--rounds 3]
+
+Writes ``benchmarks/results/dashboard_ab.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks._common import write_result
+from benchmarks.bench_dashboard import build_world
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = ("p50_ms", "p95_ms", "funnel_p50_ms", "funnel_p95_ms", "money_p50_ms", "money_p95_ms")
+
+# one server of the tree in argv[1] (its lab and dashboards), timed by this tree's benchmark
+CHILD = """
+import asyncio, json, os, sys
+from pathlib import Path
+tree, bench_root, db, changes, log = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
+sys.path[:0] = [tree, bench_root]
+os.chdir(tree)
+import dashboards.local as local
+from benchmarks.bench_dashboard import latency
+
+async def main():
+    from playwright.async_api import async_playwright
+    proc, url = local.serve(db, log=log, timeout=1800, flags=local.SPEED_FLAGS)
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=local.CHROMIUM, args=list(local.CHROMIUM_ARGS)
+            )
+            print(json.dumps(await latency(browser, url, changes)))
+            await browser.close()
+    finally:
+        local.stop(proc)
+
+asyncio.run(main())
+"""
+
+
+def _latency(tree: Path, db: Path, changes: int, log: Path) -> dict:
+    """The ``latency`` figures of one server of ``tree``; its output goes to ``log``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cmd = [sys.executable, "-c", CHILD, str(tree), str(ROOT), str(db), str(changes), str(log)]
+    done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", required=True, help="git ref of the app to compare with")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--changes", type=int, default=24)
+    args = parser.parse_args()
+
+    db = build_world(100_000, 28)
+    load_start = os.getloadavg()[0]
+    runs: dict[str, list[dict]] = {"baseline": [], "lab": []}
+    with tempfile.TemporaryDirectory(prefix="dashboard-ab-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.baseline, "lab", "dashboards"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        trees = {"baseline": Path(tmp) / "tree", "lab": ROOT}
+        trees["baseline"].mkdir()
+        subprocess.run(["tar", "-x", "-C", str(trees["baseline"])], input=archive, check=True)
+        for r in range(args.rounds):
+            for name in ("baseline", "lab") if r % 2 == 0 else ("lab", "baseline"):
+                log = Path(tmp) / f"{name}-{r}.log"
+                runs[name].append(_latency(trees[name], db, args.changes, log))
+                print(name, {k: runs[name][-1][k] for k in KEYS}, flush=True)
+    medians = {
+        name: {k: round(statistics.median(run[k] for run in rs), 1) for k in KEYS}
+        for name, rs in runs.items()
+    }
+    print(json.dumps(medians, indent=1))
+    write_result(
+        "dashboard_ab",
+        {
+            "baseline_ref": args.baseline,
+            "rounds": args.rounds,
+            "changes_per_round": args.changes,
+            "median_of_rounds": medians,
+            "rounds_ms": {n: [{k: run[k] for k in KEYS} for run in rs] for n, rs in runs.items()},
+            "target_p95_ms": 300,
+            "load_average_start": round(load_start, 1),
+            "load_average_end": round(os.getloadavg()[0], 1),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
