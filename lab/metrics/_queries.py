@@ -73,12 +73,17 @@ def _sides(db, *, run, by, start, end, arms) -> tuple[ibis.Table, ibis.Table]:
     return exposures, claims
 
 
+#: the counts of :func:`reported_counts`, in order
+COUNTS = ("exposed_users", "claimers", "issued", "redeemed", "redeemed_amount_fen", "cost_fen")
+
+
 def _counts(exposures: ibis.Table, claims: ibis.Table, names: list[str]) -> ibis.Table:
     """Per group of ``names`` (one row without), the counts of :func:`reported_counts`.
 
     Each side is aggregated on its own and the two small results are added up: counting
     distinct users over the union of exposures and claims with a filter per side took
-    3-4 times as long on DuckDB (0.72 s against 0.2 s for 6.9M offers)."""
+    2.3 times as long on DuckDB broken down by segment (1.76 s against 0.76 s for a run
+    of 100k users and 6.9M offers; 1.3 times without a breakdown)."""
 
     def grouped(table: ibis.Table, **aggregates) -> ibis.Table:
         return (
@@ -102,10 +107,6 @@ def _counts(exposures: ibis.Table, claims: ibis.Table, names: list[str]) -> ibis
     )
     both = union(exposed, claimed)
     return grouped(both, **{c: both[c].sum().cast("int64") for c in COUNTS})
-
-
-#: the counts of :func:`reported_counts`, in order
-COUNTS = ("exposed_users", "claimers", "issued", "redeemed", "redeemed_amount_fen", "cost_fen")
 
 
 def reported_counts(
