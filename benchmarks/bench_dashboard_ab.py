@@ -27,8 +27,8 @@ from pathlib import Path
 
 from benchmarks._common import write_result
 from benchmarks.bench_dashboard import build_world
+from benchmarks.bench_engines import ROOT, baseline_tree
 
-ROOT = Path(__file__).resolve().parent.parent
 KEYS = ("p50_ms", "p95_ms", "funnel_p50_ms", "funnel_p95_ms", "money_p50_ms", "money_p95_ms")
 
 # one server of the tree in argv[1] (its lab and dashboards), timed by this tree's benchmark
@@ -76,18 +76,14 @@ def main() -> None:
     db = build_world(100_000, 28)
     load_start = os.getloadavg()[0]
     runs: dict[str, list[dict]] = {"baseline": [], "lab": []}
-    with tempfile.TemporaryDirectory(prefix="dashboard-ab-") as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.baseline, "lab", "dashboards"],
-            check=True,
-            capture_output=True,
-        ).stdout
-        trees = {"baseline": Path(tmp) / "tree", "lab": ROOT}
-        trees["baseline"].mkdir()
-        subprocess.run(["tar", "-x", "-C", str(trees["baseline"])], input=archive, check=True)
+    with (
+        baseline_tree(args.baseline, paths=("lab", "dashboards")) as old_root,
+        tempfile.TemporaryDirectory(prefix="dashboard-ab-") as logs,
+    ):
+        trees = {"baseline": old_root, "lab": ROOT}
         for r in range(args.rounds):
             for name in ("baseline", "lab") if r % 2 == 0 else ("lab", "baseline"):
-                log = Path(tmp) / f"{name}-{r}.log"
+                log = Path(logs) / f"{name}-{r}.log"
                 runs[name].append(_latency(trees[name], db, args.changes, log))
                 print(name, {k: runs[name][-1][k] for k in KEYS}, flush=True)
     medians = {

@@ -659,11 +659,12 @@ def peak_rss_mb() -> int:
 
 
 @contextlib.contextmanager
-def baseline_tree(ref: str):
-    """The ``lab`` package of git ref ``ref`` in a temporary directory (for PYTHONPATH)."""
-    with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
+def baseline_tree(ref: str, *, paths: tuple[str, ...] = ("lab",)):
+    """``paths`` (default: the ``lab`` package) of git ref ``ref`` in a temporary
+    directory, its root for PYTHONPATH."""
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", ref, "lab"], check=True, capture_output=True
+            ["git", "-C", str(ROOT), "archive", ref, *paths], check=True, capture_output=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         yield Path(tmp)

@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import duckdb
 
 from benchmarks import bench_engines
-from benchmarks._common import write_result
+from benchmarks._common import median_of, write_result
 
 EVENTS = 10_000_000
 RUN = bench_engines.RUN
@@ -135,12 +134,7 @@ def main() -> None:
     load_start = os.getloadavg()[0]
     for r in range(args.rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            times = []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                jobs[name]()
-                times.append(time.perf_counter() - start)
-            rounds[name].append(statistics.median(times))
+            rounds[name].append(median_of(jobs[name], args.repeats))
     ms = {name: round(1000 * statistics.median(v), 1) for name, v in rounds.items()}
     for name, value in ms.items():
         print(f"{value:8.1f} ms  {name}")
