@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ibis
 
-from lab import _filters
+from lab import _filters, schema
 from lab.engines._calendar import plus
 from lab.engines._expr import in_window
 
@@ -256,6 +256,23 @@ def units(db, spec) -> ibis.Table:
     return _strict_units(db, spec)
 
 
+def most_groups(db, spec) -> int:
+    """An upper bound on the number of breakdown groups: per breakdown, the schema's
+    allowed values or else the distinct values in the run's lookup table, each plus the
+    missing label."""
+    bound = 1
+    for _, table_name, column in spec.by:
+        allowed = {c.name: c.values for c in schema.table(table_name).columns}.get(column)
+        if allowed is None:
+            lookup = db.table(table_name)
+            lookup = lookup.filter(lookup.run_id == spec.run)
+            distinct = int(db.execute(lookup.aggregate(n=lookup[column].nunique()))["n"].iloc[0])
+        else:
+            distinct = len(allowed)
+        bound *= distinct + 1
+    return bound
+
+
 def labelled(db, spec, top_n: int | None) -> ibis.Table:
     """:func:`units` with the ``top_n`` groups by units at the first step kept (ties by
     label) and the rest pooled as "other"."""
@@ -318,10 +335,10 @@ def funnel_sums(db, spec, top_n: int | None, *, quantiles, edges_us) -> ibis.Tab
     )
 
 
-def trend_counts(db, spec, top_n: int | None, *, interval: str) -> ibis.Table:
+def trend_counts(db, spec, *, interval: str) -> ibis.Table:
     """Per ``period`` (day or ISO week of the first step, Monday first) and group ``g*``:
-    units per step ``n0...``."""
-    lab = labelled(db, spec, top_n)
+    units per step ``n0...`` (every group: Python pools the counts, which add up)."""
+    lab = units(db, spec)
     lab = lab.mutate(period=lab.at0.truncate({"day": "D", "week": "W"}[interval]))
     groups = ["period", *(f"g{i}" for i in range(len(spec.by)))]
     return _grouped(lab, groups, {f"n{i}": lab[f"at{i}"].count() for i in range(len(spec.steps))})

@@ -193,8 +193,9 @@ def test_offers_path_equals_events_path(logs_kw, steps, window, by, top_n, rng):
     st.sampled_from(["offer", "user"]),
     st.sampled_from(["day", "week"]),
     st.sampled_from([None, "segment"]),
+    st.sampled_from([None, 1, 10]),  # 1: the other segments pooled, in every period
 )
-def test_trend_matches_reference(logs_kw, steps, order, unit, interval, by):
+def test_trend_matches_reference(logs_kw, steps, order, unit, interval, by, top_n):
     logs = make_logs(**logs_kw)
     run = fresh(logs)
     res = funnel_trend(
@@ -205,11 +206,12 @@ def test_trend_matches_reference(logs_kw, steps, order, unit, interval, by):
         order=order,
         unit=unit,
         by=by,
+        top_n=top_n,
         source="events",
     )
     keys = [n for n, _, _ in _by(by)]
     ent = label_top(
-        reference_entities(logs, steps=steps, order=order, unit=unit, by=_by(by)), keys, 10
+        reference_entities(logs, steps=steps, order=order, unit=unit, by=_by(by)), keys, top_n
     )
     ent["period"] = ent["t0"].dt.normalize() if interval == "day" else week_start(ent["t0"])
     rows = []
@@ -344,6 +346,33 @@ def test_golden_offer_funnel_and_top_n():
     assert by.loc[by["platform"] == "wechat", "count"].tolist() == [2, 2, 2, 1]
     assert by.loc[by["platform"] == "other", "count"].tolist() == [2, 0, 0, 0]
     assert list(dict.fromkeys(by["platform"])) == ["wechat", "other"]
+
+
+@pytest.mark.parametrize(
+    ("by", "top_n", "ranked_by"),
+    [
+        ("segment", 10, None),  # 3 segments and "(none)": at most 4 groups
+        ("segment", 3, 3),
+        (("segment", "entry"), 10, 10),  # up to 4 x 9 groups
+        ("segment", None, None),
+    ],
+)
+def test_groups_are_ranked_in_the_query_only_where_they_can_exceed_top_n(
+    by, top_n, ranked_by, monkeypatch
+):
+    from lab.funnel import _queries
+
+    ranked, labelled = [], _queries.labelled
+    monkeypatch.setattr(
+        _queries, "labelled", lambda db, spec, n: ranked.append(n) or labelled(db, spec, n)
+    )
+    logs = make_logs(1, n_users=5, n_offers=14, n_extra=10, n_orders=0)
+    run = fresh(logs)
+    got = funnel(STORE, run=run, by=by, top_n=top_n, window=None, source="events")
+    assert ranked == [ranked_by]
+    ent = reference_entities(logs, steps=DEFAULT_STEPS, window=None, by=_by(by))
+    keys = [n for n, _, _ in _by(by)]
+    check_against_reference(got, ent, steps=DEFAULT_STEPS, keys=keys, top_n=top_n)
 
 
 def test_errors_name_the_argument(tie_run):
