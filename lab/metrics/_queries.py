@@ -127,12 +127,28 @@ def reported_counts(
     names = [name for name, _, _ in by]
     with session(store) as db:
         exposures, claims = _sides(db, run=run, by=by, start=start, end=end, arms=arms)
-        total = db.execute(_counts(exposures, claims, []))
         if not names:
+            total = db.execute(_counts(exposures, claims, []))
             return total.copy(), total
         groups = db.execute(_counts(exposures, claims, names))
+        if _one_group_per_user(by):
+            # a user's exposures and claims all fall in its one group: the groups' distinct
+            # users add up to the total's, so the total needs no second scan (a third of
+            # the time by segment)
+            total = pd.DataFrame([groups[list(COUNTS)].sum()], columns=list(COUNTS))
+            total = total.astype("int64")
+        else:
+            total = db.execute(_counts(exposures, claims, []))
     groups = groups.sort_values(names, na_position="last", kind="stable")
     return groups.reset_index(drop=True), total
+
+
+def _one_group_per_user(by: tuple[tuple[str, str, str], ...]) -> bool:
+    """Whether every breakdown is an attribute of the user (``users``' own columns, as
+    :func:`lab.engines._expr.with_breakdowns` reads them), not of each offer or coupon."""
+    from lab.cycle._cycle import OWN_COLUMNS
+
+    return all(table == "users" and name not in OWN_COLUMNS for name, table, _ in by)
 
 
 def arm_sums(

@@ -224,6 +224,12 @@ def test_matches_pandas_reference(log):
             np.testing.assert_allclose(
                 got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-12, err_msg=col
             )
+    # the total is the same whatever the breakdown: added up from the groups where each
+    # user sits in one (segment), counted apart where a user's coupons spread (platform)
+    whole = campaign_metrics(store, run="r", holdout_experiment=None).total
+    for by in ("segment", ("segment", "platform")):
+        total = campaign_metrics(store, run="r", by=by, holdout_experiment=None).total
+        pd.testing.assert_frame_equal(total, whole)
     store.close()
 
 
