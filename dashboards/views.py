@@ -571,10 +571,12 @@ class SlicedView(ChartView):
     def by(self) -> str | None:
         return self.slice.by() if self.breaks_down else None
 
-    def frame(self, func_name: str, **kwargs) -> pd.DataFrame:
-        frame = sliced_frame(
-            self.store, self.slice, func_name, breakdown=self.breaks_down, **kwargs
-        )
+    def frame(self, func_name: str, *, breakdown: bool | None = None, **kwargs) -> pd.DataFrame:
+        """:func:`sliced_frame` of the compared runs, broken down as the view is unless
+        ``breakdown`` says otherwise, with the groups' labels in the session's language."""
+        if breakdown is None:
+            breakdown = self.breaks_down
+        frame = sliced_frame(self.store, self.slice, func_name, breakdown=breakdown, **kwargs)
         if "group" in frame:
             by, lang = self.by(), self.store.language
             frame["group"] = [label(by, v, lang) for v in frame["group"].astype(object)]
@@ -1051,7 +1053,9 @@ class MoneyView(SlicedView):
             ],
             key=(self.chart_key(), len(charted)),
         )
-        self._trend_data = self.frame("metrics.daily_trend")
+        # whole strategies (the groups are in the bars): the run's cached trend, not a
+        # trend per group to add up again
+        self._trend_data = self.frame("metrics.daily_trend", breakdown=False)
         self._draw_trend()
         self._figure = (roi + self.money.layout()).cols(1)
         frame = df.copy()
@@ -1174,10 +1178,6 @@ class MoneyView(SlicedView):
         if trend.empty:
             self.trend.update(None, key=None)
             return
-        if "group" in trend:  # the trend shows whole strategies; groups are in the bars
-            trend = trend.groupby(["run_id", "strategy", "colour", "day"], as_index=False)[
-                ["claims", "redemptions", "cost_yuan"]
-            ].sum()
         lang = self.store.language
         value = hv.Dimension(
             column,

@@ -617,3 +617,23 @@ def test_a_reply_to_a_closed_page_is_not_logged_as_an_error():
         assert seen == [other]  # every other error is still logged
     finally:
         loop.close()
+
+
+def test_money_trend_stays_whole_strategies_under_a_breakdown(served, monkeypatch):
+    app = served
+    app.tabs.active = list(app.views).index("money")
+    view = app.views["money"]
+    whole = view._trend_data.copy()
+    asked = []
+    call = type(app.store).call
+
+    def recorded(store, func_name, run_id, **kwargs):
+        asked.append((func_name, kwargs.get("by")))
+        return call(store, func_name, run_id, **kwargs)
+
+    monkeypatch.setattr(type(app.store), "call", recorded)
+    app.breakdown.value = "segment"
+    assert view.metrics()["group"].notna().all()  # the bars and the table are by segment
+    # the trend chart shows whole strategies: the run's trend, not one per segment
+    assert ("metrics.daily_trend", ("segment",)) not in asked
+    pd.testing.assert_frame_equal(view._trend_data, whole)
