@@ -12,6 +12,7 @@ import ibis
 
 from lab import _filters, schema
 from lab.engines._calendar import plus
+from lab.engines._compiled import execute_compiled
 from lab.engines._expr import in_window
 
 OTHER = "other"
@@ -264,9 +265,14 @@ def most_groups(db, spec) -> int:
     for _, table_name, column in spec.by:
         allowed = {c.name: c.values for c in schema.table(table_name).columns}.get(column)
         if allowed is None:
-            lookup = db.table(table_name)
-            lookup = lookup.filter(lookup.run_id == spec.run)
-            distinct = int(db.execute(lookup.aggregate(n=lookup[column].nunique()))["n"].iloc[0])
+
+            def count(table_name=table_name, column=column):
+                lookup = db.table(table_name)
+                lookup = lookup.filter(lookup.run_id == spec.run)
+                return lookup.aggregate(n=lookup[column].nunique())
+
+            key = ("funnel.distinct", spec.run, table_name, column)
+            distinct = int(execute_compiled(db, key, count)["n"].iloc[0])
         else:
             distinct = len(allowed)
         bound *= distinct + 1
