@@ -189,7 +189,14 @@ def headlines_markdown() -> str:
             + ", p95 "
             f"{dash['concurrency_think.update_p95_ms'] / 1000:.1f} s, "
             f"{dash['concurrency_think.settled_update_p95_ms'] / 1000:.1f} s once all pages are "
-            "open (target 1.5 s) ([why](docs/dashboard-speed.md))."
+            "open (target 1.5 s)"
+            + (
+                f"; {dash['concurrency_think.late_updates']} updates over a minute late while "
+                f"the pages opened, {dash['concurrency_think.errors']} errors"
+                if "concurrency_think.late_updates" in dash
+                else ""
+            )
+            + " ([why](docs/dashboard-speed.md))."
         )
     if results:
         lines.append(
