@@ -29,7 +29,8 @@
 Run from the repository root: ``python -m benchmarks.bench_reliability`` (``--rows``,
 ``--seconds``, ``--kills`` to scale down on a loaded machine; ``--page-sessions 0``,
 ``--browser-sessions 0`` and ``--kills 0`` skip parts 1, 2 and 3). Figures go to
-``benchmarks/results/reliability.json``.
+``benchmarks/results/reliability.json``; a skipped part keeps its last figures there,
+with the date they were measured under ``carried_over``.
 """
 
 from __future__ import annotations
@@ -440,7 +441,28 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(figures["browser_sessions_under_writer"], indent=2))
     if args.kills:
         figures["kill_9"] = kill_writers(args.kills, args.kill_users, args.seed)
+    figures |= _carried_over(figures)
     print(write_result("reliability", figures))
+
+
+PARTS = ("sessions_under_writer", "browser_sessions_under_writer", "kill_9")
+
+
+def _carried_over(figures: dict) -> dict:
+    """The last recorded figures of the parts this run skipped, each with the date it was
+    measured (``carried_over``), so running one part does not erase the others."""
+    path = ROOT / "benchmarks" / "results" / "reliability.json"
+    if not path.exists():
+        return {}
+    last = json.loads(path.read_text())
+    dates = {**last["figures"].get("carried_over", {})}
+    out = {}
+    for part in PARTS:
+        if part not in figures and part in last["figures"]:
+            out[part] = last["figures"][part]
+            dates.setdefault(part, last["date"])
+    dates = {part: date for part, date in dates.items() if part in out}
+    return {**out, "carried_over": dates} if out else {}
 
 
 if __name__ == "__main__":
