@@ -1070,24 +1070,22 @@ class MoneyView(SlicedView):
         """ROI per strategy from zero: reported (diamond) and incremental (circle, with its
         interval), the break-even line at ROI 0 (redeemed amount = cost)."""
         whole = df.drop_duplicates("run_id") if self.by() else df
-        if self.by():  # per-group reported ROI, nested under each strategy
-            x = ["group", "strategy"]
-            points = df.assign(roi_value=df["roi"])
-        else:
-            x = ["strategy"]
-            points = whole.assign(roi_value=whole["roi"])
+        points = df if self.by() else whole  # per group: one point per group and strategy
+        points = points.assign(roi_value=points["roi"])
         # each row's own colour: a colour mapped from the strategy over a layer with no
         # rows (a strategy without data on a platform) made HoloViews add a numeric
         # colour mapper, a new model on every update
+        # a group's points share their strategy's place: the hover names the group
+        group = [hv.Dimension("group", label=self.tr(f"slice.{self.by()}"))] if self.by() else []
         by_colour = {
             "color": hv.dim("colour"),
             "tools": ["hover"],
-            "hover_tooltips": ["strategy", "roi_value"],
+            "hover_tooltips": ["strategy", *(g.name for g in group), "roi_value"],
         }
         reported = hv.Scatter(
             points,
-            x[::-1][-1] if len(x) == 1 else "strategy",
-            ["roi_value", "strategy", "colour"],
+            "strategy",
+            ["roi_value", "strategy", "colour", *group],
             label="reported",  # labels keep the two markers' layers and options apart
         ).opts(marker="diamond", size=14, **by_colour)
         layers = [hv.HLine(0).opts(color="#555555", line_dash="dashed", line_width=1.5), reported]
@@ -1143,7 +1141,10 @@ class MoneyView(SlicedView):
         data["text"] = ["" if pd.isna(v) else " " + yuan_tick_text(v, lang) for v in data["yuan"]]
         value = hv.Dimension("yuan", label=self.tr("money.yuan_axis"))
         if self.by():
-            x = [hv.Dimension("group", label=self.tr(f"slice.{self.by()}")), "strategy"]
+            # the strategies in the legend's order within each group (HoloViews sorts
+            # them by name otherwise, which reverses them in 中文)
+            strategy = hv.Dimension("strategy", values=list(self.colours()))
+            x = [hv.Dimension("group", label=self.tr(f"slice.{self.by()}")), strategy]
         else:
             x = [hv.Dimension("strategy", label=self.tr("money.strategy"))]
         figure = hv.Bars(data, x, [value, "text"]).opts(

@@ -637,3 +637,22 @@ def test_money_trend_stays_whole_strategies_under_a_breakdown(served, monkeypatc
     # the trend chart shows whole strategies: the run's trend, not one per segment
     assert ("metrics.daily_trend", ("segment",)) not in asked
     pd.testing.assert_frame_equal(view._trend_data, whole)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_money_bars_by_group_keep_the_legends_order(served, lang):
+    app = served
+    app.language.value = lang
+    app.tabs.active = list(app.views).index("money")
+    app.breakdown.value = "segment"
+    view = app.views["money"]
+    legend = list(view.colours())  # the strategies in the order of the legend strip
+    for figure in view.money.figures:
+        # horizontal bars, (group, strategy) listed from the bottom: read top to bottom
+        factors = hv.render(figure).y_range.factors[::-1]
+        for group in dict.fromkeys(g for g, _ in factors):
+            shown = [s for g, s in factors if g == group]
+            assert shown == [s for s in legend if s in shown], (group, shown)
+    # a group's ROI points share their strategy's place: the hover names the group
+    reported = next(layer for layer in view.roi_plot.figure if layer.label == "reported")
+    assert "group" in [d.name for d in reported.vdims]
