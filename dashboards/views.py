@@ -1115,14 +1115,15 @@ class MoneyView(SlicedView):
             )
             lows += spread["incremental_roi_ci_low"].tolist()
             highs += spread["incremental_roi_ci_high"].tolist()
+        low, high = min(lows), max(highs)
+        pad = 0.12 * ((high - low) or 1.0)
+        # a little above the line: the dashes crossed the label's CJK glyphs at 0
         first = points["strategy"].iloc[0]
         layers.append(
             hv.Text(
-                first, 0, f" {self.tr('money.break_even')}", halign="left", valign="bottom"
+                first, 0.2 * pad, f" {self.tr('money.break_even')}", halign="left", valign="bottom"
             ).opts(text_font_size="9pt", text_color="#555555")
         )
-        low, high = min(lows), max(highs)
-        pad = 0.12 * ((high - low) or 1.0)
         # the title names the markers: a legend outside the plot is taken out and put
         # back by HoloViews on every update, which made Bokeh walk every model again
         return hv.Overlay(layers).opts(

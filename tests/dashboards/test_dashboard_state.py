@@ -656,3 +656,13 @@ def test_money_bars_by_group_keep_the_legends_order(served, lang):
     # a group's ROI points share their strategy's place: the hover names the group
     reported = next(layer for layer in view.roi_plot.figure if layer.label == "reported")
     assert "group" in [d.name for d in reported.vdims]
+
+
+def test_the_break_even_label_sits_above_its_line(served):
+    app = served
+    app.tabs.active = list(app.views).index("money")
+    figure = app.views["money"].roi_plot.figure
+    (label,) = [layer for layer in figure if isinstance(layer, hv.Text)]
+    top = hv.render(figure).y_range.end
+    # the dashed line is at ROI 0: on it, the dashes crossed the label's CJK glyphs
+    assert 0 < label.y < 0.1 * top
