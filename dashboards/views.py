@@ -571,6 +571,15 @@ class SlicedView(ChartView):
     def by(self) -> str | None:
         return self.slice.by() if self.breaks_down else None
 
+    def group_dimension(self) -> hv.Dimension:
+        """The breakdown's groups as a chart dimension, named in the session's language."""
+        return hv.Dimension("group", label=self.tr(f"slice.{self.by()}"))
+
+    def by_group_dimensions(self) -> list[hv.Dimension]:
+        """Bars nested by group, then strategy in the legend's order (HoloViews sorts the
+        strategies by name otherwise, which reverses them in 中文)."""
+        return [self.group_dimension(), hv.Dimension("strategy", values=list(self.colours()))]
+
     def frame(self, func_name: str, *, breakdown: bool | None = None, **kwargs) -> pd.DataFrame:
         """:func:`sliced_frame` of the compared runs, broken down as the view is unless
         ``breakdown`` says otherwise, with the groups' labels in the session's language."""
@@ -724,7 +733,7 @@ class FunnelView(SlicedView):
         colours = self.colours()
         return hv.Bars(
             last,
-            [hv.Dimension("group", label=self.tr(f"slice.{self.by()}")), "strategy"],
+            self.by_group_dimensions(),
             [hv.Dimension("conversion_from_start", label=self.tr("funnel.redeemed_axis")), "count"],
         ).opts(
             title=self.tr("funnel.by_title", by=self.tr(f"slice.{self.by()}")),
@@ -1070,13 +1079,12 @@ class MoneyView(SlicedView):
         """ROI per strategy from zero: reported (diamond) and incremental (circle, with its
         interval), the break-even line at ROI 0 (redeemed amount = cost)."""
         whole = df.drop_duplicates("run_id") if self.by() else df
-        points = df if self.by() else whole  # per group: one point per group and strategy
-        points = points.assign(roi_value=points["roi"])
+        points = df.assign(roi_value=df["roi"])  # by group: a point per group and strategy
         # each row's own colour: a colour mapped from the strategy over a layer with no
         # rows (a strategy without data on a platform) made HoloViews add a numeric
         # colour mapper, a new model on every update
         # a group's points share their strategy's place: the hover names the group
-        group = [hv.Dimension("group", label=self.tr(f"slice.{self.by()}"))] if self.by() else []
+        group = [self.group_dimension()] if self.by() else []
         by_colour = {
             "color": hv.dim("colour"),
             "tools": ["hover"],
@@ -1142,10 +1150,7 @@ class MoneyView(SlicedView):
         data["text"] = ["" if pd.isna(v) else " " + yuan_tick_text(v, lang) for v in data["yuan"]]
         value = hv.Dimension("yuan", label=self.tr("money.yuan_axis"))
         if self.by():
-            # the strategies in the legend's order within each group (HoloViews sorts
-            # them by name otherwise, which reverses them in 中文)
-            strategy = hv.Dimension("strategy", values=list(self.colours()))
-            x = [hv.Dimension("group", label=self.tr(f"slice.{self.by()}")), strategy]
+            x = self.by_group_dimensions()
         else:
             x = [hv.Dimension("strategy", label=self.tr("money.strategy"))]
         figure = hv.Bars(data, x, [value, "text"]).opts(

@@ -656,6 +656,13 @@ def test_money_bars_by_group_keep_the_legends_order(served, lang):
     # a group's ROI points share their strategy's place: the hover names the group
     reported = next(layer for layer in view.roi_plot.figure if layer.label == "reported")
     assert "group" in [d.name for d in reported.vdims]
+    # the Funnel's bars by group stand upright: read left to right
+    app.tabs.active = list(app.views).index("funnel")
+    (figure,) = app.views["funnel"].grid.figures
+    factors = hv.render(figure).x_range.factors
+    for group in dict.fromkeys(g for g, _ in factors):
+        shown = [s for g, s in factors if g == group]
+        assert shown == [s for s in legend if s in shown], (group, shown)
 
 
 def test_the_break_even_label_sits_above_its_line(served):
