@@ -673,3 +673,70 @@ def test_the_break_even_label_sits_above_its_line(served):
     top = hv.render(figure).y_range.end
     # the dashed line is at ROI 0: on it, the dashes crossed the label's CJK glyphs
     assert 0 < label.y < 0.1 * top
+
+
+def _drawn(plot) -> dict:
+    """What a Bokeh plot of a chart shows: each layer's data, the axes' ranges, the title."""
+    subplots = plot.subplots or {(): plot}
+    shown = {
+        key: {c: list(map(str, v)) for c, v in sub.handles["source"].data.items()}
+        for key, sub in subplots.items()
+        if "source" in sub.handles
+    }
+    for name in ("x_range", "y_range"):
+        axis = plot.handles[name]
+        shown[name] = (str(axis.start), str(axis.end), list(getattr(axis, "factors", [])))
+    return {**shown, "title": plot.handles["plot"].title.text}
+
+
+def test_a_money_filter_change_writes_what_a_fresh_chart_draws(served, monkeypatch):
+    import dashboards.views as views
+
+    app = served
+    app.tabs.active = list(app.views).index("money")
+    view = app.views["money"]
+    written = []
+    write = views._write_plot
+    monkeypatch.setattr(
+        views, "_write_plot", lambda plot, *a: (written.append(plot), write(plot, *a))[1]
+    )
+    first, last = app.slice.bounds
+    changes = [
+        ("platform", "wechat"),  # a strategy of the test world has no data there
+        ("platform", "all"),  # the holdout's incremental ROI comes back
+        ("dates", (first, first + pd.Timedelta(days=3))),  # fewer days on the trend
+        ("dates", (first, last)),
+        ("breakdown", "segment"),  # new charts (a new key)
+        ("platform", "alipay"),
+    ]
+    for name, value in changes:
+        written.clear()
+        if name == "dates":
+            app.slice.dates = value
+        else:
+            getattr(app, name).value = value
+        for chart in [view.roi_plot, *view.money.charts, view.trend]:
+            ((plot, _),) = chart.pane._plots.values()
+            # the data, limits and title written in place are those of a chart drawn anew
+            assert _drawn(plot) == _drawn(hv.renderer("bokeh").get_plot(chart.figure)), name
+        # the same charts: new data only, written past HoloViews; by group, a group
+        # missing on a platform changes the categories, and HoloViews updates the axes
+        if app.breakdown.value == "none":
+            assert len(written) == 4, name
+
+
+def test_a_live_chart_whose_categories_change_is_updated_by_holoviews():
+    from dashboards.views import LiveChart
+
+    def bars(names):
+        return hv.Bars(pd.DataFrame({"name": names, "value": range(1, len(names) + 1)})).opts(
+            title="t", ylim=(0, 10)
+        )
+
+    chart = LiveChart(data_only=True)
+    chart.update(bars(["a", "b"]), key="k")
+    chart.pane.get_root()
+    ((plot, _),) = chart.pane._plots.values()
+    chart.update(bars(["a", "c"]), key="k")  # another category: the axis must change
+    assert plot.handles["x_range"].factors == ["a", "c"]
+    assert _drawn(plot) == _drawn(hv.renderer("bokeh").get_plot(chart.figure))
