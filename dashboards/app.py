@@ -47,7 +47,13 @@ from dashboards.balancer import host_allowed  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
 from dashboards.slicing import BREAKDOWNS, Slice, run_window  # noqa: E402
 from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataStore  # noqa: E402
-from dashboards.views import DownloadsView, SlicedView, available_views, frozen  # noqa: E402
+from dashboards.views import (  # noqa: E402
+    DownloadsView,
+    SlicedView,
+    at_once,
+    available_views,
+    frozen,
+)
 
 pn.extension(sizing_mode="stretch_width")
 #: how often a session asks whether another process is writing to the database
@@ -169,21 +175,29 @@ class App:
         self.views["downloads"] = DownloadsView(
             store=self.store, views=dict(self.views), shown=False
         )
-        self.language = pn.widgets.RadioButtonGroup(
-            options={name: code for code, name in LANGUAGES.items()},
-            value=self.store.language,
-            css_classes=["lab-language"],
+        # clicks and choices are acted on at once (at_once); the date slider keeps
+        # Panel's wait, which handles a drag once
+        self.language = at_once(
+            pn.widgets.RadioButtonGroup(
+                options={name: code for code, name in LANGUAGES.items()},
+                value=self.store.language,
+                css_classes=["lab-language"],
+            )
         )
-        self.strategies = pn.widgets.MultiChoice(
-            options=self.store.run_options(),
-            value=list(self.store.selected),
-            max_items=MAX_SELECTED,
-            css_classes=["lab-strategies"],
+        self.strategies = at_once(
+            pn.widgets.MultiChoice(
+                options=self.store.run_options(),
+                value=list(self.store.selected),
+                max_items=MAX_SELECTED,
+                css_classes=["lab-strategies"],
+            )
         )
-        self.platform = pn.widgets.RadioButtonGroup(
-            options=self._platform_options(),
-            value=self.store.platform,
-            css_classes=["lab-platform"],
+        self.platform = at_once(
+            pn.widgets.RadioButtonGroup(
+                options=self._platform_options(),
+                value=self.store.platform,
+                css_classes=["lab-platform"],
+            )
         )
         window = self.slice.bounds
         self.dates = (
@@ -199,7 +213,7 @@ class App:
             if window[0] is not None
             else pn.widgets.StaticText(css_classes=["lab-dates"])
         )
-        self.breakdown = pn.widgets.Select(value="none", css_classes=["lab-breakdown"])
+        self.breakdown = at_once(pn.widgets.Select(value="none", css_classes=["lab-breakdown"]))
         pn.bind(self._set_language, self.language.param.value, watch=True)
         if isinstance(self.dates, pn.widgets.DateRangeSlider):
             self.dates.param.watch(self._set_dates, "value_throttled")
@@ -218,7 +232,7 @@ class App:
         )
         self._writer: str | None = None
         self.layouts = {s: pn.panel(v) for s, v in self.views.items()}
-        self.tabs = _Tabs(*self._tab_items(), on_open=self._show_tab)
+        self.tabs = at_once(_Tabs(*self._tab_items(), on_open=self._show_tab))
         self._doc = None  # the session's document, once its page is drawn
         self.template = _Template(
             title=" · ".join(t("app.title", lang) for lang in LANGUAGES),

@@ -105,6 +105,18 @@ def fmt(value: object, kind: str) -> str:
     return str(value)
 
 
+def at_once(widget):
+    """``widget``, acted on as soon as the browser reports a change.
+
+    Panel waits 50 ms after each change from the browser before acting on it (its
+    ``_debounce``), so that a burst of changes (keys typed, a slider dragged) is handled
+    once. A click on a button, a tab or an option is one change: the wait only delayed
+    every answer (a third of the server's part of a filter change on Money). Not for
+    sliders or text inputs."""
+    widget._debounce = 0
+    return widget
+
+
 def kpi_table(
     rows: list[tuple],
     frame: pd.DataFrame,
@@ -464,8 +476,8 @@ class OverviewView(View):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.goal = pn.widgets.Select(css_classes=["lab-goal"])
-        self.baseline = pn.widgets.Select(css_classes=["lab-baseline"])
+        self.goal = at_once(pn.widgets.Select(css_classes=["lab-goal"]))
+        self.baseline = at_once(pn.widgets.Select(css_classes=["lab-baseline"]))
         # guardrails the verdict holds every strategy to (percent and yuan on screen)
         self.max_fraud = pn.widgets.FloatInput(
             value=100 * self.store.max_fraud_share,
@@ -864,7 +876,7 @@ class RetentionView(SlicedView):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self.plot = LiveChart()
-        self.cohort_of = pn.widgets.Select(css_classes=["lab-cohort-of"], width=260)
+        self.cohort_of = at_once(pn.widgets.Select(css_classes=["lab-cohort-of"], width=260))
         # updated in place on a filter change, as the curves are (it was a new figure)
         self.heat = LiveChart()
         self.note = pn.pane.Markdown("", **_SIZING)
@@ -1086,11 +1098,13 @@ class MoneyView(SlicedView):
         self.trend = LiveChart(data_only=True)
         self.trend_title = pn.pane.Markdown("", **_SIZING)
         # one trend chart at a time: a chart costs the page more than a click
-        self.measure = pn.widgets.RadioButtonGroup(
-            options={self.tr(key): column for key, column in self.TREND},
-            value="claims",
-            css_classes=["lab-trend-measure"],
-            width=420,
+        self.measure = at_once(
+            pn.widgets.RadioButtonGroup(
+                options={self.tr(key): column for key, column in self.TREND},
+                value="claims",
+                css_classes=["lab-trend-measure"],
+                width=420,
+            )
         )
         self._trend_data = pd.DataFrame()
         self.measure.param.watch(self._draw_trend, "value")
@@ -1373,7 +1387,7 @@ class ExperimentsView(View):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.which = pn.widgets.Select(css_classes=["lab-experiment"])
+        self.which = at_once(pn.widgets.Select(css_classes=["lab-experiment"]))
         self.cuped = pn.widgets.Checkbox(value=True, css_classes=["lab-cuped"])
         self.decision = pn.pane.Alert("", alert_type="info", css_classes=["lab-ship"], **_SIZING)
         self.summary = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)

@@ -740,3 +740,14 @@ def test_a_live_chart_whose_categories_change_is_updated_by_holoviews():
     chart.update(bars(["a", "c"]), key="k")  # another category: the axis must change
     assert plot.handles["x_range"].factors == ["a", "c"]
     assert _drawn(plot) == _drawn(hv.renderer("bokeh").get_plot(chart.figure))
+
+
+def test_clicks_and_choices_are_acted_on_without_panels_wait(served):
+    app = served
+    # Panel waits 50 ms after each change from the browser (for typing and dragging);
+    # a click on a tab, a button or an option is one change and is acted on at once
+    discrete = [app.language, app.strategies, app.platform, app.breakdown, app.tabs]
+    discrete += [app.views["money"].measure, app.views["retention"].cohort_of]
+    discrete += [app.views["overview"].goal, app.views["overview"].baseline]
+    assert [w._debounce for w in discrete] == [0] * len(discrete)
+    assert app.dates._debounce > 0  # a drag is still handled once
