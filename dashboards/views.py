@@ -382,10 +382,13 @@ class View(param.Parameterized):
         idle.worked()
 
     def fresh(self) -> None:
-        """Bring the view up to date with the store."""
+        """Bring the view up to date with the store.
+
+        The refresh's changes reach the browser in one message (``pn.io.hold``): a Money
+        filter change sent ~25, one per chart source and pane, each serialised apart."""
         if self._stale:
             self._stale = False
-            with frozen(only_if_changed=True):
+            with pn.io.hold(), frozen(only_if_changed=True):
                 self._refresh()
 
     def _refresh(self) -> None:

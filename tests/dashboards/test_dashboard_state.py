@@ -751,3 +751,21 @@ def test_clicks_and_choices_are_acted_on_without_panels_wait(served):
     discrete += [app.views["overview"].goal, app.views["overview"].baseline]
     assert [w._debounce for w in discrete] == [0] * len(discrete)
     assert app.dates._debounce > 0  # a drag is still handled once
+
+
+def test_a_refresh_reaches_the_browser_in_one_message(served, monkeypatch):
+    app = served
+    app.tabs.active = list(app.views).index("money")
+    view = app.views["money"]
+    holds = []
+    refresh = type(view)._refresh
+
+    def recorded(self):
+        holds.append(pn.state.curdoc.callbacks.hold_value)
+        return refresh(self)
+
+    monkeypatch.setattr(type(view), "_refresh", recorded)
+    app.platform.value = "wechat"
+    # events held and combined: Panel writes them as one PATCH-DOC (each chart source
+    # and pane was a message of its own)
+    assert holds == ["combine"]
