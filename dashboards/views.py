@@ -245,9 +245,9 @@ class LiveChart:
     sources, with the figure's title and axis limits, skipping HoloViews' own update
     (about 60 % of the server's time for a filter change on Money). Only for charts
     whose other options are fixed by the key, which give explicit limits to every
-    numeric axis; when the categories on an axis change, the update goes through
-    HoloViews as before. ``tests/dashboards/test_dashboard_state.py`` checks the result
-    against a freshly drawn chart.
+    numeric axis; when the layers or the categories on an axis change, the chart is
+    drawn anew. ``tests/dashboards/test_dashboard_state.py`` checks the result against
+    a freshly drawn chart.
     """
 
     def __init__(self, *, data_only: bool = False, **pane_options) -> None:
@@ -262,22 +262,28 @@ class LiveChart:
         self.figure = figure
         if figure is None:
             self.pane.object, self._pipe, self._key = None, None, None
-        elif self._pipe is None or key != self._key:
-            self._pipe = hv.streams.Pipe(data=figure)
-            self._key, self._categories = key, _categories(figure)
-            self.pane.object = hv.DynamicMap(lambda data: data, streams=[self._pipe])
-        elif not self._write_data(figure):
-            self._categories = _categories(figure)
-            self._pipe.send(figure)
+            return
+        if self._pipe is not None and key == self._key:
+            plots = [p[0] if isinstance(p, tuple) else p for p in self.pane._plots.values()]
+            if not self.data_only or not plots:  # not drawn: its first draw takes this frame
+                self._pipe.send(figure)
+                self._categories = _categories(figure) if self.data_only else None
+                return
+            if self._write_data(figure, plots):
+                return
+            # else drawn anew: a DynamicMap keeps the axes' limits and the layers of its
+            # first frame, so a changed layer or category would show with stale axes
+        self._pipe = hv.streams.Pipe(data=figure)
+        self._key, self._categories = key, _categories(figure) if self.data_only else None
+        self.pane.object = hv.DynamicMap(lambda data: data, streams=[self._pipe])
 
-    def _write_data(self, figure) -> bool:
-        """Write ``figure``'s data, title and limits into the drawn plots; False (nothing
-        written) where HoloViews must update them."""
-        plots = [p[0] if isinstance(p, tuple) else p for p in self.pane._plots.values()]
-        if not self.data_only or not plots or _categories(figure) != self._categories:
+    def _write_data(self, figure, plots: list) -> bool:
+        """Write ``figure``'s data, title and limits into the drawn ``plots``; False
+        (nothing written) where the chart must be drawn anew."""
+        if _categories(figure) != self._categories:
             return False
         limits = _fixed_limits(figure)
-        if limits is None or not all(_limits_cover(plot, limits) for plot in plots):
+        if limits is None or not all(_fits(plot, figure, limits) for plot in plots):
             return False
         for plot in plots:
             _write_plot(plot, figure, limits)
@@ -323,9 +329,11 @@ def _fixed_limits(figure) -> dict[str, tuple] | None:
     return {**limits, "title": opts["title"]}
 
 
-def _limits_cover(plot, limits: dict) -> bool:
-    """Whether ``limits`` give every numeric axis of ``plot`` its range."""
-    return all(
+def _fits(plot, figure, limits: dict) -> bool:
+    """Whether ``figure`` has the layers ``plot`` draws (a layer per strategy and group
+    changes with the groups shown) and ``limits`` give every numeric axis its range."""
+    drawn = list(plot.subplots) if plot.subplots else [()]
+    return list(_layers(figure)) == drawn and all(
         isinstance(plot.handles[name], FactorRange) or limits[name] is not None
         for name in ("x_range", "y_range")
     )
@@ -758,7 +766,7 @@ class FunnelView(SlicedView):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.grid = ChartGrid(ncols=2)
+        self.grid = ChartGrid(ncols=2, data_only=True)  # every numeric axis has limits
         self.note = pn.pane.Markdown("", **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self._changed()
@@ -854,6 +862,7 @@ class FunnelView(SlicedView):
             xlabel="",
             ylabel=self.tr("funnel.redeemed_axis"),
             yformatter=pct_formatter(decimals=1),
+            ylim=(0, _headroom(last["conversion_from_start"])),
             show_legend=False,
             xrotation=0,
             **base_opts(height=360),
@@ -878,7 +887,9 @@ class RetentionView(SlicedView):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.plot = LiveChart()
+        # its limits are explicit; not linked to the cohort grid's days, whose cells
+        # centre on whole days (an axis from -0.5), which would override them
+        self.plot = LiveChart(data_only=True, linked_axes=False)
         self.cohort_of = at_once(pn.widgets.Select(css_classes=["lab-cohort-of"], width=260))
         # updated in place on a filter change, as the curves are (it was a new figure)
         self.heat = LiveChart()
@@ -927,7 +938,8 @@ class RetentionView(SlicedView):
             xlabel=self.tr("retention.days_axis"),
             ylabel=self.tr("retention.axis"),
             yformatter=pct_formatter(),
-            ylim=(0, None),
+            xlim=(0, max(1, int(df["period"].max()))),
+            ylim=(0, _headroom(df["rate"])),
             # colours are named in the strip above; a legend only tells groups apart
             **(LEGEND if "group" in df else {"show_legend": False}),
             **base_opts(height=380),
@@ -986,6 +998,12 @@ class RetentionView(SlicedView):
         )
 
 
+def _headroom(values) -> float:
+    """Top of a value axis from zero: the largest value plus a tenth (1 when none)."""
+    top = float(np.nanmax(np.asarray(values, dtype=float), initial=0.0))
+    return 1.1 * top if top > 0 else 1.0
+
+
 def _steps(df: pd.DataFrame, x: str, ys: list[str]) -> pd.DataFrame:
     """Corner points of right-continuous step curves (each value held until the next x)."""
     xs = df[x].to_numpy(dtype=float)
@@ -1016,7 +1034,7 @@ class CycleView(SlicedView):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.plot = LiveChart()
+        self.plot = LiveChart(data_only=True)  # its limits are explicit
         self.note = pn.pane.Markdown("", **_SIZING)
         self.table = pn.pane.HTML("", stylesheets=[_TABLE_CSS], **_SIZING)
         self._changed()
@@ -1054,7 +1072,8 @@ class CycleView(SlicedView):
             xlabel=self.tr("cycle.days_axis"),
             ylabel=self.tr("cycle.axis"),
             yformatter=pct_formatter(),
-            ylim=(0, None),
+            xlim=(0, float(curves["time_days"].max() or 1)),
+            ylim=(0, _headroom(curves[["share_redeemed", "ci_high"]])),
             show_legend=False,
             **base_opts(height=380),
         )
@@ -1319,7 +1338,6 @@ class MoneyView(SlicedView):
         first, last = trend["day"].min().to_datetime64(), trend["day"].max().to_datetime64()
         if first == last:
             last = first + np.timedelta64(1, "D")
-        top = float(trend[column].max())
         self.trend.update(
             hv.Overlay(lines).opts(
                 title=title,
@@ -1327,7 +1345,7 @@ class MoneyView(SlicedView):
                 xformatter=DatetimeTickFormatter(days="%m-%d", months="%m-%d", context=None),
                 show_legend=False,
                 xlim=(first, last),
-                ylim=(0, 1.1 * top if top > 0 else 1.0),
+                ylim=(0, _headroom(trend[column])),
                 **base_opts(height=300),
             ),
             key=(self.chart_key(), column),
