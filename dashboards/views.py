@@ -233,6 +233,19 @@ def frozen(doc=None, *, only_if_changed: bool = False):
             models.invalidate()  # walks now unless an outer freeze walks later
 
 
+@contextlib.contextmanager
+def relaid_out():
+    """Send the block's layout changes (a pane's new plot, a grid's new charts) to the
+    browser at once, ahead of the rest of a held refresh (:meth:`View.fresh`).
+
+    Bokeh's browser side builds the views of new children asynchronously; a later
+    change in the same message that lays the page out again (an HTML pane's new text)
+    then finds a view missing, fails ("reading 'parent_style'") and drops the rest of
+    the message: the Funnel's table kept its old rows after a breakdown was chosen."""
+    with pn.io.immediate_dispatch():
+        yield
+
+
 class LiveChart:
     """A HoloViews pane whose plot is updated in place while its ``key`` stays the same.
 
@@ -261,7 +274,8 @@ class LiveChart:
     def update(self, figure, *, key: object) -> None:
         self.figure = figure
         if figure is None:
-            self.pane.object, self._pipe, self._key = None, None, None
+            with relaid_out():
+                self.pane.object, self._pipe, self._key = None, None, None
             return
         if self._pipe is not None and key == self._key:
             plots = [p[0] if isinstance(p, tuple) else p for p in self.pane._plots.values()]
@@ -275,7 +289,8 @@ class LiveChart:
             # first frame, so a changed layer or category would show with stale axes
         self._pipe = hv.streams.Pipe(data=figure)
         self._key, self._categories = key, _categories(figure) if self.data_only else None
-        self.pane.object = hv.DynamicMap(lambda data: data, streams=[self._pipe])
+        with relaid_out():
+            self.pane.object = hv.DynamicMap(lambda data: data, streams=[self._pipe])
 
     def _write_data(self, figure, plots: list) -> bool:
         """Write ``figure``'s data, title and limits into the drawn ``plots``; False
@@ -636,11 +651,14 @@ class ChartGrid:
 
     def update(self, figures: list, *, key: object = None) -> None:
         self.figures = list(figures)
-        if len(self.charts) != len(figures):
+        regrid = len(self.charts) != len(figures)
+        if regrid:
             self.charts = [LiveChart(data_only=self.data_only, linked_axes=False) for _ in figures]
-            self.grid.objects = [c.pane for c in self.charts]
         for chart, fig in zip(self.charts, figures, strict=True):
             chart.update(fig, key=key)
+        if regrid:
+            with relaid_out():
+                self.grid.objects = [c.pane for c in self.charts]
 
     def layout(self):
         """The figures as one HoloViews layout (for downloads), or None."""
