@@ -93,9 +93,19 @@ def labels_never_overlap(plot, element) -> None:
             axis.major_label_policy = NoOverlap()
 
 
-def base_opts(*, height: int = 340) -> dict:
+def groups_named_only(plot, element) -> None:
+    """HoloViews hook for bars nested by group, then strategy: the x axis names the groups
+    only. Side by side, the strategies' names collided and Bokeh left out all but one
+    per group; the colours, keyed above the charts, tell the strategies apart.
+    (HoloViews' ``multi_level=False`` hides them too, but colours its bars by position.)"""
+    for axis in plot.state.xaxis:
+        axis.major_label_text_alpha = 0
+        axis.major_label_text_font_size = "1px"  # leaves no empty row for them
+
+
+def base_opts(*, height: int = 340, hooks: tuple = ()) -> dict:
     """Options of every chart: responsive width, readable fonts, no toolbar clutter, tick
-    labels that never overlap."""
+    labels that never overlap; ``hooks``: the chart's own HoloViews hooks besides."""
     return {
         "responsive": True,
         "height": height,
@@ -103,7 +113,7 @@ def base_opts(*, height: int = 340) -> dict:
         # no toolbar over the title: hover still works, downloads are on their own tab
         "toolbar": None,
         "default_tools": [],
-        "hooks": [labels_never_overlap],
+        "hooks": [labels_never_overlap, *hooks],
     }
 
 

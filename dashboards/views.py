@@ -34,6 +34,7 @@ from dashboards.charts import (
     base_opts,
     colour_of,
     count_formatter,
+    groups_named_only,
     pct_formatter,
     share_label,
     thin_steps,
@@ -883,7 +884,7 @@ class FunnelView(SlicedView):
             ylim=(0, _headroom(last["conversion_from_start"])),
             show_legend=False,
             xrotation=0,
-            **base_opts(height=360),
+            **base_opts(height=360, hooks=(groups_named_only,)),
         )
 
     def __panel__(self):

@@ -158,8 +158,14 @@ def browser():
         b.close()
 
 
+#: script errors of every page this module opened (a failed update drops the rest of
+#: the server's message: the page then shows stale numbers without saying so)
+PAGE_ERRORS: list[str] = []
+
+
 def open_page(browser, url: str, *, width: int = 1280):
     page = browser.new_page(viewport={"width": width, "height": 1100})
+    page.on("pageerror", lambda error: PAGE_ERRORS.append(f"{page.url}: {error}"))
     page.goto(url)
     page.wait_for_selector("#comparison-table", timeout=60_000)
     return page
@@ -394,3 +400,8 @@ def test_server_log_has_no_app_error(served_app, browser):
     own page closes are left out (:func:`dashboards.local.app_tracebacks`)."""
     log = served_app.log.read_text()
     assert app_tracebacks(log) == 0, log[-3000:]
+
+
+def test_pages_had_no_script_error():
+    """Runs after the module's other tests: none of their pages had a script error."""
+    assert PAGE_ERRORS == []
