@@ -5,13 +5,17 @@ hour and 381-670 ms with the same code the next), so a change to the app is judg
 serving both versions in turns within one run: per round, each version's server is
 started (``make dashboard``'s options, over :mod:`benchmarks.bench_dashboard`'s world)
 and timed by that benchmark's ``latency`` (platform filter changes on Funnel and Money,
-in headless Chromium). The figures are the medians over the rounds.
+in headless Chromium) or, with ``--sessions``, by its ``concurrency`` (that many
+sessions clicking for ``--seconds``, ``--think`` seconds between an update and the next
+click). The figures are the medians over the rounds.
 
 Run from the repository root::
 
     python -m benchmarks.bench_dashboard_ab --baseline 8169a3b [--rounds 3]
+    python -m benchmarks.bench_dashboard_ab --baseline 8169a3b --sessions 20 --think 3
 
-Writes ``benchmarks/results/dashboard_ab.json``.
+Writes ``benchmarks/results/dashboard_ab.json`` (``dashboard_ab_concurrency.json`` with
+``--sessions``).
 """
 
 from __future__ import annotations
@@ -30,16 +34,25 @@ from benchmarks.bench_dashboard import build_world
 from benchmarks.bench_engines import ROOT, baseline_tree
 
 KEYS = ("p50_ms", "p95_ms", "funnel_p50_ms", "funnel_p95_ms", "money_p50_ms", "money_p95_ms")
+CONCURRENT_KEYS = (
+    "updates",
+    "errors",
+    "late_updates",
+    "update_p50_ms",
+    "update_p95_ms",
+    "settled_update_p50_ms",
+    "settled_update_p95_ms",
+)
 
 # one server of the tree in argv[1] (its lab and dashboards), timed by this tree's benchmark
 CHILD = """
 import asyncio, json, os, sys
 from pathlib import Path
-tree, bench_root, db, changes, log = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
+tree, bench_root, db, log, what = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), json.loads(sys.argv[5])
 sys.path[:0] = [tree, bench_root]
 os.chdir(tree)
 import dashboards.local as local
-from benchmarks.bench_dashboard import latency
+from benchmarks.bench_dashboard import concurrency, latency
 
 async def main():
     from playwright.async_api import async_playwright
@@ -49,7 +62,13 @@ async def main():
             browser = await p.chromium.launch(
                 executable_path=local.CHROMIUM, args=list(local.CHROMIUM_ARGS)
             )
-            print(json.dumps(await latency(browser, url, changes)))
+            if what["sessions"]:
+                figures = await concurrency(
+                    browser, url, what["sessions"], what["seconds"], what["think"]
+                )
+            else:
+                figures = await latency(browser, url, what["changes"])
+            print(json.dumps(figures))
             await browser.close()
     finally:
         local.stop(proc)
@@ -58,12 +77,18 @@ asyncio.run(main())
 """
 
 
-def _latency(tree: Path, db: Path, changes: int, log: Path) -> dict:
-    """The ``latency`` figures of one server of ``tree``; its output goes to ``log``."""
+def _measure(tree: Path, db: Path, log: Path, what: dict) -> dict:
+    """The ``latency`` or ``concurrency`` figures (``what``: the options) of one server of
+    ``tree``; its output goes to ``log``."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    cmd = [sys.executable, "-c", CHILD, str(tree), str(ROOT), str(db), str(changes), str(log)]
+    cmd = [sys.executable, "-c", CHILD, str(tree), str(ROOT), str(db), str(log), json.dumps(what)]
     done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _median(values: list) -> float | None:
+    known = [v for v in values if v is not None]  # a run with no settled update has none
+    return round(statistics.median(known), 1) if known else None
 
 
 def main() -> None:
@@ -71,7 +96,14 @@ def main() -> None:
     parser.add_argument("--baseline", required=True, help="git ref of the app to compare with")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--changes", type=int, default=24)
+    parser.add_argument(
+        "--sessions", type=int, default=0, help="time this many concurrent sessions instead"
+    )
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--think", type=float, default=3.0)
     args = parser.parse_args()
+    what = {k: vars(args)[k] for k in ("changes", "sessions", "seconds", "think")}
+    keys = CONCURRENT_KEYS if args.sessions else KEYS
 
     db = build_world(100_000, 28)
     load_start = os.getloadavg()[0]
@@ -84,22 +116,26 @@ def main() -> None:
         for r in range(args.rounds):
             for name in ("baseline", "lab") if r % 2 == 0 else ("lab", "baseline"):
                 log = Path(logs) / f"{name}-{r}.log"
-                runs[name].append(_latency(trees[name], db, args.changes, log))
-                print(name, {k: runs[name][-1][k] for k in KEYS}, flush=True)
+                runs[name].append(_measure(trees[name], db, log, what))
+                print(name, {k: runs[name][-1][k] for k in keys}, flush=True)
     medians = {
-        name: {k: round(statistics.median(run[k] for run in rs), 1) for k in KEYS}
-        for name, rs in runs.items()
+        name: {k: _median([run[k] for run in rs]) for k in keys} for name, rs in runs.items()
     }
     print(json.dumps(medians, indent=1))
+    measured = (
+        {"sessions": args.sessions, "seconds": args.seconds, "think_seconds": args.think}
+        if args.sessions
+        else {"changes_per_round": args.changes}
+    )
     write_result(
-        "dashboard_ab",
+        "dashboard_ab_concurrency" if args.sessions else "dashboard_ab",
         {
             "baseline_ref": args.baseline,
             "rounds": args.rounds,
-            "changes_per_round": args.changes,
+            **measured,
             "median_of_rounds": medians,
-            "rounds_ms": {n: [{k: run[k] for k in KEYS} for run in rs] for n, rs in runs.items()},
-            "target_p95_ms": 300,
+            "rounds_ms": {n: [{k: run[k] for k in keys} for run in rs] for n, rs in runs.items()},
+            "target_p95_ms": 1500 if args.sessions else 300,
             "load_average_start": round(load_start, 1),
             "load_average_end": round(os.getloadavg()[0], 1),
         },
