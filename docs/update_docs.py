@@ -142,6 +142,18 @@ HEADLINE_FIGURES = (
 )
 
 
+def _side_by_side(ab: dict) -> str:
+    """The concurrent run's settled p95 beside its baseline's, measured in turns: one
+    full run's concurrent figures swing several-fold with the machine."""
+    key = "median_of_rounds.{}.settled_update_p95_ms"
+    if key.format("lab") not in ab:
+        return ""
+    return (
+        f"; in turns with {ab['baseline_ref']} ({ab['rounds']} rounds each) the settled p95 "
+        f"was {ab[key.format('lab')] / 1000:.1f} s against {ab[key.format('baseline')] / 1000:.1f} s"
+    )
+
+
 def headlines_markdown() -> str:
     """README's few figures, from the same sources as the pages they link to."""
     lines = []
@@ -196,6 +208,7 @@ def headlines_markdown() -> str:
                 if "concurrency_think.late_updates" in dash
                 else ""
             )
+            + _side_by_side(results.get("dashboard_ab_concurrency", {}))
             + " ([why](docs/dashboard-speed.md))."
         )
     if results:
