@@ -763,8 +763,13 @@ class SlicedView(ChartView):
         wide = df.pivot_table(index=keys, columns=column, values=value, aggfunc="first")
         wide.columns = [f"{table_id}:{c}" for c in wide.columns]
         wide = wide.reset_index()
-        order = {r: i for i, r in enumerate(self.store.compared())}
-        wide = wide.sort_values(by=keys, key=lambda s: s.map(order) if s.name == "run_id" else s)
+        # strategies in the legend's order, groups in lab's order as the charts show them
+        # (sorted by their translated names, the columns of 中文 ran in another order)
+        order = {
+            "run_id": {r: i for i, r in enumerate(self.store.compared())},
+            "group": {g: i for i, g in enumerate(dict.fromkeys(df.get("group", [])))},
+        }
+        wide = wide.sort_values(by=keys, key=lambda s: s.map(order[s.name]))
         names = self.store.labels()
         wide["label"] = wide["run_id"].map(names)
         if "group" in wide:

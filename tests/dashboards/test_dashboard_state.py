@@ -664,6 +664,13 @@ def test_money_bars_by_group_keep_the_legends_order(served, lang):
     for group in dict.fromkeys(g for g, _ in factors):
         shown = [s for g, s in factors if g == group]
         assert shown == [s for s in legend if s in shown], (group, shown)
+    # the table's columns run in the chart's order: strategy, then group as on the axis
+    html_table = app.views["funnel"].table.object
+    shown = re.findall(r'<th data-run="[^"]*" title="[^"]*">([^<]*)</th>', html_table)
+    names = app.store.labels()
+    assert shown == [
+        f"{names[r]} · {g}" for r in app.store.compared() for g, s in factors if s == names[r]
+    ]
     # only the groups are named below the bars: side by side, the strategies' names
     # collided and all but one per group were left out; the key above names the colours
     (axis,) = plot.xaxis
