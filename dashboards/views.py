@@ -657,7 +657,7 @@ class ChartGrid:
             self.charts = [LiveChart(data_only=self.data_only, linked_axes=False) for _ in figures]
         for chart, fig in zip(self.charts, figures, strict=True):
             chart.update(fig, key=key)
-        if regrid:
+        if regrid:  # the new charts join the grid drawn: one change of the grid's children
             with relaid_out():
                 self.grid.objects = [c.pane for c in self.charts]
 
