@@ -27,7 +27,7 @@ import argparse
 import html
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 # `panel serve dashboards/app.py` puts dashboards/ on sys.path, not the project root
@@ -38,6 +38,7 @@ if str(_ROOT) not in sys.path:
 import pandas as pd  # noqa: E402
 import panel as pn  # noqa: E402
 from bokeh.io import curdoc  # noqa: E402
+from bokeh.resources import Resources  # noqa: E402
 from panel.theme.base import Inherit  # noqa: E402
 from tornado import routing, web, websocket  # noqa: E402
 
@@ -81,6 +82,11 @@ RADIO_CSS = """
 # The Fast design lists Open Sans from Google Fonts among its resources, whatever
 # ``font_url`` says; this server's pages use installed fonts only (FONT_STACK).
 pn.theme.Fast._resources = {**pn.theme.Fast._resources, "font": {}}
+#: The BokehJS bundles a page loads. Bokeh's server lists all five; the page draws no
+#: WebGL plot (HoloViews' webgl is off), no Bokeh table and no TeX, so BokehJS's GL
+#: (189 kB), tables (295 kB) and MathJax (1.7 MB) bundles were fetched and parsed by every
+#: page for nothing (docs/dashboard-speed.md).
+BOKEH_COMPONENTS = ["bokeh", "bokeh-widgets", "bokeh-tables"]
 # every radio group of the page, the editor's included, gets RADIO_CSS
 pn.theme.Fast.modifiers = {
     **pn.theme.Fast.modifiers,
@@ -507,13 +513,26 @@ def _start_server(*, address: str, port: int, public_port: int, hosts: tuple[str
         show=False,
         start=False,
         verbose=port != 0,  # a worker's own port is no address for people
+        # Tornado gzips pages and scripts for browsers that accept it: the page's 3.6 MB
+        # of scripts are ~1 MB on the wire, for users far from the server
+        compress_response=True,
     )
     # Bokeh has no public hook for a Host check: a first routing rule refuses foreign
     # hosts before any page, static file or websocket handler sees the request
     server._tornado.default_router.rules.insert(0, _host_rule(hosts))
+    server._tornado.resources = _page_resources(server._tornado.resources)
     server.io_loop.asyncio_loop.set_exception_handler(quiet_closed_sockets)
     server.start()
     return server
+
+
+def _page_resources(resources: Callable[..., Resources]) -> Callable[..., Resources]:
+    """The server's ``resources`` method with the page's BokehJS bundles only."""
+
+    def trimmed(absolute_url: str | bool | None = None) -> Resources:
+        return resources(absolute_url).clone(components=list(BOKEH_COMPONENTS))
+
+    return trimmed
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -77,8 +77,11 @@ class Balancer:
     workers: list[Worker]
     #: session id -> (worker, time the page was drawn), until its websocket arrives
     pending: dict[str, tuple[Worker, float]] = field(default_factory=dict)
-    #: request URI -> (headers, body) of a static file a worker answered with 200
-    static: dict[str, tuple[list[tuple[str, str]], bytes]] = field(default_factory=dict)
+    #: (request URI, whether the browser accepts gzip) -> (headers, body) of a static file
+    #: a worker answered with 200 (gzipped when accepted: the workers compress)
+    static: dict[tuple[str, bool], tuple[list[tuple[str, str]], bytes]] = field(
+        default_factory=dict
+    )
     _next_static: int = 0
     _client: httpclient.AsyncHTTPClient | None = None
 
@@ -183,8 +186,9 @@ class _PageRelay(web.RequestHandler):
 
     async def get(self, *_args) -> None:
         static = self.request.method == "GET" and self.request.path.startswith(STATIC_PREFIX)
-        if static and self.request.uri in self.balancer.static:
-            self._answer(200, None, *self.balancer.static[self.request.uri])
+        gzip = "gzip" in self.request.headers.get("Accept-Encoding", "")
+        if static and (self.request.uri, gzip) in self.balancer.static:
+            self._answer(200, None, *self.balancer.static[self.request.uri, gzip])
             return
         page = self.request.path.rstrip("/") in self.page_paths
         worker = self.balancer.for_page() if page else self.balancer.for_static()
@@ -209,7 +213,7 @@ class _PageRelay(web.RequestHandler):
             if k.lower() not in _NOT_RELAYED | {"date"}
         ]
         if static and response.code == 200 and len(self.balancer.static) < MAX_STATIC_FILES:
-            self.balancer.static[self.request.uri] = (headers, response.body)
+            self.balancer.static[self.request.uri, gzip] = (headers, response.body)
         self._answer(response.code, response.reason, headers, response.body)
 
     def _answer(self, code: int, reason: str | None, headers, body: bytes | None) -> None:

@@ -9,6 +9,7 @@ test_dashboard_browser.py.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import re
 
 import pytest
@@ -90,13 +91,14 @@ PAGES_TOGETHER = 24
 
 
 async def _relay(
-    drawn: list, page: type[web.RequestHandler] = _Page
+    drawn: list, page: type[web.RequestHandler] = _Page, *, compress: bool = False
 ) -> tuple[int, balancer.Balancer]:
     workers = []
     for pid, name in enumerate(("w0", "w1")):
         args = {"name": name, "drawn": drawn}
         app = web.Application(
-            [(r"/app", page, args), (r"/app/ws", _Echo, args), (r"/static/.*", _Static, args)]
+            [(r"/app", page, args), (r"/app/ws", _Echo, args), (r"/static/.*", _Static, args)],
+            compress_response=compress,
         )
         workers.append(balancer.Worker(pid=pid, port=_listen(app)))
     front = balancer.Balancer(workers)
@@ -228,6 +230,34 @@ def test_static_files_are_fetched_once_then_answered_by_the_relay():
         assert response.headers["Content-Type"] == "text/javascript"
         assert response.body == b"\x00" * 100_000 + b"localhost:5006"  # the browser's Host
     assert responses[2].headers["X-Worker"] == responses[0].headers["X-Worker"]
+
+
+def test_static_files_reach_each_browser_gzipped_only_if_it_accepts_gzip():
+    """Workers gzip (``compress_response``); the relay keeps a file's gzipped and plain
+    forms apart, so a client that does not accept gzip never gets the gzipped bytes."""
+
+    async def scenario():
+        requested = []
+        port, _ = await _relay(requested, compress=True)
+        client = httpclient.AsyncHTTPClient()
+        responses = [
+            await client.fetch(
+                f"http://127.0.0.1:{port}/static/a.js?v=1",
+                headers={"Host": "localhost:5006", **({"Accept-Encoding": "gzip"} if z else {})},
+                decompress_response=False,
+            )
+            for z in (True, False, True, False)
+        ]
+        return responses, requested
+
+    responses, requested = asyncio.run(scenario())
+    plain = b"\x00" * 100_000 + b"localhost:5006"
+    zipped, unzipped = responses[0], responses[1]
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert len(zipped.body) < len(plain) / 10 and gzip.decompress(zipped.body) == plain
+    assert "Content-Encoding" not in unzipped.headers and unzipped.body == plain
+    assert [r.body for r in responses[2:]] == [zipped.body, plain]  # from the relay's cache
+    assert len(requested) == 2  # each form fetched from a worker once
 
 
 def test_foreign_hosts_and_origins_are_refused_before_any_worker():

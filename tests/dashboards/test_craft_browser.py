@@ -186,9 +186,19 @@ def add_strategy(page, name: str) -> None:
 
 def test_offline_page_renders_with_no_outside_request(browser, served_app):
     """Every script, stylesheet and font comes from the app: a page whose outside
-    requests all fail still renders every tab, and none was even attempted."""
+    requests all fail still renders every tab, and none was even attempted. Nor does
+    it fetch BokehJS's WebGL and MathJax bundles (1.9 MB), which it does not use, and
+    its scripts come gzipped."""
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
-    outside, failed = [], []
+    outside, failed, scripts = [], [], {}
+    context.on(
+        "response",
+        lambda r: (
+            scripts.update({r.url: r.headers.get("content-encoding")})
+            if r.request.resource_type == "script"
+            else None
+        ),
+    )
     context.route(
         re.compile(r".*"),
         lambda route: route.continue_() if LOCAL.match(route.request.url) else route.abort(),
@@ -207,6 +217,9 @@ def test_offline_page_renders_with_no_outside_request(browser, served_app):
     assert outside == [], outside
     assert failed == [], failed
     assert errors == [], errors
+    bokeh = [encoding for url, encoding in scripts.items() if "/bokeh.min.js" in url]
+    assert bokeh == ["gzip"], scripts
+    assert not [url for url in scripts if "bokeh-mathjax" in url or "bokeh-gl" in url]
     context.close()
 
 
