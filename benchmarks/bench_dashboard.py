@@ -48,8 +48,11 @@ import asyncio
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -94,6 +97,64 @@ CLICK_AND_TIME = """async ([label, selector, timeoutMs]) => {
   }
   return null;
 }"""
+
+
+class CpuMeter:
+    """CPU seconds spent, while it runs, by the dashboard's server processes and by
+    Chromium's: the sessions' browsers share the machine's cores with the server, so a
+    slow update may be the browsers' doing, not the server's.
+
+    Samples every process once a second in a thread (a process that ended between two
+    samples keeps its last sampled time). Use as a context manager; ``seconds`` holds
+    the figures afterwards."""
+
+    #: a process belongs to the server when its command line runs this script
+    SERVER = "dashboards/app.py"
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._first: dict[int, float] = {}
+        self._last: dict[int, tuple[str, float]] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_done, daemon=True)
+
+    def __enter__(self) -> CpuMeter:
+        self._sample(first=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self._sample()
+        totals = {"server": 0.0, "chromium": 0.0}
+        for pid, (kind, used) in self._last.items():
+            totals[kind] += used - self._first.get(pid, 0.0)
+        self.seconds = {k: round(v, 1) for k, v in totals.items()}
+
+    def _sample_until_done(self) -> None:
+        while not self._done.wait(1.0):
+            self._sample()
+
+    def _sample(self, *, first: bool = False) -> None:
+        for proc in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+            name, cmdline, times = (
+                proc.info["name"] or "",
+                proc.info["cmdline"] or [],
+                proc.info["cpu_times"],
+            )
+            if times is None:
+                continue
+            if "chrom" in name:
+                kind = "chromium"
+            elif any(self.SERVER in part for part in cmdline):
+                kind = "server"
+            else:
+                continue
+            used = times.user + times.system
+            if first:
+                self._first[proc.pid] = used
+            self._last[proc.pid] = (kind, used)
 
 
 def build_world(users: int, days: int) -> Path:
@@ -143,13 +204,29 @@ TABS = (
 )
 
 
-async def first_opens(browser, url: str, repeats: int, read: float = 0.0) -> dict:
+async def first_opens(
+    browser, url: str, repeats: int, read: float = 0.0, *, link_mbps: float | None = None
+) -> dict:
     """Fresh sessions: time to the first table, and to each tab's table on first open,
-    clicked ``read`` seconds after the first table showed (0: at once)."""
+    clicked ``read`` seconds after the first table showed (0: at once). With
+    ``link_mbps``, the page's network is a link of that many Mbit/s each way with 50 ms
+    of latency (Chromium's network emulation), as a user far from the server has."""
     first_table: list[float] = []
     opens: dict[str, list[float]] = {tab: [] for tab, _ in TABS}
     for _ in range(repeats):
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        if link_mbps:
+            cdp = await page.context.new_cdp_session(page)
+            bytes_per_s = link_mbps * 1e6 / 8
+            await cdp.send(
+                "Network.emulateNetworkConditions",
+                {
+                    "offline": False,
+                    "latency": 50,
+                    "downloadThroughput": bytes_per_s,
+                    "uploadThroughput": bytes_per_s,
+                },
+            )
         start = time.perf_counter()
         await page.goto(url)
         await page.wait_for_selector("#comparison-table", timeout=600_000)
@@ -168,6 +245,7 @@ async def first_opens(browser, url: str, repeats: int, read: float = 0.0) -> dic
     out = {
         "repeats": repeats,
         "read_seconds": read,
+        "link_mbps": link_mbps,
         "first_table_median_ms": round(1000 * statistics.median(first_table), 1),
         "first_table_max_ms": round(1000 * max(first_table), 1),
         "tab_first_open_p50_ms": round(1000 * statistics.median(every), 1),
@@ -273,9 +351,12 @@ async def session(browser, url: str, seconds: float, index: int, think: float = 
 
 
 async def concurrency(browser, url: str, sessions: int, seconds: float, think: float = 0.0) -> dict:
-    results = await asyncio.gather(
-        *(session(browser, url, seconds, i, think) for i in range(sessions))
-    )
+    start = time.monotonic()
+    with CpuMeter() as cpu:
+        results = await asyncio.gather(
+            *(session(browser, url, seconds, i, think) for i in range(sessions))
+        )
+    wall = time.monotonic() - start
     timings = [took for r in results for _, took in r["timings"]]
     errors = [e for r in results for e in r["errors"]]
     # updates clicked once every session had opened its page: without the queue of the
@@ -297,6 +378,9 @@ async def concurrency(browser, url: str, sessions: int, seconds: float, think: f
         "settled_late": len(settled_late),
         "settled_update_p50_ms": round(1000 * statistics.median(settled), 1) if settled else None,
         "settled_update_p95_ms": round(1000 * percentile(settled, 0.95), 1) if settled else None,
+        # cores' worth of CPU each side used on average (the machine has os.cpu_count())
+        "server_cores_used": round(cpu.seconds["server"] / wall, 2),
+        "chromium_cores_used": round(cpu.seconds["chromium"] / wall, 2),
     }
 
 
@@ -306,9 +390,10 @@ def median_of_runs(runs: list[dict]) -> dict:
     out: dict = {"runs": len(runs)}
     for key, value in runs[0].items():
         values = [r[key] for r in runs]
-        if key.endswith("_ms"):
+        if key.endswith(("_ms", "_cores_used")):
             known = [v for v in values if v is not None]
-            out[key] = round(statistics.median(known), 1) if known else None
+            digits = 2 if key.endswith("_cores_used") else 1
+            out[key] = round(statistics.median(known), digits) if known else None
         elif key in ("updates", "errors", "settled_updates", "late_updates", "settled_late"):
             out[key] = sum(values)
         elif key == "error_examples":
