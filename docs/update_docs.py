@@ -154,6 +154,29 @@ def _side_by_side(ab: dict) -> str:
     )
 
 
+def _over_a_link(ab: dict) -> str:
+    """The first table on an emulated slow link, beside its baseline's: what a user far
+    from the server waits for (scripts trimmed and gzipped)."""
+    key = "median_of_rounds.{}.first_table_median_ms"
+    if key.format("lab") not in ab:
+        return ""
+    return (
+        f" ({ab[key.format('lab')] / 1000:.1f} s on an emulated {ab['link_mbps']:.0f} Mbit/s "
+        f"link, {ab[key.format('baseline')] / 1000:.1f} s with {ab['baseline_ref']})"
+    )
+
+
+def _later_change_in_turns(ab: dict) -> str:
+    """The later change's p95 from the run in turns with a baseline, beside the full run's."""
+    key = "median_of_rounds.{}.p95_ms"
+    if key.format("lab") not in ab:
+        return ""
+    return (
+        f", {ab[key.format('lab')]:.0f} ms in turns with {ab['baseline_ref']} "
+        f"({ab[key.format('baseline')]:.0f} ms)"
+    )
+
+
 def headlines_markdown() -> str:
     """README's few figures, from the same sources as the pages they link to."""
     lines = []
@@ -182,7 +205,9 @@ def headlines_markdown() -> str:
         lines.append(
             f"- **Dashboard** ({dash['runs']} strategies × {dash['users_per_run'] // 1000}k "
             "users, 2 cores, medians of 3 sessions): first table "
-            f"{dash['first_opens.first_table_median_ms'] / 1000:.1f} s (target 2 s); first open "
+            f"{dash['first_opens.first_table_median_ms'] / 1000:.1f} s (target 2 s)"
+            + _over_a_link(results.get("dashboard_ab_first_opens_link", {}))
+            + "; first open "
             f"of a tab p95 {dash['first_opens.tab_first_open_p95_ms'] / 1000:.2f} s clicked at once, "
             + (
                 f"{dash['first_opens_after_reading.tab_first_open_p95_ms'] / 1000:.2f} s after "
@@ -191,8 +216,9 @@ def headlines_markdown() -> str:
                 else ""
             )
             + "(target 1 s); "
-            f"later change p95 {dash['latency.p95_ms']:.0f} ms (target 300 ms); 20 sessions "
-            "clicking every 3 s"
+            f"later change p95 {dash['latency.p95_ms']:.0f} ms"
+            + _later_change_in_turns(results.get("dashboard_ab", {}))
+            + " (target 300 ms); 20 sessions clicking every 3 s"
             + (
                 f" (medians of {dash['concurrency_think.runs']} runs)"
                 if "concurrency_think.runs" in dash
