@@ -37,8 +37,10 @@ if str(_ROOT) not in sys.path:
 
 import pandas as pd  # noqa: E402
 import panel as pn  # noqa: E402
+import panel.reactive  # noqa: E402
 from bokeh.io import curdoc  # noqa: E402
 from bokeh.resources import Resources  # noqa: E402
+from panel.io.resources import LOCAL_DIST  # noqa: E402
 from panel.theme.base import Inherit  # noqa: E402
 from tornado import routing, web, websocket  # noqa: E402
 
@@ -521,6 +523,12 @@ def _start_server(*, address: str, port: int, public_port: int, hosts: tuple[str
     # hosts before any page, static file or websocket handler sees the request
     server._tornado.default_router.rules.insert(0, _host_rule(hosts))
     server._tornado.resources = _page_resources(server._tornado.resources)
+    # Panel points a stylesheet at its page's copy through the model's document, and at
+    # its CDN when the model has none: the models of a hidden tab (built ahead, or shown
+    # once) have none, so a language switch repointed stylesheets they share with the
+    # page at cdn.holoviz.org, which the browser then fetched. The fallback is the
+    # server's own copy here.
+    panel.reactive.CDN_DIST = LOCAL_DIST
     server.io_loop.asyncio_loop.set_exception_handler(quiet_closed_sockets)
     server.start()
     return server

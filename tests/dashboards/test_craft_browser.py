@@ -186,9 +186,9 @@ def add_strategy(page, name: str) -> None:
 
 def test_offline_page_renders_with_no_outside_request(browser, served_app):
     """Every script, stylesheet and font comes from the app: a page whose outside
-    requests all fail still renders every tab, and none was even attempted. Nor does
-    it fetch BokehJS's WebGL and MathJax bundles (1.9 MB), which it does not use, and
-    its scripts come gzipped."""
+    requests all fail still renders every tab, in both languages, and none was even
+    attempted. Nor does it fetch BokehJS's WebGL and MathJax bundles (1.9 MB), which it
+    does not use, and its scripts come gzipped."""
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     outside, failed, scripts = [], [], {}
     context.on(
@@ -214,6 +214,11 @@ def test_offline_page_renders_with_no_outside_request(browser, served_app):
         open_tab(page, section)
         canvases = page.evaluate(f"() => ({FIND_ALL})('canvas').length")
         assert canvases > 0, section
+    # a language switch updates the hidden tabs' models too (their stylesheets once
+    # pointed at Panel's CDN then)
+    page.get_by_text("中文", exact=True).click()
+    page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
+    open_tab(page, "money", "zh")
     assert outside == [], outside
     assert failed == [], failed
     assert errors == [], errors
