@@ -590,12 +590,15 @@ class OverviewView(View):
             return None
         m = lab.metric(decision.goal)
         scale = 100 if m.in_fen else 1
+        run_ids = self.store.run_ids()
         data = pd.DataFrame(
             {
                 "strategy": df["label"].astype(str),
                 "value": df["estimate"] / scale,
                 "minus": (df["estimate"] - df["ci_low"]) / scale,
                 "plus": (df["ci_high"] - df["estimate"]) / scale,
+                # each strategy's colour, as on every other tab
+                "colour": [colour_of(run_ids, r) for r in df["run_id"]],
             }
         )
         line = 1.0 if decision.goal == "gmv_per_cost" else 0.0
@@ -605,7 +608,12 @@ class OverviewView(View):
         # the line last: an overlay takes its axis labels from its first element
         return (
             hv.ErrorBars(data, x, [y, "minus", "plus"])
-            * hv.Scatter(data, x, y).opts(size=10, tools=["hover"])
+            * hv.Scatter(data, x, [y, "colour"]).opts(
+                size=10,
+                color=hv.dim("colour"),
+                tools=["hover"],
+                hover_tooltips=["strategy", "value"],
+            )
             * hv.HLine(line).opts(color="grey", line_dash="dashed")
         ).opts(
             title=self.tr("overview.chart", goal=m.label(lang)),

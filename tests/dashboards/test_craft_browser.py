@@ -102,6 +102,9 @@ PLOT_COLOURS = (
           const v = r.glyph[prop];
           if (v && typeof v === "object" && typeof v.value === "string") colours.push(v.value.toUpperCase());
           if (typeof v === "string") colours.push(v.toUpperCase());
+          // a colour per row, mapped from a column of the chart's data
+          if (v && typeof v === "object" && typeof v.field === "string" && r.data_source)
+            for (const c of r.data_source.data[v.field] || []) colours.push(String(c).toUpperCase());
         }
       }
       out.push({title: m.title.text, colours});
@@ -275,6 +278,11 @@ def test_a_strategy_keeps_its_colour_on_every_tab(browser, served_app):
     assert len(strips["funnel"]) == 3
     assert all(strip == strips["funnel"] for strip in strips.values()), strips
     assert lines["retention"] == lines["cycle"] == {c for _, c, _ in strips["funnel"]}
+    # the Overview's goal chart: a point per strategy in the strategy's colour
+    page.locator(".bk-tab").filter(has_text=re.compile("^Overview$")).click()
+    page.wait_for_timeout(500)
+    [goal] = [p for p in page.evaluate(PLOT_COLOURS) if "per strategy" in p["title"]]
+    assert {c for _, c, _ in strips["funnel"]} <= set(goal["colours"]), goal
     page.close()
 
 
