@@ -332,13 +332,19 @@ class App:
         idle.build_ahead(doc, self._build_ahead)
 
     def _build_ahead(self) -> bool:
-        """Build the next hidden tab, in tab order; whether any is left to build."""
+        """Build the next hidden tab, in tab order; whether any is left to build.
+
+        While a writer holds the database, a result not computed before cannot be read:
+        building ahead stops, and the tabs are built when opened."""
         hidden = [
             i for i in range(len(self.views)) if i != self.tabs.active and not self.tabs.built(i)
         ]
         if not hidden:
             return False
-        list(self.views.values())[hidden[0]].fresh()
+        try:
+            list(self.views.values())[hidden[0]].fresh()
+        except lab.StoreBusyError:
+            return False
         with frozen():
             self.tabs.build_ahead(hidden[0])
         return len(hidden) > 1

@@ -412,8 +412,12 @@ class View(param.Parameterized):
         filter change sent ~25, one per chart source and pane, each serialised apart."""
         if self._stale:
             self._stale = False
-            with pn.io.hold(), frozen(only_if_changed=True):
-                self._refresh()
+            try:
+                with pn.io.hold(), frozen(only_if_changed=True):
+                    self._refresh()
+            except Exception:
+                self._stale = True  # not brought up to date: the next showing tries again
+                raise
 
     def _refresh(self) -> None:
         raise NotImplementedError

@@ -554,6 +554,25 @@ def test_hidden_tabs_are_built_ahead_in_tab_order_once_up_to_date(served):
     assert more == [True] * (len(sections) - 2) + [False, False]
 
 
+def test_building_ahead_stops_quietly_while_a_writer_holds_the_database(served, monkeypatch):
+    """A hidden tab whose results were never read cannot be computed while another
+    process writes: building ahead stops without an error (it ran in a callback, and the
+    server logged a traceback per session), and the view stays due for a refresh."""
+    import lab
+
+    app = served
+    view = app.views[list(app.views)[1]]  # the first hidden tab, built first
+    view._stale = True
+
+    def busy():
+        raise lab.StoreBusyError("another process is writing to the database")
+
+    monkeypatch.setattr(view, "_refresh", busy)
+    assert app._build_ahead() is False
+    assert view._stale  # brought up to date when next shown
+    assert not app.tabs.built(1)
+
+
 def test_opening_a_tab_built_ahead_builds_no_chart(served, monkeypatch):
     from panel.pane.holoviews import HoloViews
 
