@@ -26,6 +26,7 @@ Example
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import re
 import sys
@@ -186,9 +187,9 @@ class _PageRelay(web.RequestHandler):
 
     async def get(self, *_args) -> None:
         static = self.request.method == "GET" and self.request.path.startswith(STATIC_PREFIX)
-        gzip = "gzip" in self.request.headers.get("Accept-Encoding", "")
-        if static and (self.request.uri, gzip) in self.balancer.static:
-            self._answer(200, None, *self.balancer.static[self.request.uri, gzip])
+        gzipped = "gzip" in self.request.headers.get("Accept-Encoding", "")
+        if static and (self.request.uri, gzipped) in self.balancer.static:
+            self._answer(200, None, *self.balancer.static[self.request.uri, gzipped])
             return
         page = self.request.path.rstrip("/") in self.page_paths
         worker = self.balancer.for_page() if page else self.balancer.for_static()
@@ -204,7 +205,10 @@ class _PageRelay(web.RequestHandler):
             request_timeout=RELAY_TIMEOUT_S,
         )
         if page:
-            self.balancer.drew(worker, response.body if response.code == 200 else None)
+            body = response.body
+            if response.code == 200 and response.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)  # the session token is read from the HTML
+            self.balancer.drew(worker, body if response.code == 200 else None)
         if response.code == 599:  # no answer: the worker died or timed out
             raise web.HTTPError(502, reason=f"dashboard worker {worker.pid} did not answer")
         headers = [
@@ -213,7 +217,7 @@ class _PageRelay(web.RequestHandler):
             if k.lower() not in _NOT_RELAYED | {"date"}
         ]
         if static and response.code == 200 and len(self.balancer.static) < MAX_STATIC_FILES:
-            self.balancer.static[self.request.uri, gzip] = (headers, response.body)
+            self.balancer.static[self.request.uri, gzipped] = (headers, response.body)
         self._answer(response.code, response.reason, headers, response.body)
 
     def _answer(self, code: int, reason: str | None, headers, body: bytes | None) -> None:

@@ -32,7 +32,9 @@ class _Page(web.RequestHandler):
         self.drawn.append((self.name, session_id))
         token = generate_jwt_token(session_id)
         self.set_header("X-Worker", self.name)
-        self.write(f'<html><script>render_items=[{{"token":"{token}"}}]</script></html>')
+        # long enough for a worker that compresses to gzip it, as Bokeh's pages are
+        padding = "<!--" + " " * 2000 + "-->"
+        self.write(f'<html><script>render_items=[{{"token":"{token}"}}]</script>{padding}</html>')
 
 
 class _Static(web.RequestHandler):
@@ -122,18 +124,29 @@ async def _socket(port: int, token: str, *, origin: str = "http://localhost:5006
     return await websocket.websocket_connect(request, subprotocols=["bokeh", token])
 
 
-def test_each_websocket_reaches_the_worker_that_drew_its_page():
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzipped pages"])
+def test_each_websocket_reaches_the_worker_that_drew_its_page(compress):
+    """Also when the workers gzip their pages: the relay reads each page's session token
+    (gzipped, it found none, and a websocket reached the other worker about half the
+    time, which built the session anew)."""
+
     async def scenario():
         drawn = []
-        port, front = await _relay(drawn)
+        port, front = await _relay(drawn, compress=compress)
         client = httpclient.AsyncHTTPClient()
-        # six pages opened together, their websockets opened in another order
+        # six pages opened together, their websockets opened in another order; the
+        # client asks for gzip and unzips, as a browser does
         pages = await asyncio.gather(
             *(
-                client.fetch(f"http://127.0.0.1:{port}/app", headers={"Host": "localhost:5006"})
+                client.fetch(
+                    f"http://127.0.0.1:{port}/app",
+                    headers={"Host": "localhost:5006", "Accept-Encoding": "gzip"},
+                )
                 for _ in range(6)
             )
         )
+        zipped = [p.headers.get("X-Consumed-Content-Encoding") == "gzip" for p in pages]
+        assert zipped == [compress] * 6
         replies = []
         for page in reversed(pages):
             ws = await _socket(port, _token(page.body))
