@@ -148,9 +148,17 @@ def _side_by_side(ab: dict) -> str:
     key = "median_of_rounds.{}.settled_update_p95_ms"
     if key.format("lab") not in ab:
         return ""
+    rounds = f"{ab['rounds']} round{'s' if ab['rounds'] != 1 else ''} each"
+    errors = "median_of_rounds.{}.errors"
     return (
-        f"; in turns with {ab['baseline_ref']} ({ab['rounds']} rounds each) the settled p95 "
+        f"; in turns with {ab['baseline_ref']} ({rounds}) the settled p95 "
         f"was {ab[key.format('lab')] / 1000:.1f} s against {ab[key.format('baseline')] / 1000:.1f} s"
+        + (
+            f", with {ab[errors.format('lab')]:.0f} and {ab[errors.format('baseline')]:.0f} "
+            "page errors"
+            if ab.get(errors.format("lab"))
+            else ""
+        )
     )
 
 
