@@ -85,9 +85,9 @@ RADIO_CSS = """
 # ``font_url`` says; this server's pages use installed fonts only (FONT_STACK).
 pn.theme.Fast._resources = {**pn.theme.Fast._resources, "font": {}}
 #: The BokehJS bundles a page loads. Bokeh's server lists all five; the page draws no
-#: WebGL plot (HoloViews' webgl is off), no Bokeh table and no TeX, so BokehJS's GL
-#: (189 kB), tables (295 kB) and MathJax (1.7 MB) bundles were fetched and parsed by every
-#: page for nothing (docs/dashboard-speed.md).
+#: WebGL plot (HoloViews' webgl is off) and no TeX, so BokehJS's GL (189 kB) and MathJax
+#: (1.7 MB) bundles were fetched and parsed by every page for nothing. The tables bundle
+#: stays: Panel's own bundle imports it (docs/dashboard-speed.md).
 BOKEH_COMPONENTS = ["bokeh", "bokeh-widgets", "bokeh-tables"]
 # every radio group of the page, the editor's included, gets RADIO_CSS
 pn.theme.Fast.modifiers = {
