@@ -142,21 +142,29 @@ HEADLINE_FIGURES = (
 )
 
 
+def _in_turns(ab: dict, figure: str) -> tuple[float, float] | None:
+    """``figure``'s medians (this tree, baseline) from a run in turns with a baseline
+    (``bench_dashboard_ab``), None if that run did not measure it."""
+    key = f"median_of_rounds.{{}}.{figure}"
+    if key.format("lab") not in ab:
+        return None
+    return ab[key.format("lab")], ab[key.format("baseline")]
+
+
 def _side_by_side(ab: dict) -> str:
     """The concurrent run's settled p95 beside its baseline's, measured in turns: one
     full run's concurrent figures swing several-fold with the machine."""
-    key = "median_of_rounds.{}.settled_update_p95_ms"
-    if key.format("lab") not in ab:
+    settled = _in_turns(ab, "settled_update_p95_ms")
+    if settled is None:
         return ""
     rounds = f"{ab['rounds']} round{'s' if ab['rounds'] != 1 else ''} each"
-    errors = "median_of_rounds.{}.errors"
+    errors = _in_turns(ab, "errors")
     return (
         f"; in turns with {ab['baseline_ref']} ({rounds}) the settled p95 "
-        f"was {ab[key.format('lab')] / 1000:.1f} s against {ab[key.format('baseline')] / 1000:.1f} s"
+        f"was {settled[0] / 1000:.1f} s against {settled[1] / 1000:.1f} s"
         + (
-            f", with {ab[errors.format('lab')]:.0f} and {ab[errors.format('baseline')]:.0f} "
-            "page errors"
-            if ab.get(errors.format("lab"))
+            f", with {errors[0]:.0f} and {errors[1]:.0f} page errors"
+            if errors and errors[0]
             else ""
         )
     )
@@ -165,24 +173,21 @@ def _side_by_side(ab: dict) -> str:
 def _over_a_link(ab: dict) -> str:
     """The first table on an emulated slow link, beside its baseline's: what a user far
     from the server waits for (scripts trimmed and gzipped)."""
-    key = "median_of_rounds.{}.first_table_median_ms"
-    if key.format("lab") not in ab:
+    first_table = _in_turns(ab, "first_table_median_ms")
+    if first_table is None:
         return ""
     return (
-        f" ({ab[key.format('lab')] / 1000:.1f} s on an emulated {ab['link_mbps']:.0f} Mbit/s "
-        f"link, {ab[key.format('baseline')] / 1000:.1f} s with {ab['baseline_ref']})"
+        f" ({first_table[0] / 1000:.1f} s on an emulated {ab['link_mbps']:.0f} Mbit/s "
+        f"link, {first_table[1] / 1000:.1f} s with {ab['baseline_ref']})"
     )
 
 
 def _later_change_in_turns(ab: dict) -> str:
     """The later change's p95 from the run in turns with a baseline, beside the full run's."""
-    key = "median_of_rounds.{}.p95_ms"
-    if key.format("lab") not in ab:
+    p95 = _in_turns(ab, "p95_ms")
+    if p95 is None:
         return ""
-    return (
-        f", {ab[key.format('lab')]:.0f} ms in turns with {ab['baseline_ref']} "
-        f"({ab[key.format('baseline')]:.0f} ms)"
-    )
+    return f", {p95[0]:.0f} ms in turns with {ab['baseline_ref']} ({p95[1]:.0f} ms)"
 
 
 def headlines_markdown() -> str:
