@@ -38,6 +38,7 @@ if str(_ROOT) not in sys.path:
 import pandas as pd  # noqa: E402
 import panel as pn  # noqa: E402
 import panel.reactive  # noqa: E402
+from bokeh.events import ConnectionLost  # noqa: E402
 from bokeh.io import curdoc  # noqa: E402
 from bokeh.resources import Resources  # noqa: E402
 from panel.io.resources import LOCAL_DIST  # noqa: E402
@@ -46,7 +47,7 @@ from tornado import routing, web, websocket  # noqa: E402
 
 import lab  # noqa: E402
 from dashboards import idle  # noqa: E402
-from dashboards.balancer import host_allowed  # noqa: E402
+from dashboards.balancer import PENDING_S, host_allowed  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
 from dashboards.slicing import BREAKDOWNS, Slice, run_window  # noqa: E402
 from dashboards.store import DEFAULT_DB, MAX_SELECTED, PLATFORM_FILTERS, DataStore  # noqa: E402
@@ -262,9 +263,12 @@ class App:
         self._check_writer()
         if pn.state.curdoc is not None:
             pn.state.add_periodic_callback(self._check_writer, period=WRITER_POLL_MS)
-            # counted from the page request on: while many pages open at once, none builds ahead
+            # counted from the page request on: while many pages open at once, none builds
+            # ahead; counted until the page's websocket closes, or Bokeh drops a session
+            # whose page never connected
             doc = pn.state.curdoc
             idle.opened(doc)
+            doc.on_event(ConnectionLost, lambda event: idle.closed(doc))
             doc.on_session_destroyed(lambda context: idle.closed(doc))
             pn.state.onload(self._start_building_ahead)
         idle.worked()
@@ -524,6 +528,11 @@ def _start_server(*, address: str, port: int, public_port: int, hosts: tuple[str
         # Tornado gzips pages and scripts for browsers that accept it: the page's 3.6 MB
         # of scripts are ~1 MB on the wire, for users far from the server
         compress_response=True,
+        # Bokeh drops a session whose websocket has not come within 15 s; twenty pages
+        # opened at once take longer than that, and a page that then connects gets a
+        # session built anew, unstyled, its stylesheets at Panel's CDN. A session waits
+        # as long as the relay keeps its page's token.
+        unused_session_lifetime_milliseconds=PENDING_S * 1000,
     )
     # Bokeh has no public hook for a Host check: a first routing rule refuses foreign
     # hosts before any page, static file or websocket handler sees the request

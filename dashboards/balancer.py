@@ -95,9 +95,8 @@ class Balancer:
     def for_page(self) -> Worker:
         """The worker with the fewest sessions, counting this page from now, so pages
         requested together spread over the workers; of equals, the one given the fewest
-        pages, so pages opened one after another alternate too (a worker keeps a closed
-        page's session for up to ~30 s, and builds tabs ahead only while it holds few,
-        dashboards/idle.py)."""
+        pages, so pages opened one after another alternate too (a worker builds tabs ahead
+        only while it holds few live sessions, dashboards/idle.py)."""
         self._expire()
         worker = min(self.workers, key=lambda w: (w.sessions, w.pages))
         worker.sessions += 1

@@ -10,8 +10,8 @@ dashboard, so a process builds ahead only while it serves at most :data:`MAX_SES
 live sessions, one tab at a time, and only once :data:`IDLE_S` seconds have passed since
 a user of the process last asked for something (a page, a filter, a tab). With more
 sessions, tabs are built when opened. A session counts as live from its page request
-until Bokeh discards it (up to ~30 s after its page closed), so while many pages open
-at once none of them builds ahead.
+until its websocket closes (or, for a page that never connected, until Bokeh drops it),
+so while many pages open at once none of them builds ahead.
 
 One timer per process asks, every :data:`POLL_MS`, whether a step may run; a step runs
 in its session's document lock. (A Panel periodic callback per session would toggle

@@ -319,3 +319,17 @@ def test_origin_allowed():
     assert balancer.origin_allowed("http://127.0.0.1:5006", HOSTS)
     assert not balancer.origin_allowed("http://localhost.evil.example", HOSTS)
     assert not balancer.origin_allowed("null", HOSTS)
+
+
+def test_a_worker_keeps_a_page_session_as_long_as_the_relay_awaits_its_websocket():
+    """Bokeh's default drops an unconnected session after 15 s; twenty pages opened at
+    once connected later than that and got sessions built anew (unstyled, CDN
+    stylesheets: 523 failed requests in 20 concurrent sessions, none with the fix)."""
+    from dashboards.app import _start_server
+
+    server = _start_server(address="127.0.0.1", port=0, public_port=5006, hosts=HOSTS)
+    try:
+        lifetime_ms = server._tornado._unused_session_lifetime_milliseconds
+    finally:
+        server.stop()
+    assert lifetime_ms >= balancer.PENDING_S * 1000

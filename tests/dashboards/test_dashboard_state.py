@@ -573,6 +573,21 @@ def test_building_ahead_stops_quietly_while_a_writer_holds_the_database(served, 
     assert not app.tabs.built(1)
 
 
+def test_a_session_stops_counting_as_live_when_its_websocket_closes(test_db, monkeypatch):
+    """Bokeh now keeps an unconnected session for a minute (its page may be slow to
+    connect); a closed page must not hold off other sessions' building ahead that long."""
+    from bokeh.events import ConnectionLost
+
+    from dashboards import idle
+
+    monkeypatch.setattr(idle, "_live", set())
+    with _session(test_db):
+        doc = pn.state.curdoc
+        assert id(doc) in idle._live  # counted from the page request on
+        doc.callbacks.trigger_event(ConnectionLost())
+        assert id(doc) not in idle._live
+
+
 def test_opening_a_tab_built_ahead_builds_no_chart(served, monkeypatch):
     from panel.pane.holoviews import HoloViews
 
