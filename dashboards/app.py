@@ -46,7 +46,7 @@ from panel.theme.base import Inherit  # noqa: E402
 from tornado import routing, web, websocket  # noqa: E402
 
 import lab  # noqa: E402
-from dashboards import idle  # noqa: E402
+from dashboards import idle, writes  # noqa: E402
 from dashboards.balancer import PENDING_S, host_allowed  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
 from dashboards.slicing import BREAKDOWNS, Slice, run_window  # noqa: E402
@@ -60,8 +60,6 @@ from dashboards.views import (  # noqa: E402
 )
 
 pn.extension(sizing_mode="stretch_width")
-#: how often a session asks whether another process is writing to the database
-WRITER_POLL_MS = 2_000
 
 #: Fonts the machine has: nothing is fetched (the Fast design's default pulls Open Sans
 #: from Google Fonts, which is blocked in mainland China and absent offline).
@@ -262,14 +260,14 @@ class App:
         self._relabel()
         self._check_writer()
         if pn.state.curdoc is not None:
-            pn.state.add_periodic_callback(self._check_writer, period=WRITER_POLL_MS)
+            doc = pn.state.curdoc
+            writes.watch(doc, self._writer_changed, self._check_writer)
             # counted from the page request on: while many pages open at once, none builds
             # ahead; counted until the page's websocket closes, or Bokeh drops a session
             # whose page never connected
-            doc = pn.state.curdoc
             idle.opened(doc)
-            doc.on_event(ConnectionLost, lambda event: idle.closed(doc))
-            doc.on_session_destroyed(lambda context: idle.closed(doc))
+            doc.on_event(ConnectionLost, lambda event: self._closed(doc))
+            doc.on_session_destroyed(lambda context: self._closed(doc))
             pn.state.onload(self._start_building_ahead)
         idle.worked()
 
@@ -305,6 +303,14 @@ class App:
             self.strategies.options = options
         if list(self.strategies.value) != list(self.store.selected):
             self.strategies.value = list(self.store.selected)
+
+    @staticmethod
+    def _closed(doc) -> None:
+        idle.closed(doc)
+        writes.forget(doc)
+
+    def _writer_changed(self) -> bool:
+        return self.store.writer() != self._writer
 
     def _check_writer(self) -> None:
         """Show or hide the write-in-progress notice; pick up new runs when a write ends."""

@@ -573,19 +573,29 @@ def test_building_ahead_stops_quietly_while_a_writer_holds_the_database(served, 
     assert not app.tabs.built(1)
 
 
-def test_a_session_stops_counting_as_live_when_its_websocket_closes(test_db, monkeypatch):
+def test_a_session_is_forgotten_when_its_websocket_closes(test_db, monkeypatch):
     """Bokeh now keeps an unconnected session for a minute (its page may be slow to
     connect); a closed page must not hold off other sessions' building ahead that long."""
     from bokeh.events import ConnectionLost
 
-    from dashboards import idle
+    from dashboards import idle, writes
 
     monkeypatch.setattr(idle, "_live", set())
+    watched = writes.watched()
     with _session(test_db):
         doc = pn.state.curdoc
         assert id(doc) in idle._live  # counted from the page request on
+        assert writes.watched() == watched + 1
         doc.callbacks.trigger_event(ConnectionLost())
         assert id(doc) not in idle._live
+        assert writes.watched() == watched
+
+
+def test_a_session_has_no_periodic_callback(served):
+    """A periodic callback toggles the page's busy indicator at every call (a websocket
+    message each way, a restyle in the browser); the writer is watched per process."""
+    doc = pn.state.curdoc
+    assert doc.session_callbacks == [] and not pn.state._periodic.get(doc)
 
 
 def test_opening_a_tab_built_ahead_builds_no_chart(served, monkeypatch):
