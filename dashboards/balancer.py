@@ -83,6 +83,8 @@ class Balancer:
     static: dict[tuple[str, bool], tuple[list[tuple[str, str]], bytes]] = field(
         default_factory=dict
     )
+    #: the same key -> a future done once a worker answered it (its request is in flight)
+    fetching: dict[tuple[str, bool], asyncio.Future] = field(default_factory=dict)
     _next_static: int = 0
     _client: httpclient.AsyncHTTPClient | None = None
 
@@ -187,9 +189,24 @@ class _PageRelay(web.RequestHandler):
     async def get(self, *_args) -> None:
         static = self.request.method == "GET" and self.request.path.startswith(STATIC_PREFIX)
         gzipped = "gzip" in self.request.headers.get("Accept-Encoding", "")
-        if static and (self.request.uri, gzipped) in self.balancer.static:
-            self._answer(200, None, *self.balancer.static[self.request.uri, gzipped])
+        key = (self.request.uri, gzipped)
+        while static and key in self.balancer.fetching:
+            # pages opened together ask for the same files at once: a worker reads and
+            # gzips each once, not once per page (a file it failed to answer is asked
+            # for again, by one request at a time)
+            await self.balancer.fetching[key]
+        if static and key in self.balancer.static:
+            self._answer(200, None, *self.balancer.static[key])
             return
+        if static:
+            self.balancer.fetching[key] = asyncio.get_running_loop().create_future()
+        try:
+            await self._relay(static, key)
+        finally:
+            if static:
+                self.balancer.fetching.pop(key).set_result(None)
+
+    async def _relay(self, static: bool, key: tuple[str, bool]) -> None:
         page = self.request.path.rstrip("/") in self.page_paths
         worker = self.balancer.for_page() if page else self.balancer.for_static()
         response = await self.balancer.client().fetch(
@@ -216,7 +233,7 @@ class _PageRelay(web.RequestHandler):
             if k.lower() not in _NOT_RELAYED | {"date"}
         ]
         if static and response.code == 200 and len(self.balancer.static) < MAX_STATIC_FILES:
-            self.balancer.static[self.request.uri, gzipped] = (headers, response.body)
+            self.balancer.static[key] = (headers, response.body)
         self._answer(response.code, response.reason, headers, response.body)
 
     def _answer(self, code: int, reason: str | None, headers, body: bytes | None) -> None:

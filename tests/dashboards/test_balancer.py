@@ -92,14 +92,29 @@ class _PageOnceAllArrived(_Page):
 PAGES_TOGETHER = 24
 
 
+class _SlowStatic(_Static):
+    """Answers after a while, as a worker busy drawing pages; ``missing.js`` with 404."""
+
+    async def get(self) -> None:
+        await asyncio.sleep(0.2)
+        if self.request.path.endswith("missing.js"):
+            self.drawn.append((self.name, self.request.uri))
+            raise web.HTTPError(404)
+        super().get()
+
+
 async def _relay(
-    drawn: list, page: type[web.RequestHandler] = _Page, *, compress: bool = False
+    drawn: list,
+    page: type[web.RequestHandler] = _Page,
+    *,
+    compress: bool = False,
+    static: type[web.RequestHandler] = _Static,
 ) -> tuple[int, balancer.Balancer]:
     workers = []
     for pid, name in enumerate(("w0", "w1")):
         args = {"name": name, "drawn": drawn}
         app = web.Application(
-            [(r"/app", page, args), (r"/app/ws", _Echo, args), (r"/static/.*", _Static, args)],
+            [(r"/app", page, args), (r"/app/ws", _Echo, args), (r"/static/.*", static, args)],
             compress_response=compress,
         )
         workers.append(balancer.Worker(pid=pid, port=_listen(app)))
@@ -243,6 +258,31 @@ def test_static_files_are_fetched_once_then_answered_by_the_relay():
         assert response.headers["Content-Type"] == "text/javascript"
         assert response.body == b"\x00" * 100_000 + b"localhost:5006"  # the browser's Host
     assert responses[2].headers["X-Worker"] == responses[0].headers["X-Worker"]
+
+
+def test_a_static_file_asked_for_by_many_pages_at_once_is_fetched_once():
+    async def scenario():
+        requested = []
+        port, front = await _relay(requested, static=_SlowStatic)
+        client = httpclient.AsyncHTTPClient()
+        responses = await asyncio.gather(
+            *(
+                client.fetch(
+                    f"http://127.0.0.1:{port}/static/{name}",
+                    headers={"Host": "localhost:5006"},
+                    raise_error=False,
+                )
+                for name in ["a.js"] * 8 + ["missing.js"] * 3
+            )
+        )
+        return responses, requested, front
+
+    responses, requested, front = asyncio.run(scenario())
+    assert [r.code for r in responses] == [200] * 8 + [404] * 3
+    assert all(r.body.startswith(b"\x00" * 100_000) for r in responses[:8])
+    # the file from one worker once; a failed file asked for again by each page, in turn
+    assert sorted(uri for _, uri in requested) == ["/static/a.js"] + ["/static/missing.js"] * 3
+    assert front.fetching == {}
 
 
 def test_static_files_reach_each_browser_gzipped_only_if_it_accepts_gzip():
