@@ -697,7 +697,10 @@ class DataStore(param.Parameterized):
         # an unknown share is left to the model's default: a NaN in the cache key never
         # matches itself, so every request would recompute the outcome
         known = {} if math.isnan(fraud) else {"fraud_share": fraud}
-        return self.call("decision.strategy_outcome", run_id, label=self.labels()[run_id], **known)
+        # named in the session's language after the cached computation: a language
+        # switch computes nothing, and so works while a writer holds the file
+        outcome = self.call("decision.strategy_outcome", run_id, **known)
+        return dataclasses.replace(outcome, label=self.labels()[run_id])
 
     def guardrails(self):
         """The session's guardrails (``lab.Guardrails``): fraud share and cost per user."""

@@ -168,15 +168,45 @@ def test_platform_change_updates_charts_in_place(test_db):
     assert figure.get(0).dframe()["count"].sum() == 0
 
 
-def test_outcome_under_a_platform_is_cached(test_db):
+def _outcomes_computed(monkeypatch) -> list[str]:
+    """Names of the ``lab`` functions the data store computes (cache misses) from now on."""
+    import dashboards.store as store_module
+
+    computed = []
+    resolve = store_module._resolve
+    monkeypatch.setattr(
+        store_module, "_resolve", lambda name: computed.append(name) or resolve(name)
+    )
+    return computed
+
+
+def test_outcome_under_a_platform_is_cached(test_db, monkeypatch):
     """With a platform chosen the fraud share is unknown; the Overview's outcome is still
     answered from the cache (a NaN in the key would miss every time)."""
     ds = DataStore(test_db)
     ds.selected = ["default-s0", "platform_wechat-s0"]
-    ds.platform = "wechat"
-    assert ds.outcome("default-s0") is ds.outcome("default-s0")
-    ds.platform = "all"
-    assert ds.outcome("default-s0") is ds.outcome("default-s0")
+    for platform in ("wechat", "all"):
+        ds.platform = platform
+        ds.outcome("default-s0")
+        computed = _outcomes_computed(monkeypatch)
+        ds.outcome("default-s0")
+        assert computed == []
+
+
+def test_a_language_switch_computes_no_outcome(test_db, monkeypatch):
+    """The outcome is cached without its display name: switching language while another
+    process wrote the database raised StoreBusyError in the Overview's refresh (the
+    name in 中文 was part of the cache key, never computed), and the page stayed in
+    English."""
+    ds = DataStore(test_db)
+    ds.selected = ["default-s0", "platform_wechat-s0"]
+    english = ds.outcome("default-s0")
+    computed = _outcomes_computed(monkeypatch)
+    ds.language = "zh"
+    chinese = ds.outcome("default-s0")
+    assert computed == []
+    assert chinese.label == ds.labels()["default-s0"] != english.label
+    assert chinese.incremental == english.incremental
 
 
 def _figures(view) -> list:
