@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from doubles import NextTickDoc
 
 from dashboards import idle
 
@@ -19,21 +20,6 @@ def clock(monkeypatch):
     yield now
     if idle._timer is not None:
         idle._timer.stop()
-
-
-class _Doc:
-    """A document whose next-tick callbacks run when the test says."""
-
-    def __init__(self) -> None:
-        self.callbacks = []
-
-    def add_next_tick_callback(self, callback) -> None:
-        self.callbacks.append(callback)
-
-    def run(self) -> None:
-        callbacks, self.callbacks = self.callbacks, []
-        for callback in callbacks:
-            callback()
 
 
 def test_a_request_holds_building_ahead_for_idle_seconds(clock):
@@ -56,7 +42,7 @@ def test_more_live_sessions_than_the_limit_stop_building_ahead(clock):
 
 
 def test_steps_run_one_at_a_time_in_the_sessions_lock_while_idle(clock):
-    doc, steps = _Doc(), []
+    doc, steps = NextTickDoc(), []
     idle.build_ahead(doc, lambda: steps.append(len(steps)) or len(steps) < 2)
     idle._tick()  # idle: one step scheduled in the document's lock
     idle._tick()  # no second one before it ran
@@ -79,7 +65,7 @@ def test_steps_run_one_at_a_time_in_the_sessions_lock_while_idle(clock):
 
 
 def test_a_closed_session_is_forgotten(clock):
-    doc = _Doc()
+    doc = NextTickDoc()
     idle.opened(doc)
     idle.build_ahead(doc, lambda: True)
     idle.closed(doc)

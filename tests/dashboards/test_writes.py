@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from doubles import NextTickDoc
 
 from dashboards import writes
 
@@ -16,23 +17,8 @@ def fresh(monkeypatch):
         writes._timer.stop()
 
 
-class _Doc:
-    """A document whose next-tick callbacks run when the test says."""
-
-    def __init__(self) -> None:
-        self.callbacks = []
-
-    def add_next_tick_callback(self, callback) -> None:
-        self.callbacks.append(callback)
-
-    def run(self) -> None:
-        callbacks, self.callbacks = self.callbacks, []
-        for callback in callbacks:
-            callback()
-
-
 def test_only_a_session_whose_answer_changed_is_updated_in_its_lock(fresh):
-    quiet, told = _Doc(), _Doc()
+    quiet, told = NextTickDoc(), NextTickDoc()
     writer = {"quiet": None, "told": None}
     seen = {"quiet": None, "told": None}
     updates = []
@@ -55,7 +41,7 @@ def test_only_a_session_whose_answer_changed_is_updated_in_its_lock(fresh):
 
 
 def test_the_timer_runs_while_a_session_is_watched(fresh):
-    doc = _Doc()
+    doc = NextTickDoc()
     writes.watch(doc, lambda: False, lambda: None)
     assert writes.watched() == 1 and writes._timer.is_running()
     writes.forget(doc)
