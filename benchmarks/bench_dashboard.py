@@ -77,6 +77,10 @@ PRESETS = ("default", "platform_wechat", "platform_meituan", "platform_alipay")
 FILTERS = ("WeChat", "Alipay", "Meituan", "All")
 # In the page: click the platform filter button labelled `label`, then resolve with the
 # milliseconds until `selector`'s HTML changed plus two animation frames (null: timeout).
+# A MutationObserver on the table's own root sees the change as it happens; a slow poll
+# over the whole page (every shadow root) catches a table re-created elsewhere. (Until
+# 2026-12-08 the whole page was walked every animation frame: about 0.12 of a core per
+# waiting page, so 20 sessions' waits took the CPU their updates needed.)
 CLICK_AND_TIME = """async ([label, selector, timeoutMs]) => {
   const findAll = (root, sel, out) => {
     root.querySelectorAll(sel).forEach((el) => out.push(el));
@@ -86,16 +90,23 @@ CLICK_AND_TIME = """async ([label, selector, timeoutMs]) => {
   const find = (sel) => findAll(document, sel, [])[0] || null;
   const group = find(".lab-platform");
   const button = findAll(group.shadowRoot || group, "button", []).find((b) => b.textContent.trim() === label);
-  const before = (find(selector) || {}).outerHTML;
-  const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+  const old = find(selector);
+  const before = (old || {}).outerHTML;
+  const root = old ? old.getRootNode() : document;
+  const changed = (el) => el && el.outerHTML !== before;
   const start = performance.now();
-  button.click();
-  while (performance.now() - start < timeoutMs) {
-    const el = find(selector);
-    if (el && el.outerHTML !== before) { await frame(); await frame(); return performance.now() - start; }
-    await frame();
-  }
-  return null;
+  const shown = await new Promise((resolve) => {
+    const done = (ok) => { observer.disconnect(); clearInterval(poll); clearTimeout(limit); resolve(ok); };
+    const observer = new MutationObserver(() => { if (changed(root.querySelector(selector))) done(true); });
+    observer.observe(root, { subtree: true, childList: true, characterData: true, attributes: true });
+    const poll = setInterval(() => { if (changed(find(selector))) done(true); }, 250);
+    const limit = setTimeout(() => done(false), timeoutMs);
+    button.click();
+  });
+  if (!shown) return null;
+  const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+  await frame(); await frame();
+  return performance.now() - start;
 }"""
 
 
