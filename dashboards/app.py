@@ -46,7 +46,7 @@ from panel.theme.base import Inherit  # noqa: E402
 from tornado import routing, web, websocket  # noqa: E402
 
 import lab  # noqa: E402
-from dashboards import idle, writes  # noqa: E402
+from dashboards import busy, idle, writes  # noqa: E402
 from dashboards.balancer import PENDING_S, host_allowed  # noqa: E402
 from dashboards.i18n import LANGUAGES, label, t  # noqa: E402
 from dashboards.slicing import BREAKDOWNS, Slice, run_window  # noqa: E402
@@ -143,12 +143,15 @@ class _Tabs(pn.Tabs):
 class _Template(pn.template.FastListTemplate):
     """The page, added to a session's document with Bokeh's model bookkeeping frozen:
     each of the template's roots made Bokeh walk every model of the document again
-    (14 walks, ~0.3 s of the first table on the 4 x 100k world); frozen, it walks once."""
+    (14 walks, ~0.3 s of the first table on the 4 x 100k world); frozen, it walks once.
+    Its busy indicator shows this session's work only (:mod:`dashboards.busy`)."""
 
     def server_doc(self, doc=None, title=None, location=True):
         doc = doc if doc is not None else curdoc()
         with frozen(doc):
-            return super().server_doc(doc, title, location)
+            doc = super().server_doc(doc, title, location)
+        busy.track(doc, self.busy_indicator)
+        return doc
 
 
 class App:
@@ -308,6 +311,7 @@ class App:
     def _closed(doc) -> None:
         idle.closed(doc)
         writes.forget(doc)
+        busy.forget(doc)
 
     def _writer_changed(self) -> bool:
         return self.store.writer() != self._writer
