@@ -18,9 +18,9 @@ Builds a 100,000-user world of four presets into ``benchmarks/scratch/`` (once),
    model results, which is what a stakeholder clicking around sees.
 2. **concurrency**, two variants, each 20 browser contexts (sessions) opening the page
    at once, then clicking the Funnel's platform filter until 60 s after the last page
-   opened (so the 20 sessions click together for at least 60 s; until 2026-12-08 each
-   session stopped 60 s after its own page opened, and the last pages to open clicked
-   alone for a while):
+   opened, so the 20 sessions click together for at least 60 s (before session 14 of
+   2026-12-07, each session stopped 60 s after its own page opened, the window with all
+   pages open lasted 10-20 s, and closing pages took CPU from the last updates):
 
    - ``concurrency`` (**closed loop**, the stress figure): each session clicks again as
      soon as its last update showed, with no pause, so the server always has a queue;
@@ -81,9 +81,9 @@ FILTERS = ("WeChat", "Alipay", "Meituan", "All")
 # In the page: click the platform filter button labelled `label`, then resolve with the
 # milliseconds until `selector`'s HTML changed plus two animation frames (null: timeout).
 # A MutationObserver on the table's own root sees the change as it happens; a slow poll
-# over the whole page (every shadow root) catches a table re-created elsewhere. (Until
-# 2026-12-08 the whole page was walked every animation frame: about 0.12 of a core per
-# waiting page, so 20 sessions' waits took the CPU their updates needed.)
+# over the whole page (every shadow root) catches a table re-created elsewhere. (Before
+# session 14 of 2026-12-07 the whole page was walked every animation frame: about 0.12
+# of a core per waiting page, so 20 sessions' waits took the CPU their updates needed.)
 CLICK_AND_TIME = """async ([label, selector, timeoutMs]) => {
   const findAll = (root, sel, out) => {
     root.querySelectorAll(sel).forEach((el) => out.push(el));
