@@ -46,8 +46,10 @@ def forget(doc) -> None:
 
 def _busy_changed(event) -> None:
     if event.new:
-        # Panel sets the flag inside the callback of the session it works for
-        indicator = _indicators.get(pn.state.curdoc)
+        # Panel sets the flag inside the callback of the session it works for (none
+        # for work outside a session, which no page shows)
+        doc = pn.state.curdoc
+        indicator = _indicators.get(doc) if doc is not None else None
         if indicator is not None:
             indicator.value = True
         return

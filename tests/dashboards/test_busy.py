@@ -57,3 +57,11 @@ def test_a_forgotten_page_is_not_told(pages):
     busy.forget(docs["working"][0])
     _callback_of(docs["working"][0])
     assert seen["working"] == []
+
+
+def test_work_outside_any_session_shows_on_no_page(pages):
+    docs, seen = pages
+    with set_curdoc(None):
+        pn.state._add_busy_event("outside")
+        pn.state._remove_busy_event("outside")
+    assert seen == {"working": [], "reading": []}
