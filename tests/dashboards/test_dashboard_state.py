@@ -845,15 +845,13 @@ def test_a_refresh_reaches_the_browser_in_one_message(served, monkeypatch):
 def test_a_filter_change_leaves_other_pages_indicators_alone(test_db):
     """Panel's busy flag is one per process: every page of a worker was told of every
     other session's work (two messages and a restyle each)."""
-    from panel.io.state import set_curdoc
-
     told: dict[str, list[bool]] = {"other": [], "own": []}
     with _session(test_db) as other:
         other.template.busy_indicator.param.watch(lambda e: told["other"].append(e.new), "value")
         with _session(test_db) as own:
             own.template.busy_indicator.param.watch(lambda e: told["own"].append(e.new), "value")
             wechat = list(own.platform.options.values()).index("wechat")
-            with set_curdoc(pn.state.curdoc):  # as Panel handles a change from the page
-                own.platform._process_events({"active": wechat})
+            # as Panel handles a change from the page, inside the session's document
+            own.platform._process_events({"active": wechat})
             assert own.store.platform == "wechat"
     assert told == {"other": [], "own": [True, False]}
