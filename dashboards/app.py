@@ -79,6 +79,10 @@ RADIO_CSS = """
   font-weight: 600; box-shadow: inset 0 -3px 0 #f1c232 !important;
 }
 """
+#: Tab titles that do not fit the bar's width go on to a second row. Bokeh keeps them on
+#: one row and scrolls it without a scroll bar: at 1280 px in English, "Downloads" was
+#: cut at the page's edge and nothing showed that more tabs were there.
+TABS_CSS = ":host(.bk-above) .bk-headers-wrapper { flex-wrap: wrap; }"
 
 # The Fast design lists Open Sans from Google Fonts among its resources, whatever
 # ``font_url`` says; this server's pages use installed fonts only (FONT_STACK).
@@ -242,7 +246,9 @@ class App:
         )
         self._writer: str | None = None
         self.layouts = {s: pn.panel(v) for s, v in self.views.items()}
-        self.tabs = at_once(_Tabs(*self._tab_items(), on_open=self._show_tab))
+        self.tabs = at_once(
+            _Tabs(*self._tab_items(), on_open=self._show_tab, stylesheets=[TABS_CSS])
+        )
         self._doc = None  # the session's document, once its page is drawn
         self.template = _Template(
             title=" · ".join(t("app.title", lang) for lang in LANGUAGES),

@@ -122,6 +122,34 @@ STRIP = (
     .map((el) => [el.dataset.run, el.dataset.colour.toUpperCase(), el.textContent.trim()]);
 }"""
 )
+# from now on, every axis painted records how many tick labels it had and how many were
+# kept, by its labelling policy (Bokeh's NoOverlap leaves out a label that would overlap
+# its neighbour) or before it
+RECORD_LABEL_POLICY = """() => {
+  window.__labels = [];
+  const proto = Bokeh.Models.get("NoOverlap").prototype;
+  if (proto.__recorded) return;
+  const filter = proto.filter;
+  proto.filter = function (indices, bboxes, distance) {
+    const kept = filter.call(this, indices, bboxes, distance);
+    window.__labels.push([bboxes.length, kept.count]);
+    return kept;
+  };
+  proto.__recorded = true;
+}"""
+# each tab title of the page's tab bar, with its box and the box of the bar it sits in
+TAB_TITLES = (
+    """() => {
+  const findAll = """
+    + FIND_ALL
+    + """;
+  return findAll(".bk-tab").filter((el) => el.offsetParent !== null).map((el) => {
+    const tab = el.getBoundingClientRect();
+    const bar = el.closest(".bk-header").getBoundingClientRect();
+    return [el.textContent.trim(), tab.left, tab.right, bar.left, Math.min(bar.right, innerWidth)];
+  });
+}"""
+)
 # words allowed in the 中文 interface: proper names, units and abbreviations
 PROPER = {
     "English", "ROI", "GMV", "AOV", "LBS", "CSV", "PNG", "HTML", "App", "CI", "Kaplan",
@@ -417,6 +445,42 @@ def test_overview_selects_show_their_whole_choice(browser, served_app, width):
                 }"""
             )
             assert fits, (css_class, text, width)
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_charts_show_every_tick_label(browser, served_app, width):
+    """No tick label of the Funnel's and Money's charts is left out for lack of room, in
+    either language: at 1280 px in English, the Funnel's "100 %" ran into "75 %" and
+    Bokeh dropped it, and Money's amount axes lost every other amount (¥4,000,000)."""
+    for lang in ("en", "zh"):
+        page = open_page(browser, served_app.url, width=width)
+        if lang == "zh":
+            page.get_by_text("中文", exact=True).click()
+            page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
+        for section in ("funnel", "money"):
+            page.evaluate(RECORD_LABEL_POLICY)
+            open_tab(page, section, lang)
+            shown = page.evaluate("() => window.__labels")
+            assert len(shown) >= 4, shown  # at least two charts, each with two axes painted
+            assert all(kept == offered for offered, kept in shown), (section, lang, width, shown)
+        page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_every_tab_title_shows_whole(browser, served_app, width):
+    """Each tab title lies wholly inside the tab bar, in both languages: at 1280 px the
+    English titles ran past the page's edge and "Downloads" was cut off."""
+    page = open_page(browser, served_app.url, width=width)
+    titles = TAB_TITLES
+    for lang, switch in (("en", None), ("zh", "中文")):
+        if switch:
+            page.get_by_text(switch, exact=True).click()
+            page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
+        shown = page.evaluate(titles)
+        assert len(shown) == 8, shown
+        for title, left, right, bar_left, bar_right in shown:
+            assert bar_left - 0.5 <= left and right <= bar_right + 0.5, (lang, width, title)
     page.close()
 
 
