@@ -79,6 +79,12 @@ RADIO_CSS = """
   font-weight: 600; box-shadow: inset 0 -3px 0 #f1c232 !important;
 }
 """
+#: The busy indicator marks a session's work with its half-filled ring without turning
+#: it. Turning, it drew a frame every 1/60 s for as long as it showed (about 24 frames a
+#: filter change), composited in software where there is no GPU: ~35 ms of the browser's
+#: CPU per update, more than its drawing of the new charts and table (measured in
+#: Chromium's trace; docs/dashboard-speed.md, session 15).
+STILL_BUSY_CSS = ":host(.loader.spin) div::after { animation: none; }"
 #: Tab titles that do not fit the bar's width go on to a second row. Bokeh keeps them on
 #: one row and scrolls it without a scroll bar: at 1280 px in English, "Downloads" was
 #: cut at the page's edge and nothing showed that more tabs were there.
@@ -265,6 +271,9 @@ class App:
             sidebar_width=360,
             font=FONT_STACK,
             font_url="",
+            busy_indicator=pn.indicators.LoadingSpinner(
+                width=20, height=20, stylesheets=[STILL_BUSY_CSS]
+            ),
         )
         self._relabel()
         self._check_writer()

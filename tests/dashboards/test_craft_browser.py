@@ -122,6 +122,21 @@ STRIP = (
     .map((el) => [el.dataset.run, el.dataset.colour.toUpperCase(), el.textContent.trim()]);
 }"""
 )
+# the busy indicator's look while busy: its ring's animation and background
+BUSY_LOOK = (
+    """() => {
+  const findAll = """
+    + FIND_ALL
+    + """;
+  return findAll(".loader").map((host) => {
+    host.classList.add("spin");  // as the server's busy flag does
+    const style = getComputedStyle(host.shadowRoot.querySelector("div"), "::after");
+    const look = [style.animationName, style.backgroundImage];
+    host.classList.remove("spin");
+    return look;
+  });
+}"""
+)
 # from now on, every axis painted records how many tick labels it had and how many were
 # kept, by its labelling policy (Bokeh's NoOverlap leaves out a label that would overlap
 # its neighbour) or before it
@@ -445,6 +460,18 @@ def test_overview_selects_show_their_whole_choice(browser, served_app, width):
                 }"""
             )
             assert fits, (css_class, text, width)
+    page.close()
+
+
+def test_busy_indicator_marks_work_without_turning(browser, served_app):
+    """While busy, the header's indicator shows its half-filled ring but does not turn:
+    turning, it made the browser draw a frame every 1/60 s while it showed."""
+    page = open_page(browser, served_app.url)
+    shown = page.evaluate(BUSY_LOOK)
+    assert len(shown) == 1, shown
+    [(animation, background)] = shown
+    assert animation == "none"
+    assert "gradient" in background  # the busy look is still there
     page.close()
 
 
