@@ -154,7 +154,13 @@ class _Template(pn.template.FastListTemplate):
     """The page, added to a session's document with Bokeh's model bookkeeping frozen:
     each of the template's roots made Bokeh walk every model of the document again
     (14 walks, ~0.3 s of the first table on the 4 x 100k world); frozen, it walks once.
-    Its busy indicator shows this session's work only (:mod:`dashboards.busy`)."""
+    Its busy indicator shows this session's work only (:mod:`dashboards.busy`), and does
+    not turn (:data:`STILL_BUSY_CSS`)."""
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        # each template has its own indicator (param copies the default per instance)
+        self.busy_indicator.stylesheets = [*self.busy_indicator.stylesheets, STILL_BUSY_CSS]
 
     def server_doc(self, doc=None, title=None, location=True):
         doc = doc if doc is not None else curdoc()
@@ -271,9 +277,6 @@ class App:
             sidebar_width=360,
             font=FONT_STACK,
             font_url="",
-            busy_indicator=pn.indicators.LoadingSpinner(
-                width=20, height=20, stylesheets=[STILL_BUSY_CSS]
-            ),
         )
         self._relabel()
         self._check_writer()
