@@ -81,8 +81,8 @@ RADIO_CSS = """
 """
 #: The busy indicator marks a session's work with its half-filled ring without turning
 #: it. Turning, it drew a frame every 1/60 s for as long as it showed (about 24 frames a
-#: filter change), composited in software where there is no GPU: ~35 ms of the browser's
-#: CPU per update, more than its drawing of the new charts and table (measured in
+#: filter change), composited in software where there is no GPU: ~33 ms of the browser's
+#: CPU per update, about as much as drawing the new charts and table (measured in
 #: Chromium's trace; docs/dashboard-speed.md, session 15).
 STILL_BUSY_CSS = ":host(.loader.spin) div::after { animation: none; }"
 #: Tab titles that do not fit the bar's width go on to a second row. Bokeh keeps them on
