@@ -1989,10 +1989,10 @@ class DownloadsView(View):
         self.which.name = self.tr("dl.figure")
         self.tables.name = self.tr("dl.table")
         for widget, keys in ((self.which, self.charted()), (self.tables, self.tabled())):
-            value = widget.value
-            widget.options = {self.tr(f"section.{k}"): k for k in keys}
-            if value in keys:
-                widget.value = value
+            # options and value in one change: given options alone, Panel picked the
+            # first for the widget but the page's select stayed blank
+            value = widget.value if widget.value in keys else next(iter(keys), None)
+            widget.param.update(options={self.tr(f"section.{k}"): k for k in keys}, value=value)
 
     def table(self, key: str) -> pd.DataFrame:
         """The table of section ``key`` as downloaded: metric names from ``lab``'s

@@ -463,6 +463,18 @@ def _walks(monkeypatch) -> list[int]:
     return walks
 
 
+def test_the_downloads_selects_show_their_choice_when_opened(served):
+    """The table and figure selects show the choice a download would use: their first
+    options were set with no value, Panel chose the first one for the widget, and the
+    page's select stayed blank."""
+    downloads = served.views["downloads"]
+    served.tabs.active = list(served.views).index("downloads")
+    for widget in (downloads.tables, downloads.which):
+        assert widget.value == "overview"
+        [(model, _)] = [m for ref, m in widget._models.items() if ref in pn.state._views]
+        assert model.value == widget.value
+
+
 def test_an_opened_tab_is_drawn_after_its_view_is_up_to_date(test_db, monkeypatch):
     views: dict = {}
     stale_when_drawn = []
