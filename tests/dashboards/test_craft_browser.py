@@ -217,6 +217,12 @@ def open_page(browser, url: str, *, width: int = 1280):
     return page
 
 
+def to_chinese(page) -> None:
+    """Switch the page to 中文 and wait until its tabs carry the Chinese titles."""
+    page.get_by_text("中文", exact=True).click()
+    page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
+
+
 def open_tab(page, section: str, lang: str = "en") -> None:
     name = TABS[lang][section]
     page.locator(".bk-tab").filter(has_text=re.compile(f"^{re.escape(name)}$")).click()
@@ -262,8 +268,7 @@ def test_offline_page_renders_with_no_outside_request(browser, served_app):
         assert canvases > 0, section
     # a language switch updates the hidden tabs' models too (their stylesheets once
     # pointed at Panel's CDN then)
-    page.get_by_text("中文", exact=True).click()
-    page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
+    to_chinese(page)
     open_tab(page, "money", "zh")
     assert outside == [], outside
     assert failed == [], failed
@@ -346,8 +351,7 @@ def test_chinese_interface_has_no_english_word(browser, served_app):
     category label is Chinese, a number or a proper name."""
     page = open_page(browser, served_app.url)
     add_strategy(page, "Denomination test")
-    page.get_by_text("中文", exact=True).click()
-    page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
+    to_chinese(page)
     # the tabs are redrawn on a switch: read once the overview's verdict is in 中文
     expect(page.locator("#verdict")).to_have_text(re.compile(r"[\u4e00-\u9fff]"), timeout=30_000)
     found = english_words(page.evaluate(ALL_TEXT))
@@ -483,8 +487,7 @@ def test_charts_show_every_tick_label(browser, served_app, width):
     for lang in ("en", "zh"):
         page = open_page(browser, served_app.url, width=width)
         if lang == "zh":
-            page.get_by_text("中文", exact=True).click()
-            page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
+            to_chinese(page)
         for section in ("funnel", "money"):
             page.evaluate(RECORD_LABEL_POLICY)
             open_tab(page, section, lang)
@@ -499,12 +502,10 @@ def test_every_tab_title_shows_whole(browser, served_app, width):
     """Each tab title lies wholly inside the tab bar, in both languages: at 1280 px the
     English titles ran past the page's edge and "Downloads" was cut off."""
     page = open_page(browser, served_app.url, width=width)
-    titles = TAB_TITLES
-    for lang, switch in (("en", None), ("zh", "中文")):
-        if switch:
-            page.get_by_text(switch, exact=True).click()
-            page.locator(".bk-tab").filter(has_text=re.compile("^概览$")).wait_for(timeout=30_000)
-        shown = page.evaluate(titles)
+    for lang in ("en", "zh"):
+        if lang == "zh":
+            to_chinese(page)
+        shown = page.evaluate(TAB_TITLES)
         assert len(shown) == 8, shown
         for title, left, right, bar_left, bar_right in shown:
             assert bar_left - 0.5 <= left and right <= bar_right + 0.5, (lang, width, title)
